@@ -1,0 +1,1 @@
+"""Conversions between seqjax parameters and other frameworks (PyTorch)."""

@@ -1,0 +1,258 @@
+"""Unrolling a cell over a sequence with ``lax.scan``: masked, reversed, bidirectional, stacked.
+
+Arrays are batch-major at the API, ``xs: [*B, T, I]`` (``B`` may be several axes or none, so
+``vmap`` over an unbatched call works), and time-major inside the scan. The input projection of
+every step is computed before the loop as one matmul (``cell.project``); the loop body only
+does the recurrent half (``cell.step``).
+
+Variable lengths: with ``lengths: [*B]`` (ints in ``[0, T]``, right padding), step ``t`` of a
+sequence is valid iff ``t < length``. Padded steps leave the carry unchanged and emit zeros, so
+``final_carry`` is each sequence's state at its own last step. With ``reverse=True`` the scan
+runs from ``T-1`` down to ``0``; the padded tail is skipped before the first valid step, which
+reverses each sequence within its own length, as ``torch.nn.utils.rnn.pack_padded_sequence``
+does.
+
+Carry in, carry out: passing ``final_carry`` of one window as ``carry`` of the next is
+truncated BPTT (wrap it in ``jax.lax.stop_gradient`` to cut the gradient at the edge).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple, Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from seqjax.cells.base import Cell
+
+MERGES = ("concat", "sum", "mean")
+
+
+class Bidirectional(NamedTuple):
+  """Parameters (or carries) of the two directions of a bidirectional layer."""
+  forward: Any
+  backward: Any
+
+
+def _check_lengths(where: str, lengths: Any, batch_shape: tuple[int, ...], T: int) -> jax.Array:
+  lengths = jnp.asarray(lengths)
+  if lengths.shape != batch_shape:
+    raise ValueError(f"{where}: lengths must have the batch shape of xs, {batch_shape}; "
+                     f"got shape {tuple(lengths.shape)}")
+  if not jnp.issubdtype(lengths.dtype, jnp.integer):
+    raise ValueError(f"{where}: lengths must be integers; got dtype {lengths.dtype}")
+  if not isinstance(lengths, jax.core.Tracer) and lengths.size:
+    lo, hi = int(np.min(lengths)), int(np.max(lengths))
+    if lo < 0 or hi > T:
+      raise ValueError(f"{where}: lengths must lie in [0, T={T}] (T is axis -2 of xs); "
+                       f"got values from {lo} to {hi}")
+  return lengths
+
+
+def _check_carry(where: str, carry: Any, expected: Any) -> None:
+  got_def, want_def = jax.tree.structure(carry), jax.tree.structure(expected)
+  if got_def != want_def:
+    raise ValueError(f"{where}: carry has structure {got_def}; expected {want_def}")
+  for got, want in zip(jax.tree.leaves(carry), jax.tree.leaves(expected)):
+    if tuple(jnp.shape(got)) != tuple(want.shape):
+      shapes = jax.tree.map(lambda a: tuple(a.shape), expected)
+      raise ValueError(f"{where}: carry shapes {jax.tree.map(jnp.shape, carry)} do not match "
+                       f"the expected {shapes} (batch shape of xs + feature size)")
+
+
+def _where_valid(valid: jax.Array, new: Any, old: Any) -> Any:
+  def pick(n, o):
+    v = jnp.reshape(valid, valid.shape + (1,) * (n.ndim - valid.ndim))
+    return jnp.where(v, n, o)
+  return jax.tree.map(pick, new, old)
+
+
+def unroll(cell: Cell, params: Any, xs: jax.Array, *, carry: Any = None,
+           lengths: Optional[jax.Array] = None, reverse: bool = False, unroll: int = 1,
+           remat: bool = False) -> tuple[jax.Array, Any]:
+  """Runs ``cell`` over ``xs``.
+
+  Args:
+    cell: a cell module (``seqjax.cells.lstm`` ...) or any object with the cell functions.
+    params: the cell's parameters.
+    xs: ``[*B, T, I]`` inputs.
+    carry: initial carry (batch shape ``B``); zeros when ``None``.
+    lengths: ``[*B]`` valid lengths, or ``None`` for full sequences. Checked when concrete;
+      under ``jit`` values outside ``[0, T]`` behave as if clipped.
+    reverse: run from the end of each sequence to its start (outputs stay aligned with inputs).
+    unroll: scan iterations unrolled into one loop body (``lax.scan``'s ``unroll``).
+    remat: recompute each step in the backward pass instead of storing its intermediates.
+
+  Returns:
+    ``(ys, final_carry)``: ``ys: [*B, T, O]`` with zeros at padded steps, and the carry at each
+    sequence's true end.
+  """
+  where = "unroll"
+  xs = jnp.asarray(xs)
+  if xs.ndim < 2:
+    raise ValueError(f"{where}: xs must have shape [*batch, T, input_size]; got {xs.shape}")
+  batch_shape, T = tuple(xs.shape[:-2]), xs.shape[-2]
+  projected = cell.project(params, xs)
+  initial = cell.initial_carry(params, batch_shape)
+  if carry is None:
+    carry = initial
+  else:
+    _check_carry(where, carry, initial)
+    carry = jax.tree.map(lambda c, z: jnp.asarray(c, z.dtype), carry, initial)
+  if lengths is not None:
+    lengths = _check_lengths(where, lengths, batch_shape, T)
+
+  step = cell.step
+  if remat:
+    step = jax.checkpoint(step)
+  projected = jnp.moveaxis(projected, -2, 0)  # [T, *B, G]
+
+  def cast_like(new, old):
+    return jax.tree.map(lambda n, o: n.astype(o.dtype), new, old)
+
+  if lengths is None:
+    def body(c, p_t):
+      new_c, y = step(params, c, p_t)
+      return cast_like(new_c, c), y
+    final, ys = lax.scan(body, carry, projected, reverse=reverse, unroll=unroll)
+  else:
+    def body(c, inputs):
+      p_t, t = inputs
+      new_c, y = step(params, c, p_t)
+      valid = t < lengths
+      new_c = _where_valid(valid, cast_like(new_c, c), c)
+      y = _where_valid(valid, y, jnp.zeros_like(y))
+      return new_c, y
+    final, ys = lax.scan(body, carry, (projected, jnp.arange(T)), reverse=reverse,
+                         unroll=unroll)
+  return jnp.moveaxis(ys, 0, -2), final
+
+
+_unroll = unroll  # the functions below take an `unroll` argument that shadows the name
+
+
+def merge_outputs(ys_fw: jax.Array, ys_bw: jax.Array, merge: str) -> jax.Array:
+  """Combines the two directions' outputs: ``concat`` on features, ``sum`` or ``mean``."""
+  if merge == "concat":
+    return jnp.concatenate([ys_fw, ys_bw], axis=-1)
+  if merge == "sum":
+    return ys_fw + ys_bw
+  if merge == "mean":
+    return 0.5 * (ys_fw + ys_bw)
+  raise ValueError(f"merge must be one of {list(MERGES)}; got {merge!r}")
+
+
+def init_bidirectional(cell: Cell, key: jax.Array, input_size: int, hidden_size: int,
+                       **options: Any) -> Bidirectional:
+  """Independent parameters for the two directions (``key`` is split in two)."""
+  k_fw, k_bw = jax.random.split(key)
+  return Bidirectional(cell.init(k_fw, input_size, hidden_size, **options),
+                       cell.init(k_bw, input_size, hidden_size, **options))
+
+
+def bidirectional(cell: Cell, params: Bidirectional, xs: jax.Array, *, carry: Any = None,
+                  lengths: Optional[jax.Array] = None, merge: str = "concat", unroll: int = 1,
+                  remat: bool = False) -> tuple[jax.Array, Bidirectional]:
+  """A forward and a (length-aware) reverse unroll of ``xs``, outputs merged per step.
+
+  ``params`` and ``carry`` are ``Bidirectional(forward, backward)``. Returns
+  ``(ys, Bidirectional(final_forward, final_backward))``; ``ys`` is ``[*B, T, 2*O]`` for
+  ``concat`` and ``[*B, T, O]`` for ``sum``/``mean``.
+  """
+  if merge not in MERGES:
+    raise ValueError(f"bidirectional: merge must be one of {list(MERGES)}; got {merge!r}")
+  if not isinstance(params, Bidirectional):
+    raise ValueError("bidirectional: params must be a seqjax.unroll.Bidirectional(forward, "
+                     f"backward); got {type(params).__name__}")
+  c_fw, c_bw = (None, None) if carry is None else carry
+  ys_fw, f_fw = _unroll(cell, params.forward, xs, carry=c_fw, lengths=lengths, unroll=unroll,
+                       remat=remat)
+  ys_bw, f_bw = _unroll(cell, params.backward, xs, carry=c_bw, lengths=lengths, reverse=True,
+                       unroll=unroll, remat=remat)
+  return merge_outputs(ys_fw, ys_bw, merge), Bidirectional(f_fw, f_bw)
+
+
+def layer_output_size(cell: Cell, layer_params: Any, merge: str = "concat") -> int:
+  """Feature size of one (possibly bidirectional) layer's output."""
+  if isinstance(layer_params, Bidirectional):
+    size = cell.output_size(layer_params.forward)
+    return 2 * size if merge == "concat" else size
+  return cell.output_size(layer_params)
+
+
+def init_stack(cell: Cell, key: jax.Array, input_size: int, hidden_size: int, num_layers: int,
+               *, bidirectional: bool = False, merge: str = "concat",
+               **options: Any) -> list[Any]:
+  """Per-layer parameters of a deep RNN: layer ``l`` reads layer ``l-1``'s output."""
+  if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
+    raise ValueError(f"init_stack: num_layers must be a positive int; got {num_layers!r}")
+  if merge not in MERGES:
+    raise ValueError(f"init_stack: merge must be one of {list(MERGES)}; got {merge!r}")
+  layers = []
+  size = input_size
+  for k in jax.random.split(key, num_layers):
+    if bidirectional:
+      layer = init_bidirectional(cell, k, size, hidden_size, **options)
+    else:
+      layer = cell.init(k, size, hidden_size, **options)
+    layers.append(layer)
+    size = layer_output_size(cell, layer, merge)
+  return layers
+
+
+def dropout(x: jax.Array, rate: float, *, key: jax.Array) -> jax.Array:
+  """Inverted dropout: zero with probability ``rate``, scale the rest by ``1/(1-rate)``."""
+  keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
+  return jnp.where(keep, x / (1.0 - rate), jnp.zeros_like(x))
+
+
+def stack(cell: Cell, params: Sequence[Any], xs: jax.Array, *, carry: Optional[Sequence[Any]] = None,
+          lengths: Optional[jax.Array] = None, merge: str = "concat", dropout_rate: float = 0.0,
+          key: Optional[jax.Array] = None, deterministic: bool = False, residual: bool = False,
+          unroll: int = 1, remat: bool = False) -> tuple[jax.Array, list[Any]]:
+  """A deep RNN: layer ``l`` unrolls over layer ``l-1``'s outputs.
+
+  Args:
+    params: one entry per layer, a cell's params or ``Bidirectional`` (see ``init_stack``).
+    carry: ``None`` or one initial carry per layer (``Bidirectional`` for bidirectional layers).
+    dropout_rate: dropout on each layer's output before the next layer (not after the last), as
+      ``torch.nn.LSTM(dropout=...)``. Needs ``key`` unless ``deterministic``.
+    residual: add each layer's input to its output from the second layer on (shapes must agree).
+    Other arguments as in ``unroll`` / ``bidirectional``.
+
+  Returns:
+    ``(ys, final_carries)`` with one final carry per layer.
+  """
+  where = "stack"
+  if not params:
+    raise ValueError(f"{where}: params must hold at least one layer")
+  if not 0.0 <= dropout_rate < 1.0:
+    raise ValueError(f"{where}: dropout_rate must be in [0, 1); got {dropout_rate!r}")
+  use_dropout = dropout_rate > 0.0 and not deterministic and len(params) > 1
+  if use_dropout and key is None:
+    raise ValueError(f"{where}: dropout_rate={dropout_rate} needs key= (or deterministic=True)")
+  if carry is not None and len(carry) != len(params):
+    raise ValueError(f"{where}: carry has {len(carry)} entries; expected one per layer "
+                     f"({len(params)})")
+  keys = jax.random.split(key, len(params) - 1) if use_dropout else None
+  finals = []
+  h = xs
+  for l, layer in enumerate(params):
+    c = None if carry is None else carry[l]
+    if isinstance(layer, Bidirectional):
+      ys, final = bidirectional(cell, layer, h, carry=c, lengths=lengths, merge=merge,
+                                unroll=unroll, remat=remat)
+    else:
+      ys, final = _unroll(cell, layer, h, carry=c, lengths=lengths, unroll=unroll, remat=remat)
+    if residual and l > 0:
+      if ys.shape != h.shape:
+        raise ValueError(f"{where}: residual=True needs layer {l}'s output shape {ys.shape} to "
+                         f"equal its input shape {h.shape}")
+      ys = ys + h
+    finals.append(final)
+    if use_dropout and l < len(params) - 1:
+      ys = dropout(ys, dropout_rate, key=keys[l])
+    h = ys
+  return h, finals
