@@ -1,0 +1,201 @@
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.test_util import check_grads
+
+from seqjax import Bidirectional, bidirectional, init_bidirectional, init_stack, stack, unroll
+from seqjax.cells import gru, lstm, simple
+from seqjax.unroll import dropout
+from tests import reference
+
+CELLS = {
+    "rnn": (simple, {}),
+    "lstm": (lstm, {}),
+    "lstmp_peephole": (lstm, dict(proj_size=3, peephole=True)),
+    "gru": (gru, {}),
+    "gru_cho": (gru, dict(reset_after=False)),
+}
+B, T, I, H = 4, 9, 5, 6
+LENGTHS = np.array([9, 4, 1, 6])
+
+
+def make(name, seed=0):
+  cell, opts = CELLS[name]
+  params = reference.perturb(cell.init(jax.random.PRNGKey(seed), I, H, **opts),
+                             jax.random.PRNGKey(seed + 1), scale=0.1)
+  xs = jax.random.normal(jax.random.PRNGKey(seed + 2), (B, T, I))
+  return cell, params, xs
+
+
+def close(a, b, atol=1e-5):
+  jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, atol=atol, rtol=1e-5), a, b)
+
+
+@pytest.mark.parametrize("name", sorted(CELLS))
+def test_scan_equals_python_loop(name):
+  cell, params, xs = make(name)
+  ys, final = unroll(cell, params, xs)
+  carry = cell.initial_carry(params, (B,))
+  projected = cell.project(params, xs)
+  outs = []
+  for t in range(T):
+    carry, y = cell.step(params, carry, projected[:, t])
+    outs.append(y)
+  close(ys, jnp.stack(outs, 1))
+  close(final, carry)
+
+
+@pytest.mark.parametrize("name", sorted(CELLS))
+def test_reverse_equals_flipped_forward(name):
+  cell, params, xs = make(name)
+  ys_r, final_r = unroll(cell, params, xs, reverse=True)
+  ys_f, final_f = unroll(cell, params, xs[:, ::-1])
+  close(ys_r, ys_f[:, ::-1])
+  close(final_r, final_f)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("name", sorted(CELLS))
+def test_padded_batch_equals_each_sequence_alone(name, reverse):
+  cell, params, xs = make(name)
+  # Garbage in the padding must not leak into outputs or state.
+  ys, final = unroll(cell, params, xs, lengths=jnp.asarray(LENGTHS), reverse=reverse)
+  for b, n in enumerate(LENGTHS):
+    ys_b, final_b = unroll(cell, params, xs[b:b + 1, :n], reverse=reverse)
+    close(ys[b:b + 1, :n], ys_b)
+    np.testing.assert_array_equal(ys[b, n:], 0.0)
+    close(jax.tree.map(lambda a: a[b:b + 1], final), final_b)
+
+
+def test_zero_length_keeps_initial_carry():
+  cell, params, xs = make("lstm")
+  c0 = jax.tree.map(lambda a: a + 0.5, cell.initial_carry(params, (B,)))
+  ys, final = unroll(cell, params, xs, carry=c0, lengths=jnp.array([0, 3, 0, 9]))
+  close(jax.tree.map(lambda a: a[0], final), jax.tree.map(lambda a: a[0], c0))
+  np.testing.assert_array_equal(ys[0], 0.0)
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru"])
+def test_carry_threads_across_windows(name):
+  # Truncated BPTT: two windows with the carry passed on == one pass over the whole sequence.
+  cell, params, xs = make(name)
+  ys, final = unroll(cell, params, xs)
+  ys_a, carry_a = unroll(cell, params, xs[:, :4])
+  ys_b, final_b = unroll(cell, params, xs[:, 4:], carry=jax.lax.stop_gradient(carry_a))
+  close(ys, jnp.concatenate([ys_a, ys_b], 1))
+  close(final, final_b)
+
+
+def test_batch_shapes_vmap_jit_unroll_and_remat_agree():
+  cell, params, xs = make("lstmp_peephole")
+  ys, final = unroll(cell, params, xs, lengths=jnp.asarray(LENGTHS))
+  # Unbatched calls under vmap.
+  single = lambda x, n: unroll(cell, params, x, lengths=n)
+  ys_v, final_v = jax.vmap(single)(xs, jnp.asarray(LENGTHS))
+  close(ys, ys_v)
+  close(final, final_v)
+  # Two batch axes.
+  ys_2, final_2 = unroll(cell, params, xs.reshape(2, 2, T, I), lengths=LENGTHS.reshape(2, 2))
+  close(ys, ys_2.reshape(B, T, -1))
+  # jit, unroll=3 and remat give the same values and gradients.
+  loss = lambda p, **kw: jnp.sum(unroll(cell, p, xs, lengths=jnp.asarray(LENGTHS), **kw)[0] ** 2)
+  g = jax.grad(loss)(params)
+  for kw in (dict(unroll=3), dict(remat=True)):
+    close(jax.jit(functools.partial(loss, **kw))(params), loss(params))
+    close(jax.grad(functools.partial(loss, **kw))(params), g, atol=1e-5)
+
+
+@pytest.mark.parametrize("merge", ["concat", "sum", "mean"])
+def test_bidirectional_equals_two_unrolls(merge):
+  params = init_bidirectional(gru, jax.random.PRNGKey(0), I, H)
+  xs = jax.random.normal(jax.random.PRNGKey(1), (B, T, I))
+  lengths = jnp.asarray(LENGTHS)
+  ys, final = bidirectional(gru, params, xs, lengths=lengths, merge=merge)
+  ys_f, fin_f = unroll(gru, params.forward, xs, lengths=lengths)
+  ys_b, fin_b = unroll(gru, params.backward, xs, lengths=lengths, reverse=True)
+  expected = {"concat": jnp.concatenate([ys_f, ys_b], -1), "sum": ys_f + ys_b,
+              "mean": (ys_f + ys_b) / 2}[merge]
+  close(ys, expected)
+  close(final, Bidirectional(fin_f, fin_b))
+  # The backward direction at position 0 has read the whole sequence: its state equals the
+  # backward final carry.
+  close(ys_b[:, 0], fin_b.h)
+
+
+def test_stack_equals_sequential_unrolls_and_residual():
+  params = init_stack(lstm, jax.random.PRNGKey(0), I, H, 3, bidirectional=True, merge="sum")
+  xs = jax.random.normal(jax.random.PRNGKey(1), (B, T, I))
+  lengths = jnp.asarray(LENGTHS)
+  ys, finals = stack(lstm, params, xs, lengths=lengths, merge="sum")
+  ys_r, finals_r = stack(lstm, params, xs, lengths=lengths, merge="sum", residual=True)
+  h, h_res = xs, xs
+  for l, layer in enumerate(params):
+    h, fin = bidirectional(lstm, layer, h, lengths=lengths, merge="sum")
+    close(finals[l], fin)
+    out_res, _ = bidirectional(lstm, layer, h_res, lengths=lengths, merge="sum")
+    h_res = out_res + h_res if l > 0 else out_res
+  close(ys, h)
+  close(ys_r, h_res)
+  assert len(finals) == 3
+
+
+def test_stack_dropout_between_layers_only():
+  params = init_stack(gru, jax.random.PRNGKey(0), I, H, 2)
+  xs = jax.random.normal(jax.random.PRNGKey(1), (B, T, I))
+  key = jax.random.PRNGKey(7)
+  ys, _ = stack(gru, params, xs, dropout_rate=0.4, key=key)
+  # By hand: layer 0, dropout with the first of the split keys, layer 1.
+  h0, _ = unroll(gru, params[0], xs)
+  dropped = dropout(h0, 0.4, key=jax.random.split(key, 1)[0])
+  expected, _ = unroll(gru, params[1], dropped)
+  close(ys, expected)
+  kept = np.asarray(dropped) != 0
+  np.testing.assert_allclose(np.asarray(dropped)[kept], np.asarray(h0)[kept] / 0.6, rtol=1e-6)
+  assert 0.45 < kept.mean() < 0.75
+  ys_eval, _ = stack(gru, params, xs, dropout_rate=0.4, deterministic=True)
+  close(ys_eval, unroll(gru, params[1], h0)[0])
+  with pytest.raises(ValueError, match="key="):
+    stack(gru, params, xs, dropout_rate=0.4)
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru_cho", "gru"])
+def test_finite_difference_gradients_float64(name):
+  with jax.enable_x64(True):
+    cell, opts = CELLS[name]
+    params = cell.init(jax.random.PRNGKey(0), 3, 4, dtype=jnp.float64, **opts)
+    xs = jax.random.normal(jax.random.PRNGKey(1), (2, 5, 3), jnp.float64)
+    w = jax.random.normal(jax.random.PRNGKey(2), (2, 5, 4), jnp.float64)
+    lengths = jnp.array([5, 3])
+
+    def loss(params, xs):
+      ys, final = unroll(cell, params, xs, lengths=lengths)
+      return jnp.sum(ys * w) + jnp.sum(final.h ** 2)
+
+    check_grads(loss, (params, xs), order=2, modes=["rev"], eps=1e-5, atol=1e-6, rtol=1e-6)
+
+
+def test_bad_input_raises_value_error_naming_argument():
+  cell, params, xs = make("lstm")
+  with pytest.raises(ValueError, match=r"input_size=5"):
+    unroll(cell, params, xs[..., :3])
+  with pytest.raises(ValueError, match=r"lengths must lie in \[0, T=9\]"):
+    unroll(cell, params, xs, lengths=jnp.array([10, 1, 1, 1]))
+  with pytest.raises(ValueError, match=r"lengths must lie in \[0, T=9\]"):
+    unroll(cell, params, xs, lengths=jnp.array([-1, 1, 1, 1]))
+  with pytest.raises(ValueError, match="lengths must have the batch shape"):
+    unroll(cell, params, xs, lengths=jnp.array([1, 2]))
+  with pytest.raises(ValueError, match="lengths must be integers"):
+    unroll(cell, params, xs, lengths=jnp.ones(4))
+  with pytest.raises(ValueError, match="carry shapes"):
+    unroll(cell, params, xs, carry=cell.initial_carry(params, (3,)))
+  with pytest.raises(ValueError, match="carry has structure"):
+    unroll(cell, params, xs, carry=jnp.zeros((B, H)))
+  with pytest.raises(ValueError, match=r"shape \[\*batch, T, input_size\]"):
+    unroll(cell, params, xs[0, 0])
+  with pytest.raises(ValueError, match="merge"):
+    bidirectional(cell, init_bidirectional(cell, jax.random.PRNGKey(0), I, H), xs, merge="max")
+  with pytest.raises(ValueError, match="num_layers"):
+    init_stack(cell, jax.random.PRNGKey(0), I, H, 0)
