@@ -253,7 +253,8 @@ def to_state_dict(params: list[Any]) -> dict[str, Any]:
         out[f"bias_hh_{name}"] = np.zeros_like(b)
       if spec.proj_size:
         out[f"weight_hr_{name}"] = np.asarray(p.w_hr).T
-  return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in out.items()}
+  # np.array copies: arrays viewed from JAX buffers are read-only, torch tensors are not.
+  return {k: torch.from_numpy(np.array(v, copy=True, order="C")) for k, v in out.items()}
 
 
 def to_torch(params: list[Any], *, batch_first: bool = True) -> Any:
