@@ -88,6 +88,17 @@ def check_features(where: str, xs: Array, expected: int, name: str = "xs") -> No
         f"(the first axis of params.w_ih)")
 
 
+def affine(where: str, xs: Any, w: Array, b: Array | None) -> Array:
+  """``xs @ w (+ b)`` over every leading axis, after checking ``xs``'s feature size.
+
+  This is the input projection of every cell: one matmul for all time steps.
+  """
+  xs = jnp.asarray(xs)
+  check_features(where, xs, w.shape[0])
+  z = xs @ w
+  return z if b is None else z + expand_as(b, z)
+
+
 def expand_as(v: Array, like: Array) -> Array:
   """Reshapes ``v`` of shape ``s`` to ``[1, ..., 1, *s]`` with the rank of ``like``.
 

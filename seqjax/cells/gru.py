@@ -93,9 +93,7 @@ def initial_carry(params: GRUParams, batch_shape: Any) -> GRUCarry:
 
 def project(params: GRUParams, xs: jax.Array) -> jax.Array:
   """``xs W_ih + b`` for every position at once: ``[..., I] -> [..., 3H]``."""
-  xs = jnp.asarray(xs)
-  base.check_features("gru.project", xs, input_size(params))
-  return xs @ params.w_ih + base.expand_as(params.b, xs)
+  return base.affine("gru.project", xs, params.w_ih, params.b)
 
 
 def step(params: GRUParams, carry: GRUCarry,

@@ -154,11 +154,10 @@ def project(params: LSTMParams, xs: jax.Array) -> jax.Array:
 
   ``xs W_ih + b``, or ``LN(xs W_ih; α_x) + b`` with layer norm.
   """
-  xs = jnp.asarray(xs)
-  base.check_features("lstm.project", xs, input_size(params))
-  z = xs @ params.w_ih
-  if params.ln_x is not None:
-    z = layer_norm(z, params.ln_x, None, params.ln_eps)
+  if params.ln_x is None:
+    return base.affine("lstm.project", xs, params.w_ih, params.b)
+  z = layer_norm(base.affine("lstm.project", xs, params.w_ih, None), params.ln_x, None,
+                 params.ln_eps)
   return z + base.expand_as(params.b, z)
 
 

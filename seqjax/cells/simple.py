@@ -102,9 +102,7 @@ def initial_carry(params: RNNParams, batch_shape: Any) -> RNNCarry:
 
 def project(params: RNNParams, xs: jax.Array) -> jax.Array:
   """``xs W_ih + b`` for every position at once: ``[..., I] -> [..., H]``."""
-  xs = jnp.asarray(xs)
-  base.check_features("simple.project", xs, input_size(params))
-  return xs @ params.w_ih + base.expand_as(params.b, xs)
+  return base.affine("simple.project", xs, params.w_ih, params.b)
 
 
 def step(params: RNNParams, carry: RNNCarry, projected_t: jax.Array) -> tuple[RNNCarry, jax.Array]:
