@@ -51,7 +51,7 @@ _OPTIONS = ("dtype", "reset_after", "input_init", "recurrent_init", "bias_init")
 
 def init(key: jax.Array, input_size: int, hidden_size: int, *, dtype: Any = jnp.float32,
          reset_after: bool = True, input_init: Any = "uniform", recurrent_init: Any = "uniform",
-         bias_init: str = "uniform", **unknown: Any) -> GRUParams:
+         bias_init: Any = "uniform", **unknown: Any) -> GRUParams:
   """Initialises a GRU.
 
   ``reset_after=True`` (default) is the cuDNN/PyTorch/Keras form, ``False`` Cho et al. 2014.

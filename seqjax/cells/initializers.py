@@ -96,10 +96,23 @@ def bias_uniform(key, size: int, dtype, *, hidden_size: int) -> jax.Array:
 BIAS_INITIALIZERS = ("uniform", "zeros")
 
 
-def make_bias(where: str, bias_init: str, key, size: int, dtype, *, hidden_size: int) -> jax.Array:
+def make_bias(where: str, bias_init: Any, key, size: int, dtype, *, hidden_size: int) -> jax.Array:
+  """A bias vector: ``"uniform"`` (U(±1/sqrt(H))), ``"zeros"``, or an initialiser callable."""
+  if callable(bias_init):
+    return bias_init(key, (size,), dtype, hidden_size=hidden_size, gates=1)
   if bias_init not in BIAS_INITIALIZERS:
-    raise ValueError(
-        f"{where}: bias_init must be one of {list(BIAS_INITIALIZERS)}; got {bias_init!r}")
+    raise ValueError(f"{where}: bias_init must be a callable or one of "
+                     f"{list(BIAS_INITIALIZERS)}; got {bias_init!r}")
   if bias_init == "zeros":
     return jnp.zeros((size,), dtype)
   return bias_uniform(key, size, dtype, hidden_size=hidden_size)
+
+
+def scaled_uniform(scale: float) -> Initializer:
+  """U(-scale, scale) for every entry (Zaremba et al. 2014 initialise all weights so)."""
+
+  def init(key, shape, dtype, *, hidden_size=None, gates=None):
+    del hidden_size, gates
+    return jax.random.uniform(key, shape, dtype, -scale, scale)
+
+  return init

@@ -76,13 +76,13 @@ _OPTIONS = ("dtype", "forget_bias", "peephole", "coupled", "proj_size", "layer_n
 def init(key: jax.Array, input_size: int, hidden_size: int, *, dtype: Any = jnp.float32,
          forget_bias: float = 1.0, peephole: bool = False, coupled: bool = False,
          proj_size: int = 0, layer_norm: bool = False, ln_eps: float = 1e-5,
-         input_init: Any = "uniform", recurrent_init: Any = "uniform", bias_init: str = "uniform",
+         input_init: Any = "uniform", recurrent_init: Any = "uniform", bias_init: Any = "uniform",
          **unknown: Any) -> LSTMParams:
   """Initialises an LSTM; see the module docstring for the options.
 
   ``input_init`` / ``recurrent_init`` name an initialiser of ``seqjax.cells.initializers``
   (``"uniform"`` is PyTorch's U(±1/sqrt(H)), ``"orthogonal"`` is per gate block) or are callables;
-  ``bias_init`` is ``"uniform"`` or ``"zeros"``. Peephole weights are U(±1/sqrt(H)), the
+  ``bias_init`` is ``"uniform"``, ``"zeros"`` or a callable. Peephole weights are U(±1/sqrt(H)), the
   projection uses ``input_init``, LN gains start at 1 and the LN shift at 0.
   """
   where = "lstm.init"

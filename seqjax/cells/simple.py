@@ -44,7 +44,7 @@ _OPTIONS = ("dtype", "activation", "identity_init", "identity_scale", "input_ini
 
 def init(key: jax.Array, input_size: int, hidden_size: int, *, dtype: Any = jnp.float32,
          activation: str = "tanh", identity_init: bool = False, identity_scale: float = 1.0,
-         input_init: Any = None, recurrent_init: Any = None, bias_init: str | None = None,
+         input_init: Any = None, recurrent_init: Any = None, bias_init: Any = None,
          **unknown: Any) -> RNNParams:
   """Initialises an Elman RNN.
 

@@ -1,0 +1,1 @@
+"""Datasets (TFDS builders read through grain), vocabularies and batching."""

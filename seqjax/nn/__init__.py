@@ -1,0 +1,6 @@
+"""Flax linen modules built on the pure cells (floor 2)."""
+
+from seqjax.nn.lm import RNNLM
+from seqjax.nn.rnn import DeepRNN
+
+__all__ = ["DeepRNN", "RNNLM"]

@@ -1,0 +1,78 @@
+"""Recurrent language model: embedding -> DeepRNN -> softmax (Zaremba et al. 2014)."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from seqjax.cells.initializers import scaled_uniform
+from seqjax.nn import rnn
+
+
+class RNNLM(nn.Module):
+  """Word- or character-level RNN language model.
+
+  ``tokens: [B, T] int -> logits: [B, T, V]``, carrying the recurrent state in and out, so a
+  corpus can be read window after window (truncated BPTT).
+
+  Dropout (when ``deterministic=False``) is on the non-recurrent connections only, as in
+  Zaremba et al.: the embedding output, between layers, and before the softmax. With
+  ``tie_weights`` the softmax reuses the embedding matrix (Press & Wolf 2017; Inan et al. 2017),
+  which needs the last layer's output size to equal ``embed_size``. ``init_scale`` draws every
+  parameter U(±init_scale) (Zaremba: 0.1 / 0.05 / 0.04); otherwise each cell's defaults apply.
+  """
+  vocab_size: int
+  hidden_size: int = 200
+  num_layers: int = 2
+  cell: str = "lstm"
+  cell_options: Any = None
+  embed_size: Optional[int] = None
+  dropout_rate: float = 0.0
+  tie_weights: bool = False
+  init_scale: Optional[float] = None
+  unroll: int = 1
+  remat: bool = False
+
+  def setup(self):
+    embed_size = self.embed_size or self.hidden_size
+    init = (scaled_uniform(self.init_scale)
+            if self.init_scale else nn.initializers.normal(stddev=1.0))
+    self.embed = nn.Embed(self.vocab_size, embed_size, embedding_init=init)
+    self.rnn = rnn.DeepRNN(cell=self.cell, hidden_size=self.hidden_size,
+                           num_layers=self.num_layers, dropout_rate=self.dropout_rate,
+                           init_scale=self.init_scale, cell_options=self.cell_options,
+                           unroll=self.unroll, remat=self.remat)
+    self.dropout = nn.Dropout(self.dropout_rate)
+    if self.tie_weights:
+      self.softmax_bias = self.param("softmax_bias", nn.initializers.zeros, (self.vocab_size,))
+    else:
+      kernel_init = (scaled_uniform(self.init_scale)
+                     if self.init_scale else nn.initializers.lecun_normal())
+      bias_init = (scaled_uniform(self.init_scale)
+                   if self.init_scale else nn.initializers.zeros)
+      self.softmax = nn.Dense(self.vocab_size, kernel_init=kernel_init, bias_init=bias_init)
+
+  def __call__(self, tokens: jax.Array, carry: Any = None, *,
+               deterministic: bool = True) -> tuple[jax.Array, list[Any]]:
+    if tokens.ndim != 2:
+      raise ValueError(f"RNNLM: tokens must have shape [batch, time]; got {tokens.shape}")
+    x = self.dropout(self.embed(tokens), deterministic=deterministic)
+    ys, carry = self.rnn(x, carry, deterministic=deterministic)
+    ys = self.dropout(ys, deterministic=deterministic)
+    if self.tie_weights:
+      if ys.shape[-1] != self.embed.features:
+        raise ValueError(f"RNNLM: tie_weights needs the RNN output size ({ys.shape[-1]}) to "
+                         f"equal embed_size ({self.embed.features})")
+      logits = self.embed.attend(ys)
+      logits = logits + jnp.reshape(self.softmax_bias, (1, 1, -1))
+    else:
+      logits = self.softmax(ys)
+    return logits, carry
+
+
+def initial_carry(model: RNNLM, params: Any, batch_size: int) -> list[Any]:
+  """Zero recurrent state of ``model`` for ``batch_size`` rows."""
+  return rnn.initial_carry(model.cell, params["rnn"], (batch_size,))

@@ -1,0 +1,94 @@
+"""Flax linen wrappers that own recurrent parameters and call the pure cells and unrolls."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from seqjax import cells as cells_lib
+from seqjax.unroll import Bidirectional, init_bidirectional, layer_output_size, stack
+from seqjax.cells import initializers
+
+
+class DeepRNN(nn.Module):
+  """A stack of recurrent layers of one cell family (``seqjax.unroll.stack``).
+
+  Attributes:
+    cell: ``"rnn"``, ``"lstm"`` or ``"gru"`` (``seqjax.cells.CELLS``).
+    hidden_size: H of every layer.
+    num_layers: depth.
+    bidirectional: each layer reads both directions; ``merge`` combines them.
+    dropout_rate: dropout between layers (not after the last), as ``torch.nn.LSTM``.
+    residual: add each layer's input to its output from the second layer on.
+    init_scale: if set, every weight and bias starts U(±init_scale) (Zaremba et al.);
+      the cell's own structure options (e.g. ``forget_bias``) still apply.
+    cell_options: keyword options of the cell's ``init`` (``peephole``, ``reset_after``, ...).
+    unroll, remat: passed to ``seqjax.unroll.unroll``.
+
+  Parameters are ``layer_{l}`` (a cell params dataclass or ``Bidirectional``).
+  """
+  cell: str = "lstm"
+  hidden_size: int = 128
+  num_layers: int = 1
+  bidirectional: bool = False
+  merge: str = "concat"
+  dropout_rate: float = 0.0
+  residual: bool = False
+  init_scale: Optional[float] = None
+  cell_options: Any = None
+  unroll: int = 1
+  remat: bool = False
+
+  def _cell(self):
+    return cells_lib.get(self.cell)
+
+  def _options(self) -> dict[str, Any]:
+    options = dict(self.cell_options or {})
+    if self.init_scale is not None:
+      init = initializers.scaled_uniform(self.init_scale)
+      options.update(input_init=init, recurrent_init=init, bias_init=init)
+    return options
+
+  def _layers(self, input_size: int) -> list[Any]:
+    cell, options = self._cell(), self._options()
+    layers, size = [], input_size
+    for l in range(self.num_layers):
+      if self.bidirectional:
+        make = lambda key, n=size: init_bidirectional(cell, key, n, self.hidden_size, **options)
+      else:
+        make = lambda key, n=size: cell.init(key, n, self.hidden_size, **options)
+      layer = self.param(f"layer_{l}", make)
+      layers.append(layer)
+      size = layer_output_size(cell, layer, self.merge)
+    return layers
+
+  @nn.compact
+  def __call__(self, xs: jax.Array, carry: Any = None, *, lengths: Optional[jax.Array] = None,
+               deterministic: bool = True) -> tuple[jax.Array, list[Any]]:
+    """``xs: [*B, T, I]`` -> ``(ys: [*B, T, O], final carries, one per layer)``.
+
+    Dropout needs the ``"dropout"`` RNG collection unless ``deterministic``.
+    """
+    layers = self._layers(xs.shape[-1])
+    use_dropout = self.dropout_rate > 0 and not deterministic and self.num_layers > 1
+    key = self.make_rng("dropout") if use_dropout else None
+    return stack(self._cell(), layers, xs, carry=carry, lengths=lengths, merge=self.merge,
+                 dropout_rate=self.dropout_rate, key=key, deterministic=not use_dropout,
+                 residual=self.residual, unroll=self.unroll, remat=self.remat)
+
+
+def initial_carry(cell: str, params: Any, batch_shape: Any) -> list[Any]:
+  """Zero carries of a ``DeepRNN``'s layers, from its parameter dict (``layer_0``, ...)."""
+  cell_mod = cells_lib.get(cell)
+  out = []
+  for l in range(len(params)):
+    layer = params[f"layer_{l}"]
+    if isinstance(layer, Bidirectional):
+      out.append(Bidirectional(cell_mod.initial_carry(layer.forward, batch_shape),
+                               cell_mod.initial_carry(layer.backward, batch_shape)))
+    else:
+      out.append(cell_mod.initial_carry(layer, batch_shape))
+  return out
