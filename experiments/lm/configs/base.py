@@ -1,0 +1,64 @@
+"""Every key an LM config may set, with defaults. Other configs start from ``get_config()``."""
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+
+  c.data = ml_collections.ConfigDict()
+  c.data.name = "ptb_word"  # ptb_word | ptb_char | tiny_shakespeare
+  c.data.tokenizer = "whitespace_eos"  # whitespace_eos | characters
+  c.data.unk = "<unk>"  # the unknown token; "" for closed (character) vocabularies
+  c.data.level = "word"  # word (report perplexity) | char (report bits per character)
+  c.data.manual_dir = ""  # local copy of the raw files; "" downloads from the public source
+  c.data.data_dir = ""  # where TFDS keeps prepared ArrayRecords; "" is ~/tensorflow_datasets
+  c.data.max_vocab = 0  # 0: every training token
+
+  c.model = ml_collections.ConfigDict()
+  c.model.cell = "lstm"  # rnn | lstm | gru
+  c.model.hidden_size = 200
+  c.model.num_layers = 2
+  c.model.embed_size = 0  # 0: hidden_size
+  c.model.dropout_rate = 0.0
+  c.model.tie_weights = False
+  c.model.init_scale = 0.1  # U(±init_scale) for every parameter; 0: the cells' defaults
+  c.model.cell_options = ml_collections.ConfigDict({"forget_bias": 0.0})
+  c.model.unroll = 1
+  c.model.remat = False
+
+  c.train = ml_collections.ConfigDict()
+  c.train.batch_size = 20
+  c.train.bptt = 35
+  c.train.num_epochs = 13
+  c.train.num_steps = 0  # > 0 overrides num_epochs
+  c.train.loss_reduction = "sum_time_mean_batch"  # or "mean"
+  c.train.eval_batch_size = 1
+  c.train.log_every = 100
+  c.train.eval_every = 0  # 0: every epoch
+  c.train.checkpoint_every = 500
+  c.train.keep_checkpoints = 3
+  c.train.patience = 0
+  c.train.plateau_factor = 0.0
+  c.train.plateau_patience = 1
+  c.train.test_at_end = True
+
+  c.optimizer = ml_collections.ConfigDict()
+  c.optimizer.name = "sgd"
+  c.optimizer.learning_rate = 1.0
+  c.optimizer.momentum = 0.0
+  c.optimizer.weight_decay = 0.0
+  c.optimizer.clip_norm = 5.0
+  c.optimizer.schedule = "zaremba"
+  c.optimizer.decay = 0.5
+  c.optimizer.decay_after = 4
+  c.optimizer.warmup_steps = 0
+  c.optimizer.total_steps = 0
+
+  c.sample = ml_collections.ConfigDict()
+  c.sample.length = 0  # characters/words printed after training; 0: none
+  c.sample.prompt = ""
+  c.sample.temperature = 0.8
+  c.sample.top_k = 0
+  return c

@@ -1,0 +1,15 @@
+"""Zaremba et al. (2014) "medium": 2x650 LSTM, dropout 0.5, 39 epochs; published test ppl 82.7.
+
+    python -m experiments.lm.main --config=experiments/lm/configs/ptb_medium.py \
+        --workdir=/tmp/ptb_medium --config.data.manual_dir=../shared/data/ptb
+"""
+
+from experiments.lm.configs import ptb_small
+
+
+def get_config():
+  c = ptb_small.get_config()
+  c.model.hidden_size, c.model.init_scale, c.model.dropout_rate = 650, 0.05, 0.5
+  c.train.num_epochs = 39
+  c.optimizer.decay, c.optimizer.decay_after = 0.8, 6
+  return c

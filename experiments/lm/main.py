@@ -1,0 +1,29 @@
+"""Trains a recurrent language model.
+
+    python -m experiments.lm.main --config=experiments/lm/configs/shakespeare_char.py \
+        --workdir=/tmp/shakespeare [--config.data.manual_dir=../shared/data/tinyshakespeare]
+
+Any config value can be overridden, e.g. ``--config.model.hidden_size=650``. A workdir that
+holds a checkpoint is resumed.
+"""
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from experiments.lm import train
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file("config", None, "Path to an LM config file.", lock_config=True)
+flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and results.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO; progress is printed
+  train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+
+
+if __name__ == "__main__":
+  app.run(main)

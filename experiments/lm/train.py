@@ -1,0 +1,133 @@
+"""Language-model training and evaluation: ``train_and_evaluate(config, workdir)``.
+
+The trainer never reads flags (``main.py`` does), so tests call it directly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from experiments.lm.configs import base
+from seqjax import metrics
+from seqjax.data import lm as lm_data
+from seqjax.data.vocab import Vocabulary
+from seqjax.nn import RNNLM
+from seqjax.nn import lm as lm_nn
+from seqjax.train import checkpoint, config as config_lib, lm as lm_train, optim
+from seqjax.train.loop import LoopOptions, fit
+from seqjax.train.state import TrainState
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  config_lib.check_keys(config, base.get_config(), free=("model.cell_options",))
+  if config.data.level not in ("word", "char"):
+    raise ValueError(f"data.level must be 'word' or 'char'; got {config.data.level!r}")
+  if config.data.manual_dir and not os.path.isdir(config.data.manual_dir):
+    raise FileNotFoundError(f"data.manual_dir={config.data.manual_dir!r} is not a directory")
+
+
+def build_model(config: ml_collections.ConfigDict, vocab_size: int) -> RNNLM:
+  m = config.model
+  return RNNLM(vocab_size=vocab_size, hidden_size=m.hidden_size, num_layers=m.num_layers,
+               cell=m.cell, cell_options=dict(m.cell_options), embed_size=m.embed_size or None,
+               dropout_rate=m.dropout_rate, tie_weights=m.tie_weights,
+               init_scale=m.init_scale or None, unroll=m.unroll, remat=m.remat)
+
+
+def derive_fn(level: str) -> Callable[[dict], dict]:
+  """Perplexity (word level) or bits per character (char level) from the mean NLL."""
+  if level == "word":
+    return lambda m: {"ppl": metrics.perplexity(m["loss"], 1.0)}
+  return lambda m: {"bpc": metrics.bits_per_token(m["loss"], 1.0)}
+
+
+def load_corpus(config: ml_collections.ConfigDict, vocab: Vocabulary | None = None):
+  d = config.data
+  return lm_data.load_corpus(d.name, tokenizer=d.tokenizer, data_dir=d.data_dir or None,
+                             manual_dir=d.manual_dir or None, vocab=vocab,
+                             max_vocab=d.max_vocab or None, unk=d.unk or None)
+
+
+def init_state(config: ml_collections.ConfigDict, model: RNNLM, optimizer) -> TrainState:
+  init_key, train_key = jax.random.split(jax.random.PRNGKey(config.seed))
+  tokens = jnp.zeros((config.train.batch_size, config.train.bptt), jnp.int32)
+  params = model.init(init_key, tokens)["params"]
+  return TrainState(step=jnp.asarray(0, jnp.int32), params=params,
+                    opt_state=optimizer.init(params), key=train_key,
+                    carry=lm_nn.initial_carry(model, params, config.train.batch_size))
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                       log: Callable[[str], None] = print) -> dict[str, Any]:
+  """Trains, keeps the best checkpoint by validation loss, then scores validation and test
+  with it. Returns a summary (also written to ``workdir/results.json``)."""
+  validate(config)
+  os.makedirs(workdir, exist_ok=True)
+  vocab = None
+  if checkpoint.Checkpointer(workdir).latest_step() is not None:
+    vocab = Vocabulary.from_json(checkpoint.read_meta(workdir, which="last")["vocab"])
+  corpus = load_corpus(config, vocab)
+  vocab = corpus.vocab
+  t = config.train
+  train_stream = lm_data.LMStream(corpus.splits["train"], t.batch_size, t.bptt)
+  streams = {s: lm_data.LMStream(corpus.splits[s], t.eval_batch_size, t.bptt, pad_last=True)
+             for s in ("validation", "test")}
+  steps_per_epoch = len(train_stream)
+  num_steps = t.num_steps or t.num_epochs * steps_per_epoch
+  log(f"{config.data.name}: vocabulary {len(vocab)}, train {len(corpus.splits['train']):,} "
+      f"tokens, {steps_per_epoch} steps per epoch, {num_steps} steps")
+
+  model = build_model(config, len(vocab))
+  optimizer = optim.make_optimizer(config.optimizer, steps_per_epoch)
+  state = init_state(config, model, optimizer)
+  n_params = sum(x.size for x in jax.tree.leaves(state.params))
+  log(f"model: {config.model.num_layers}x{config.model.hidden_size} {config.model.cell}, "
+      f"{n_params:,} parameters")
+  train_step = jax.jit(lm_train.make_train_step(model, optimizer, t.loss_reduction),
+                       donate_argnums=0)
+  eval_step = jax.jit(lm_train.make_eval_step(model))
+
+  def evaluate(state, split="validation"):
+    return lm_train.evaluate(eval_step, model, state.params, streams[split])
+
+  derive = derive_fn(config.data.level)
+  options = LoopOptions(num_steps=num_steps, steps_per_epoch=steps_per_epoch,
+                        log_every=t.log_every, eval_every=t.eval_every,
+                        checkpoint_every=t.checkpoint_every, keep_checkpoints=t.keep_checkpoints,
+                        patience=t.patience, plateau_factor=t.plateau_factor,
+                        plateau_patience=t.plateau_patience,
+                        tokens_per_step=t.batch_size * t.bptt)
+  meta = {"vocab": vocab.to_json(), "config": config.to_json()}
+  state, summary = fit(state, train_step=train_step, batches=train_stream, options=options,
+                       workdir=workdir, evaluate=evaluate, derive=derive, meta=meta, log=log)
+
+  result = {"stopped": summary["stopped"], "best_step": summary["best_step"],
+            "steps": int(state.step)}
+  if t.test_at_end:
+    ckpt = checkpoint.Checkpointer(workdir)
+    best_state, _, _ = ckpt.restore(state, which="best")
+    ckpt.close()
+    for split in ("validation", "test"):
+      scores = evaluate(best_state, split)
+      scores.update(derive(scores))
+      result[split] = scores
+      log(f"{split} (best checkpoint, step {summary['best_step']}): "
+          + " ".join(f"{k} {v:.4f}" for k, v in scores.items()))
+    state = best_state
+  if config.sample.length:
+    from experiments.lm import sample as sample_lib  # pylint: disable=g-import-not-at-top
+    text = sample_lib.generate(model, state.params, vocab, config.data.tokenizer,
+                               prompt=config.sample.prompt, length=config.sample.length,
+                               temperature=config.sample.temperature, top_k=config.sample.top_k,
+                               seed=config.seed)
+    log("sample:\n" + text)
+    result["sample"] = text
+  with open(os.path.join(workdir, "results.json"), "w", encoding="utf-8") as f:
+    json.dump(result, f, indent=1)
+  return result

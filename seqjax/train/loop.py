@@ -1,0 +1,212 @@
+"""The training loop every seqjax experiment uses.
+
+``fit`` runs a jitted ``train_step`` over an iterator of batches, and:
+
+- resumes from ``workdir/checkpoints`` when a checkpoint exists (state, data position);
+- prints a progress line every ``log_every`` steps (step, epoch, loss, derived metrics such as
+  perplexity, tokens/s, ETA) and writes the same metrics to JSONL and TensorBoard;
+- evaluates every ``eval_every`` steps, keeps the best checkpoint by the evaluation ``loss``,
+  decays the learning rate on a plateau, and stops early after ``patience`` evaluations
+  without improvement;
+- checkpoints every ``checkpoint_every`` steps, at the end, and when interrupted (SIGINT or
+  SIGTERM: the current step finishes, is saved, then ``KeyboardInterrupt`` is raised);
+- stops with ``FloatingPointError`` naming the step when the loss or the gradient norm is not
+  finite, leaving the last good checkpoint in place.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import signal
+import threading
+import time
+from typing import Any, Callable, Iterator, Optional, Protocol
+
+import jax
+
+from seqjax.train import optim
+from seqjax.train.checkpoint import Checkpointer
+from seqjax.train.state import TrainState
+from seqjax.train.writer import MetricWriter
+
+
+class Batches(Protocol):
+  """A checkpointable, endless iterator of batches (e.g. ``seqjax.data.lm.LMStream``)."""
+
+  def __iter__(self) -> Iterator[dict]: ...
+
+  def get_state(self) -> dict: ...
+
+  def set_state(self, state: dict) -> None: ...
+
+
+@dataclasses.dataclass
+class LoopOptions:
+  num_steps: int
+  steps_per_epoch: int
+  log_every: int = 100
+  eval_every: int = 0  # 0: once per epoch
+  checkpoint_every: int = 1000
+  keep_checkpoints: int = 3
+  patience: int = 0  # evaluations without improvement before stopping; 0: never stop early
+  plateau_factor: float = 0.0  # > 0: multiply the learning rate by it when validation stalls
+  plateau_patience: int = 1
+  tokens_per_step: int = 0  # for tokens/s; 0 hides it
+  tensorboard: bool = True
+
+
+def _is_finite(x: float) -> bool:
+  return math.isfinite(x)
+
+
+def _format(metrics: dict[str, float]) -> str:
+  return " ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+
+
+class _StopFlag:
+  """Turns SIGINT/SIGTERM into a request the loop honours between steps."""
+
+  def __init__(self):
+    self.requested = False
+    self._previous = {}
+
+  def __enter__(self):
+    if threading.current_thread() is threading.main_thread():
+      for sig in (signal.SIGINT, signal.SIGTERM):
+        self._previous[sig] = signal.signal(sig, self._handle)
+    return self
+
+  def _handle(self, signum, frame):
+    del frame
+    if self.requested:  # a second signal: give up at once
+      raise KeyboardInterrupt(f"signal {signum}")
+    self.requested = True
+
+  def __exit__(self, *exc):
+    for sig, handler in self._previous.items():
+      signal.signal(sig, handler)
+    return False
+
+
+def fit(state: TrainState, *, train_step: Callable[[TrainState, dict], tuple[TrainState, dict]],
+        batches: Batches, options: LoopOptions, workdir: str,
+        evaluate: Optional[Callable[[TrainState], dict[str, float]]] = None,
+        derive: Callable[[dict[str, float]], dict[str, float]] = lambda m: {},
+        meta: Optional[dict] = None, log: Callable[[str], None] = print
+        ) -> tuple[TrainState, dict[str, Any]]:
+  """Trains ``state`` to ``options.num_steps`` steps; see the module docstring.
+
+  ``train_step(state, batch) -> (state, metrics)`` is jitted by the caller (with donated
+  state); ``metrics`` must hold ``loss`` and may hold ``grad_norm``. ``evaluate(state)``
+  returns metrics with ``loss`` (lower is better). ``derive`` adds metrics computed from a
+  metric dict (perplexity, bits per character). Returns the final state and a summary with
+  ``best`` (the best evaluation), ``best_step`` and ``stopped`` (why the loop ended).
+  """
+  meta = dict(meta or {})
+  ckpt = Checkpointer(workdir, keep=options.keep_checkpoints)
+  writer = MetricWriter(workdir, tensorboard=options.tensorboard)
+  # The summary, including the early-stopping counters, is saved with every checkpoint.
+  summary: dict[str, Any] = {"best": None, "best_step": None, "stopped": "num_steps",
+                             "bad_evals": 0, "plateau_evals": 0}
+  step = int(state.step)
+  last_saved: Optional[int] = None
+  if ckpt.latest_step() is not None:
+    state, data_state, saved_meta = ckpt.restore(state)
+    batches.set_state(data_state)
+    step = last_saved = int(state.step)
+    summary.update(saved_meta.get("loop", {}))
+    log(f"resumed from {ckpt.directory} at step {step} (data position {data_state})")
+
+  def save(best: bool = False):
+    nonlocal last_saved
+    ckpt.save(step, state, batches.get_state(), {**meta, "loop": summary}, best=best)
+    last_saved = step
+
+  pending: Optional[tuple[int, dict]] = None
+
+  def check(pending):
+    if pending is None:
+      return None
+    at, metrics = pending
+    host = {k: float(v) for k, v in jax.device_get(metrics).items()}
+    for key in ("loss", "grad_norm"):
+      if key in host and not _is_finite(host[key]):
+        where = (f"the last good checkpoint is step {last_saved} in {ckpt.directory}"
+                 if last_saved is not None else "no checkpoint was written")
+        raise FloatingPointError(f"non-finite {key} ({host[key]}) at step {at}; training "
+                                 f"stopped, {where}")
+    return host
+
+  eval_every = options.eval_every or options.steps_per_epoch
+  window: list[dict[str, float]] = []
+  t_window, start_step, t_start = time.time(), step, time.time()
+  iterator = iter(batches)
+  try:
+    with _StopFlag() as stop:
+      while step < options.num_steps:
+        batch = next(iterator)
+        state, metrics = train_step(state, batch)
+        step += 1
+        host = check(pending)
+        pending = (step, metrics)
+        if host is not None:
+          window.append(host)
+        if step % options.log_every == 0 or step == options.num_steps:
+          host = check(pending)
+          pending = None
+          window.append(host)
+          mean = {k: sum(m[k] for m in window) / len(window) for k in window[0]}
+          mean.update(derive(mean))
+          mean["learning_rate"] = optim.learning_rate(state.opt_state)
+          elapsed = time.time() - t_window
+          rate = len(window) / max(elapsed, 1e-9)
+          eta = (options.num_steps - step) / max((step - start_step) /
+                                                 max(time.time() - t_start, 1e-9), 1e-9)
+          extra = f" tok/s {rate * options.tokens_per_step:,.0f}" if options.tokens_per_step else ""
+          log(f"step {step}/{options.num_steps} epoch {step / options.steps_per_epoch:.2f} "
+              f"{_format(mean)}{extra} eta {eta / 60:.1f}m")
+          writer.write(step, "train", {**mean, "steps_per_s": rate})
+          window, t_window = [], time.time()
+        if evaluate is not None and (step % eval_every == 0 or step == options.num_steps):
+          check(pending)
+          pending = None
+          result = evaluate(state)
+          result.update(derive(result))
+          writer.write(step, "eval", result)
+          improved = summary["best"] is None or result["loss"] < summary["best"]["loss"]
+          log(f"eval step {step}: {_format(result)}{' (best)' if improved else ''}")
+          if improved:
+            summary.update(best=result, best_step=step, bad_evals=0, plateau_evals=0)
+            save(best=True)
+          else:
+            summary["bad_evals"] += 1
+            summary["plateau_evals"] += 1
+            if options.plateau_factor and summary["plateau_evals"] >= options.plateau_patience:
+              state = state.replace(opt_state=optim.decay_learning_rate(
+                  state.opt_state, options.plateau_factor))
+              summary["plateau_evals"] = 0
+              log(f"learning rate decayed to {optim.learning_rate(state.opt_state):.4g}")
+            if options.patience and summary["bad_evals"] >= options.patience:
+              summary["stopped"] = (f"early stop: {summary['bad_evals']} evaluations without "
+                                    "improvement")
+              log(summary["stopped"])
+              break
+        if step % options.checkpoint_every == 0 and last_saved != step:
+          check(pending)
+          pending = None
+          save()
+        if stop.requested:
+          check(pending)
+          pending = None
+          summary["stopped"] = "interrupted"
+          save()
+          log(f"interrupted: saved step {step} to {ckpt.directory}")
+          raise KeyboardInterrupt(f"training interrupted at step {step}; checkpoint saved")
+      check(pending)
+      if last_saved != step:
+        save()
+  finally:
+    ckpt.close()
+    writer.close()
+  return state, summary

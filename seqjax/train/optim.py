@@ -1,0 +1,81 @@
+"""Optimizers from config: ``clip_by_global_norm`` then SGD / Adam / AdamW, with schedules.
+
+Config (``ml_collections.ConfigDict``, section ``optimizer``):
+
+- ``name``: ``"sgd"``, ``"adam"`` or ``"adamw"``; ``learning_rate``; ``momentum`` (SGD, 0 for
+  plain SGD); ``weight_decay`` (AdamW decoupled, SGD coupled L2 via ``add_decayed_weights``);
+  ``clip_norm`` (global gradient norm, 0 to disable).
+- ``schedule``: ``"constant"``; ``"zaremba"``: ``lr * decay ** max(epoch + 1 - decay_after, 0)``
+  with ``epoch`` counted from 0 (Zaremba et al. 2014 / the TF PTB tutorial: constant for
+  ``decay_after`` epochs, then divided by ``1/decay`` every epoch); ``"warmup_cosine"``: linear
+  warmup over ``warmup_steps`` then cosine to 0 at ``total_steps``; ``"plateau"``: constant until
+  the training loop calls ``decay_learning_rate`` (validation stopped improving).
+
+The learning rate is injected as a hyperparameter (``optax.inject_hyperparams``), so the
+current value is in the optimizer state and survives checkpoints.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax.numpy as jnp
+import optax
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("constant", "zaremba", "warmup_cosine", "plateau")
+
+
+def make_schedule(cfg: Any, steps_per_epoch: int) -> Any:
+  name, lr = cfg.schedule, cfg.learning_rate
+  if name not in SCHEDULES:
+    raise ValueError(f"optimizer.schedule must be one of {list(SCHEDULES)}; got {name!r}")
+  if name in ("constant", "plateau"):
+    return lr
+  if name == "zaremba":
+    decay, after = cfg.decay, cfg.decay_after
+
+    def schedule(step):
+      epoch = step // steps_per_epoch
+      return lr * decay ** jnp.maximum(epoch + 1 - after, 0).astype(jnp.float32)
+
+    return schedule
+  return optax.warmup_cosine_decay_schedule(0.0, lr, cfg.warmup_steps, cfg.total_steps)
+
+
+def make_optimizer(cfg: Any, steps_per_epoch: int) -> optax.GradientTransformation:
+  """The optax chain the config describes (see the module docstring)."""
+  if cfg.name not in OPTIMIZERS:
+    raise ValueError(f"optimizer.name must be one of {list(OPTIMIZERS)}; got {cfg.name!r}")
+
+  def build(learning_rate):
+    if cfg.name == "sgd":
+      parts = []
+      if cfg.weight_decay:
+        parts.append(optax.add_decayed_weights(cfg.weight_decay))
+      parts.append(optax.sgd(learning_rate, momentum=cfg.momentum or None))
+      return optax.chain(*parts)
+    if cfg.name == "adam":
+      return optax.adam(learning_rate)
+    return optax.adamw(learning_rate, weight_decay=cfg.weight_decay)
+
+  inner = optax.inject_hyperparams(build)(learning_rate=make_schedule(cfg, steps_per_epoch))
+  if cfg.clip_norm:
+    return optax.chain(optax.clip_by_global_norm(cfg.clip_norm), inner)
+  return optax.chain(optax.identity(), inner)
+
+
+def _hyperparams(opt_state: Any) -> dict:
+  return opt_state[1].hyperparams
+
+
+def learning_rate(opt_state: Any) -> float:
+  """The learning rate the last update used (or will use, for constant schedules)."""
+  return float(_hyperparams(opt_state)["learning_rate"])
+
+
+def decay_learning_rate(opt_state: Any, factor: float) -> Any:
+  """Multiplies the injected learning rate by ``factor`` (plateau schedule)."""
+  hp = _hyperparams(opt_state)
+  hp["learning_rate"] = hp["learning_rate"] * factor
+  return opt_state
