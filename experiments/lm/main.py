@@ -10,6 +10,7 @@ holds a checkpoint is resumed.
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from experiments import common
 from experiments.lm import train
 
 FLAGS = flags.FLAGS
@@ -22,8 +23,9 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO; progress is printed
+  common.check_or_exit(lambda: train.validate(FLAGS.config))
   train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=common.flags_parser)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 from absl import app, flags, logging
 
@@ -53,18 +52,9 @@ def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
   from experiments.lm import train  # pylint: disable=g-import-not-at-top
-  from seqjax.train import checkpoint  # pylint: disable=g-import-not-at-top
 
-  meta = checkpoint.read_meta(FLAGS.workdir, which="best")
-  config = ml_collections.ConfigDict(__import__("json").loads(meta["config"]))
-  vocab = Vocabulary.from_json(meta["vocab"])
-  model = train.build_model(config, len(vocab))
-  optimizer = train.optim.make_optimizer(config.optimizer, 1)
-  state = train.init_state(config, model, optimizer)
-  ckpt = checkpoint.Checkpointer(FLAGS.workdir)
-  state, _, _ = ckpt.restore(state, which="best")
-  ckpt.close()
-  print(generate(model, state.params, vocab, config.data.tokenizer, prompt=FLAGS.prompt,
+  config, vocab, model, params = train.restore_params(FLAGS.workdir)
+  print(generate(model, params, vocab, config.data.tokenizer, prompt=FLAGS.prompt,
                  length=FLAGS.length, temperature=FLAGS.temperature, top_k=FLAGS.top_k,
                  seed=FLAGS.seed))
 
@@ -77,4 +67,5 @@ if __name__ == "__main__":
   flags.DEFINE_integer("top_k", 0, "Sample among the k most likely tokens; 0: all.")
   flags.DEFINE_integer("seed", 0, "Sampling seed.")
   flags.mark_flag_as_required("workdir")
-  app.run(main)
+  from experiments import common  # pylint: disable=g-import-not-at-top
+  app.run(main, flags_parser=common.flags_parser)

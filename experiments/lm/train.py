@@ -15,12 +15,14 @@ import ml_collections
 
 from experiments.lm.configs import base
 from seqjax import metrics
+from seqjax.cells import CELLS
+from seqjax.data import builders
 from seqjax.data import lm as lm_data
-from seqjax.data.vocab import Vocabulary
+from seqjax.data.vocab import TOKENIZERS, Vocabulary
 from seqjax.nn import RNNLM
 from seqjax.nn import lm as lm_nn
 from seqjax.train import checkpoint, config as config_lib, lm as lm_train, optim
-from seqjax.train.loop import LoopOptions, fit
+from seqjax.train.loop import LoopOptions, fit, print_flush
 from seqjax.train.state import TrainState
 
 
@@ -28,8 +30,19 @@ def validate(config: ml_collections.ConfigDict) -> None:
   config_lib.check_keys(config, base.get_config(), free=("model.cell_options",))
   if config.data.level not in ("word", "char"):
     raise ValueError(f"data.level must be 'word' or 'char'; got {config.data.level!r}")
-  if config.data.manual_dir and not os.path.isdir(config.data.manual_dir):
-    raise FileNotFoundError(f"data.manual_dir={config.data.manual_dir!r} is not a directory")
+  choices = {"data.name": (config.data.name, sorted(builders.BUILDERS)),
+             "data.tokenizer": (config.data.tokenizer, sorted(TOKENIZERS)),
+             "model.cell": (config.model.cell, sorted(CELLS)),
+             "optimizer.name": (config.optimizer.name, optim.OPTIMIZERS),
+             "optimizer.schedule": (config.optimizer.schedule, optim.SCHEDULES),
+             "train.loss_reduction": (config.train.loss_reduction, lm_train.REDUCTIONS)}
+  for key, (value, allowed) in choices.items():
+    if value not in allowed:
+      raise ValueError(f"{key} must be one of {list(allowed)}; got {value!r}")
+  if config.data.manual_dir:
+    if not os.path.isdir(config.data.manual_dir):
+      raise FileNotFoundError(f"data.manual_dir={config.data.manual_dir!r} is not a directory")
+    builders.find_local_files(config.data.manual_dir, builders.local_file_names(config.data.name))
 
 
 def build_model(config: ml_collections.ConfigDict, vocab_size: int) -> RNNLM:
@@ -63,8 +76,22 @@ def init_state(config: ml_collections.ConfigDict, model: RNNLM, optimizer) -> Tr
                     carry=lm_nn.initial_carry(model, params, config.train.batch_size))
 
 
+def restore_params(workdir: str, which: str = "best"):
+  """``(config, vocab, model, params)`` of a trained workdir, for evaluation and sampling."""
+  meta = checkpoint.read_meta(workdir, which=which)
+  config = ml_collections.ConfigDict(json.loads(meta["config"]))
+  vocab = Vocabulary.from_json(meta["vocab"])
+  model = build_model(config, len(vocab))
+  # The optimizer only gives the state its structure here; its schedule length is irrelevant.
+  optimizer = optim.make_optimizer(config.optimizer, 1, config.optimizer.warmup_steps + 2)
+  ckpt = checkpoint.Checkpointer(workdir)
+  state, _, _ = ckpt.restore(init_state(config, model, optimizer), which=which)
+  ckpt.close()
+  return config, vocab, model, state.params
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
-                       log: Callable[[str], None] = print) -> dict[str, Any]:
+                       log: Callable[[str], None] = print_flush) -> dict[str, Any]:
   """Trains, keeps the best checkpoint by validation loss, then scores validation and test
   with it. Returns a summary (also written to ``workdir/results.json``)."""
   validate(config)
@@ -84,7 +111,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       f"tokens, {steps_per_epoch} steps per epoch, {num_steps} steps")
 
   model = build_model(config, len(vocab))
-  optimizer = optim.make_optimizer(config.optimizer, steps_per_epoch)
+  optimizer = optim.make_optimizer(config.optimizer, steps_per_epoch, num_steps)
   state = init_state(config, model, optimizer)
   n_params = sum(x.size for x in jax.tree.leaves(state.params))
   log(f"model: {config.model.num_layers}x{config.model.hidden_size} {config.model.cell}, "

@@ -1,7 +1,8 @@
 """TFDS builders for the language-modeling corpora, prepared as ArrayRecord (no TensorFlow).
 
-Each builder reads a local *manual directory* when one is given and otherwise downloads from the
-canonical public source. Examples keep the corpus order (shuffling is disabled), because a
+Each builder reads a local directory when one is given (``builder.local_dir``, set by
+``seqjax.data.lm.prepare``; or TFDS's manual directory when it holds the files) and otherwise
+downloads from the canonical public source. Examples keep the corpus order (shuffling is disabled), because a
 language-model stream is the concatenation of the split:
 
 - ``seqjax_ptb/word``: the Mikolov PTB split as used by Zaremba et al. (``ptb.{train,valid,test}
@@ -49,17 +50,39 @@ def _find(directory: str, name: str) -> str | None:
   return None
 
 
-def _manual_files(dl_manager, names: dict[str, str]) -> dict[str, str] | None:
-  """The manual-directory paths of ``names``, or None when no manual directory was given."""
-  manual = dl_manager._manual_dir  # pylint: disable=protected-access
-  if manual is None:
-    return None
-  manual = os.fspath(manual)
-  found = {k: _find(manual, n) for k, n in names.items()}
+def local_file_names(name: str) -> dict[str, str]:
+  """The raw files corpus ``name`` reads from a local directory (``.gz`` copies also count)."""
+  if name == "tiny_shakespeare":
+    return {"text": "input.txt"}
+  prefix = {"ptb_word": "ptb.", "ptb_char": "ptb.char."}[name]
+  return {split: f"{prefix}{stem}.txt" for split, stem in _SPLITS.items()}
+
+
+def find_local_files(directory: str, names: dict[str, str]) -> dict[str, str]:
+  """Paths of ``names`` in ``directory``; ``FileNotFoundError`` lists the missing ones."""
+  found = {k: _find(directory, n) for k, n in names.items()}
   missing = [names[k] for k, p in found.items() if p is None]
   if missing:
-    raise FileNotFoundError(f"manual_dir {manual} lacks {missing} (a .gz copy is also accepted)")
+    raise FileNotFoundError(f"data.manual_dir={directory!r} lacks {missing} (a .gz copy is "
+                            "also accepted)")
   return found
+
+
+def _local_files(builder, dl_manager, name: str) -> dict[str, str] | None:
+  """Paths of corpus ``name``'s files in the local directory, or None to download.
+
+  ``builder.local_dir`` (set by ``seqjax.data.lm.prepare``) must hold every file. Without it,
+  TFDS's manual directory is used when it holds them all (``tfds`` users), else None.
+  """
+  names = local_file_names(name)
+  given = getattr(builder, "local_dir", None)
+  if given:
+    return find_local_files(given, names)
+  manual = os.fspath(dl_manager._manual_dir or "")  # pylint: disable=protected-access
+  try:
+    return find_local_files(manual, names) if manual else None
+  except FileNotFoundError:
+    return None
 
 
 class SeqjaxPtb(tfds.core.GeneratorBasedBuilder):
@@ -81,9 +104,8 @@ class SeqjaxPtb(tfds.core.GeneratorBasedBuilder):
         disable_shuffling=True, homepage="https://www.fit.vutbr.cz/~imikolov/rnnlm/")
 
   def _split_generators(self, dl_manager):
-    prefix = "ptb." if self.builder_config.name == "word" else "ptb.char."
-    names = {split: f"{prefix}{stem}.txt" for split, stem in _SPLITS.items()}
-    paths = _manual_files(dl_manager, names)
+    names = local_file_names(f"ptb_{self.builder_config.name}")
+    paths = _local_files(self, dl_manager, f"ptb_{self.builder_config.name}")
     if paths is None:
       if self.builder_config.name == "word":
         paths = dl_manager.download({s: PTB_WORD_URL.format(split=stem)
@@ -113,7 +135,7 @@ class SeqjaxTinyShakespeare(tfds.core.GeneratorBasedBuilder):
         homepage="https://github.com/karpathy/char-rnn/tree/master/data/tinyshakespeare")
 
   def _split_generators(self, dl_manager):
-    paths = _manual_files(dl_manager, {"text": "input.txt"})
+    paths = _local_files(self, dl_manager, "tiny_shakespeare")
     path = paths["text"] if paths else dl_manager.download(SHAKESPEARE_URL)
     text = read_text(os.fspath(path))
     i = int(len(text) * 0.9)  # exactly TFDS tiny_shakespeare's 90/5/5 split

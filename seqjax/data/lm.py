@@ -36,9 +36,9 @@ def prepare(name: str, *, data_dir: str | None = None, manual_dir: str | None = 
   cls, config = builders.BUILDERS[name]
   kwargs = {"config": config} if config else {}
   builder = cls(data_dir=data_dir, file_format="array_record", **kwargs)
-  download_config = tfds.download.DownloadConfig(manual_dir=manual_dir)
+  builder.local_dir = manual_dir
   try:
-    builder.download_and_prepare(download_config=download_config)
+    builder.download_and_prepare()
   except FileNotFoundError:
     raise
   except Exception as e:  # network failures surface as many exception types

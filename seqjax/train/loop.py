@@ -56,6 +56,11 @@ class LoopOptions:
   tensorboard: bool = True
 
 
+def print_flush(message: str) -> None:
+  """Progress goes to stdout at once, also when it is a file (``nohup ... > log``)."""
+  print(message, flush=True)
+
+
 def _is_finite(x: float) -> bool:
   return math.isfinite(x)
 
@@ -93,7 +98,7 @@ def fit(state: TrainState, *, train_step: Callable[[TrainState, dict], tuple[Tra
         batches: Batches, options: LoopOptions, workdir: str,
         evaluate: Optional[Callable[[TrainState], dict[str, float]]] = None,
         derive: Callable[[dict[str, float]], dict[str, float]] = lambda m: {},
-        meta: Optional[dict] = None, log: Callable[[str], None] = print
+        meta: Optional[dict] = None, log: Callable[[str], None] = print_flush
         ) -> tuple[TrainState, dict[str, Any]]:
   """Trains ``state`` to ``options.num_steps`` steps; see the module docstring.
 

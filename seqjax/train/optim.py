@@ -8,8 +8,9 @@ Config (``ml_collections.ConfigDict``, section ``optimizer``):
 - ``schedule``: ``"constant"``; ``"zaremba"``: ``lr * decay ** max(epoch + 1 - decay_after, 0)``
   with ``epoch`` counted from 0 (Zaremba et al. 2014 / the TF PTB tutorial: constant for
   ``decay_after`` epochs, then divided by ``1/decay`` every epoch); ``"warmup_cosine"``: linear
-  warmup over ``warmup_steps`` then cosine to 0 at ``total_steps``; ``"plateau"``: constant until
-  the training loop calls ``decay_learning_rate`` (validation stopped improving).
+  warmup over ``warmup_steps`` then cosine to 0 at ``total_steps`` (0: the run's
+  ``num_steps``); ``"plateau"``: constant until the training loop calls
+  ``decay_learning_rate`` (validation stopped improving).
 
 The learning rate is injected as a hyperparameter (``optax.inject_hyperparams``), so the
 current value is in the optimizer state and survives checkpoints.
@@ -26,7 +27,7 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "zaremba", "warmup_cosine", "plateau")
 
 
-def make_schedule(cfg: Any, steps_per_epoch: int) -> Any:
+def make_schedule(cfg: Any, steps_per_epoch: int, num_steps: int = 0) -> Any:
   name, lr = cfg.schedule, cfg.learning_rate
   if name not in SCHEDULES:
     raise ValueError(f"optimizer.schedule must be one of {list(SCHEDULES)}; got {name!r}")
@@ -40,10 +41,15 @@ def make_schedule(cfg: Any, steps_per_epoch: int) -> Any:
       return lr * decay ** jnp.maximum(epoch + 1 - after, 0).astype(jnp.float32)
 
     return schedule
-  return optax.warmup_cosine_decay_schedule(0.0, lr, cfg.warmup_steps, cfg.total_steps)
+  total = cfg.total_steps or num_steps
+  if total <= cfg.warmup_steps:
+    raise ValueError(f"optimizer.total_steps ({total}) must exceed optimizer.warmup_steps "
+                     f"({cfg.warmup_steps}) for the warmup_cosine schedule")
+  return optax.warmup_cosine_decay_schedule(0.0, lr, cfg.warmup_steps, total)
 
 
-def make_optimizer(cfg: Any, steps_per_epoch: int) -> optax.GradientTransformation:
+def make_optimizer(cfg: Any, steps_per_epoch: int,
+                   num_steps: int = 0) -> optax.GradientTransformation:
   """The optax chain the config describes (see the module docstring)."""
   if cfg.name not in OPTIMIZERS:
     raise ValueError(f"optimizer.name must be one of {list(OPTIMIZERS)}; got {cfg.name!r}")
@@ -59,7 +65,7 @@ def make_optimizer(cfg: Any, steps_per_epoch: int) -> optax.GradientTransformati
       return optax.adam(learning_rate)
     return optax.adamw(learning_rate, weight_decay=cfg.weight_decay)
 
-  inner = optax.inject_hyperparams(build)(learning_rate=make_schedule(cfg, steps_per_epoch))
+  inner = optax.inject_hyperparams(build)(learning_rate=make_schedule(cfg, steps_per_epoch, num_steps))
   if cfg.clip_norm:
     return optax.chain(optax.clip_by_global_norm(cfg.clip_norm), inner)
   return optax.chain(optax.identity(), inner)
