@@ -66,7 +66,7 @@ def make_train_step(model: lm_nn.RNNLM, optimizer: optax.GradientTransformation,
     params = optax.apply_updates(state.params, updates)
     new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
                               carry=jax.lax.stop_gradient(new_carry))
-    metrics = {"loss": total / count, "grad_norm": optax.global_norm(grads)}
+    metrics = {"loss": total / count, "grad_norm": optax.tree.norm(grads)}
     return new_state, metrics
 
   return train_step

@@ -1,0 +1,118 @@
+"""The generic loop on a toy problem: NaN handling, early stopping, interruption, logging."""
+
+import json
+import os
+import signal
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+import pytest
+
+from seqjax.train import Checkpointer, LoopOptions, TrainState, fit, optim
+from seqjax.train.writer import read_metrics
+
+
+class Counter:
+  """Endless checkpointable batches: batch i is {"x": i}."""
+
+  def __init__(self):
+    self.i = 0
+
+  def __iter__(self):
+    while True:
+      self.i += 1
+      yield {"x": np.float32(self.i)}
+
+  def get_state(self):
+    return {"i": self.i}
+
+  def set_state(self, state):
+    self.i = state["i"]
+
+
+def make(lr=0.1, poison_at=None, on_step=None):
+  c = ml_collections.ConfigDict(dict(name="sgd", learning_rate=lr, momentum=0.0,
+                                     weight_decay=0.0, clip_norm=0.0, schedule="constant"))
+  tx = optim.make_optimizer(c, 10)
+  params = {"w": jnp.array([3.0, -2.0])}
+  state = TrainState(step=jnp.asarray(0, jnp.int32), params=params, opt_state=tx.init(params),
+                     key=jax.random.PRNGKey(0))
+
+  def train_step(state, batch):
+    loss_fn = lambda p: jnp.sum(p["w"] ** 2) * (1.0 + 0.0 * batch["x"])
+    loss, grads = jax.value_and_grad(loss_fn)(state.params)
+    if poison_at is not None:
+      loss = jnp.where(batch["x"] == poison_at, jnp.nan, loss)
+    if on_step is not None:
+      on_step(int(batch["x"]))
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    return state.replace(step=state.step + 1, params=optax.apply_updates(state.params, updates),
+                         opt_state=opt_state), {"loss": loss, "grad_norm": optax.tree.norm(grads)}
+
+  return state, train_step
+
+
+def options(**kw):
+  base = dict(num_steps=12, steps_per_epoch=4, log_every=1, eval_every=4, checkpoint_every=5,
+              tensorboard=True)
+  base.update(kw)
+  return LoopOptions(**base)
+
+
+def test_trains_logs_and_checkpoints(tmp_path):
+  state, step = make()
+  logs = []
+  final, summary = fit(state, train_step=step, batches=Counter(), options=options(),
+                       workdir=str(tmp_path), evaluate=lambda s: {"loss": float(
+                           jnp.sum(s.params["w"] ** 2))}, log=logs.append)
+  assert int(final.step) == 12
+  train = [m for m in read_metrics(str(tmp_path)) if m["split"] == "train"]
+  assert [m["step"] for m in train] == list(range(1, 13))
+  losses = [m["loss"] for m in train]
+  np.testing.assert_allclose(losses[1] / losses[0], 0.8 ** 2, rtol=1e-5)  # w <- 0.8 w
+  assert summary["best_step"] == 12 and summary["stopped"] == "num_steps"
+  assert os.listdir(tmp_path / "tensorboard")
+  assert Checkpointer(str(tmp_path)).latest_step() == 12
+  assert any(line.startswith("step 12/12 epoch 3.00") and "eta" in line for line in logs)
+
+
+def test_non_finite_loss_stops_naming_step_and_keeps_last_good_checkpoint(tmp_path):
+  state, step = make(poison_at=7)
+  with pytest.raises(FloatingPointError, match=r"non-finite loss \(nan\) at step 7.*step 5"):
+    fit(state, train_step=step, batches=Counter(), options=options(), workdir=str(tmp_path),
+        log=lambda _: None)
+  assert Checkpointer(str(tmp_path)).latest_step() == 5
+
+
+def test_early_stopping_on_validation(tmp_path):
+  state, step = make()
+  evals = iter([3.0, 2.0, 2.5, 2.6, 1.0])
+  _, summary = fit(state, train_step=step, batches=Counter(), options=options(
+      num_steps=40, eval_every=2, patience=2), workdir=str(tmp_path),
+                   evaluate=lambda s: {"loss": next(evals)}, log=lambda _: None)
+  assert summary["stopped"].startswith("early stop") and summary["best_step"] == 4
+  assert Checkpointer(str(tmp_path)).latest_step("best") == 4
+
+
+def test_interrupt_saves_the_finished_step_and_resume_continues(tmp_path):
+  def interrupt(x):
+    if x == 3:
+      os.kill(os.getpid(), signal.SIGINT)
+
+  state, step = make(on_step=interrupt)
+  with pytest.raises(KeyboardInterrupt, match="step 3"):
+    fit(state, train_step=step, batches=Counter(), options=options(), workdir=str(tmp_path),
+        log=lambda _: None)
+  assert Checkpointer(str(tmp_path)).latest_step() == 3
+  # Resuming continues from step 3 and ends where an uninterrupted run ends.
+  state, step = make()
+  resumed, _ = fit(state, train_step=step, batches=Counter(), options=options(),
+                   workdir=str(tmp_path), log=lambda _: None)
+  state, step = make()
+  straight, _ = fit(state, train_step=step, batches=Counter(), options=options(),
+                    workdir=str(tmp_path / "straight"), log=lambda _: None)
+  np.testing.assert_array_equal(resumed.params["w"], straight.params["w"])
+  assert int(resumed.step) == 12

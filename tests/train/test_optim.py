@@ -1,0 +1,60 @@
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+
+from experiments.lm.configs import base
+from seqjax.train import optim
+
+
+def cfg(**kw):
+  c = ml_collections.ConfigDict(base.get_config().optimizer.to_dict())
+  c.update(kw)
+  return c
+
+
+def lrs(c, steps, steps_per_epoch=10, num_steps=0):
+  tx = optim.make_optimizer(c, steps_per_epoch, num_steps)
+  params = {"w": jnp.zeros(3)}
+  state = tx.init(params)
+  out = []
+  for _ in range(steps):
+    _, state = tx.update({"w": jnp.ones(3)}, state, params)
+    out.append(optim.learning_rate(state))
+  return np.array(out)
+
+
+def test_zaremba_schedule_is_constant_then_decays_every_epoch():
+  # TF PTB tutorial: lr_decay ** max(epoch + 1 - max_epoch, 0), epochs from 0.
+  got = lrs(cfg(schedule="zaremba", learning_rate=1.0, decay=0.5, decay_after=4), 61)
+  np.testing.assert_allclose(got[[0, 39, 40, 49, 50, 60]], [1, 1, 0.5, 0.5, 0.25, 0.125])
+
+
+def test_warmup_cosine_uses_run_length_and_checks_it():
+  got = lrs(cfg(name="adam", schedule="warmup_cosine", learning_rate=1.0, warmup_steps=5), 21,
+            num_steps=20)
+  np.testing.assert_allclose(got[[0, 5, 20]], [0.0, 1.0, 0.0], atol=1e-6)
+  assert got[4] < got[5] and got[10] < got[5]
+  with pytest.raises(ValueError, match="total_steps"):
+    optim.make_optimizer(cfg(schedule="warmup_cosine", warmup_steps=10), 10, 10)
+
+
+def test_clipping_then_sgd_update():
+  c = cfg(schedule="constant", learning_rate=0.1, clip_norm=5.0)
+  tx = optim.make_optimizer(c, 10)
+  params = {"w": jnp.zeros(4)}
+  g = {"w": jnp.full(4, 5.0)}  # norm 10 -> scaled to 5
+  updates, _ = tx.update(g, tx.init(params), params)
+  np.testing.assert_allclose(updates["w"], -0.1 * 2.5 * np.ones(4), rtol=1e-6)
+
+
+def test_plateau_decay_and_errors():
+  tx = optim.make_optimizer(cfg(schedule="plateau", learning_rate=0.4), 10)
+  state = tx.init({"w": jnp.zeros(2)})
+  state = optim.decay_learning_rate(state, 0.25)
+  assert optim.learning_rate(state) == pytest.approx(0.1)
+  with pytest.raises(ValueError, match="optimizer.name"):
+    optim.make_optimizer(cfg(name="lamb"), 10)
+  with pytest.raises(ValueError, match="optimizer.schedule"):
+    optim.make_optimizer(cfg(schedule="exp"), 10)
