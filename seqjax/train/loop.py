@@ -145,6 +145,14 @@ def fit(state: TrainState, *, train_step: Callable[[TrainState, dict], tuple[Tra
 
   eval_every = options.eval_every or options.steps_per_epoch
   window: list[dict[str, float]] = []
+
+  def flush():
+    """Checks the metrics of the last step (once) and adds them to the logging window."""
+    nonlocal pending
+    if pending is not None:
+      window.append(check(pending))
+      pending = None
+
   t_window, start_step, t_start = time.time(), step, time.time()
   iterator = iter(batches)
   try:
@@ -153,14 +161,10 @@ def fit(state: TrainState, *, train_step: Callable[[TrainState, dict], tuple[Tra
         batch = next(iterator)
         state, metrics = train_step(state, batch)
         step += 1
-        host = check(pending)
+        flush()  # the previous step's, read while this one runs
         pending = (step, metrics)
-        if host is not None:
-          window.append(host)
         if step % options.log_every == 0 or step == options.num_steps:
-          host = check(pending)
-          pending = None
-          window.append(host)
+          flush()
           mean = {k: sum(m[k] for m in window) / len(window) for k in window[0]}
           mean.update(derive(mean))
           mean["learning_rate"] = optim.learning_rate(state.opt_state)
@@ -174,8 +178,7 @@ def fit(state: TrainState, *, train_step: Callable[[TrainState, dict], tuple[Tra
           writer.write(step, "train", {**mean, "steps_per_s": rate})
           window, t_window = [], time.time()
         if evaluate is not None and (step % eval_every == 0 or step == options.num_steps):
-          check(pending)
-          pending = None
+          flush()
           result = evaluate(state)
           result.update(derive(result))
           writer.write(step, "eval", result)
@@ -198,17 +201,15 @@ def fit(state: TrainState, *, train_step: Callable[[TrainState, dict], tuple[Tra
               log(summary["stopped"])
               break
         if step % options.checkpoint_every == 0 and last_saved != step:
-          check(pending)
-          pending = None
+          flush()
           save()
         if stop.requested:
-          check(pending)
-          pending = None
+          flush()
           summary["stopped"] = "interrupted"
           save()
           log(f"interrupted: saved step {step} to {ckpt.directory}")
           raise KeyboardInterrupt(f"training interrupted at step {step}; checkpoint saved")
-      check(pending)
+      flush()
       if last_saved != step:
         save()
   finally:

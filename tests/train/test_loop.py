@@ -116,3 +116,14 @@ def test_interrupt_saves_the_finished_step_and_resume_continues(tmp_path):
                     workdir=str(tmp_path / "straight"), log=lambda _: None)
   np.testing.assert_array_equal(resumed.params["w"], straight.params["w"])
   assert int(resumed.step) == 12
+
+
+def test_logged_mean_covers_every_step_between_evals_and_checkpoints(tmp_path):
+  state, step = make()
+  fit(state, train_step=step, batches=Counter(), options=options(
+      num_steps=8, log_every=4, eval_every=2, checkpoint_every=3), workdir=str(tmp_path),
+      evaluate=lambda s: {"loss": 1.0}, log=lambda _: None)
+  logged = {m["step"]: m["loss"] for m in read_metrics(str(tmp_path)) if m["split"] == "train"}
+  per_step = [13.0 * 0.64 ** k for k in range(8)]  # |w|^2 = 13, w <- 0.8 w every step
+  np.testing.assert_allclose([logged[4], logged[8]],
+                             [np.mean(per_step[:4]), np.mean(per_step[4:])], rtol=1e-5)
