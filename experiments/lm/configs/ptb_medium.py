@@ -1,5 +1,8 @@
 """Zaremba et al. (2014) "medium": 2x650 LSTM, dropout 0.5, 39 epochs; published test ppl 82.7.
 
+Measured: 300 steps train (valid ppl 509.5 at epoch 0.23) at ~1.25 steps/s on 2 shared CPU cores;
+the full 39 epochs wait for a GPU.
+
     python -m experiments.lm.main --config=experiments/lm/configs/ptb_medium.py \
         --workdir=/tmp/ptb_medium --config.data.manual_dir=../shared/data/ptb
 """

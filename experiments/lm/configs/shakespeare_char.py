@@ -1,6 +1,7 @@
 """The quickstart: a character-level LSTM on Tiny Shakespeare (char-rnn), then a sample.
 
-Reproduction record: see experiments/lm/README.md (filled in from a measured run).
+Measured: validation 1.439 nats/char (2.08 bpc), test 1.552, 570 s wall on 2 CPU cores (Intel
+Xeon, jax 0.10.2, float32) including data preparation and the sample, commit d032c6f.
 
     python -m experiments.lm.main --config=experiments/lm/configs/shakespeare_char.py \
         --workdir=/tmp/shakespeare [--config.data.manual_dir=../shared/data/tinyshakespeare]
