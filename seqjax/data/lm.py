@@ -87,6 +87,9 @@ class LMStream:
   """
 
   def __init__(self, ids: np.ndarray, batch_size: int, bptt: int, *, pad_last: bool = False):
+    for name, value in (("batch_size", batch_size), ("bptt", bptt)):
+      if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"LMStream: {name} must be a positive int; got {value!r}")
     ids = np.asarray(ids, np.int32)
     if ids.ndim != 1:
       raise ValueError(f"LMStream: ids must be 1-D; got shape {ids.shape}")

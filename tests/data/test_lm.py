@@ -47,6 +47,8 @@ def test_stream_position_round_trips_and_wraps_epochs():
   np.testing.assert_array_equal(next(iter(t))["inputs"], after["inputs"])
   with pytest.raises(ValueError, match="window"):
     t.set_state({"epoch": 0, "window": 99})
+  with pytest.raises(ValueError, match="bptt must be a positive int"):
+    lm.LMStream(np.arange(50), batch_size=2, bptt=0)
   with pytest.raises(ValueError, match="too few"):
     lm.LMStream(np.arange(3), batch_size=4, bptt=2)
 

@@ -70,8 +70,10 @@ def test_loss_decreases_and_resume_is_exact(ptb_like, tmp_path):
   # Sampling from the checkpoint uses the saved vocabulary.
   c, vocab, model, params = train.restore_params(str(tmp_path / "b"))
   text = sample.generate(model, params, vocab, c.data.tokenizer, prompt="w3 w4", length=8)
-  words = [w for w in text.split() if w]
+  words = text.split()
   assert text.startswith("w3 w4 ") and all(w in vocab.ids for w in words)
+  # 2 prompt words + 8 sampled tokens; each sampled <eos> comes back as a newline.
+  assert len(words) + text.count("\n") == 2 + 8
 
 
 def test_uniform_model_perplexity_is_vocabulary_size(ptb_like):
@@ -107,6 +109,10 @@ def test_tiny_config_on_real_ptb(tmp_path):
      "data.manual_dir='/nonexistent' is not a directory"),
     (["--config=experiments/lm/configs/tiny.py", "--config.optimizer.name=lamb"],
      "optimizer.name must be one of"),
+    (["--config=experiments/lm/configs/tiny.py", "--config.train.batch_size=0"],
+     "train.batch_size must be a positive int; got 0"),
+    (["--config=experiments/lm/configs/tiny.py", "--config.model.dropout_rate=1.5"],
+     "model.dropout_rate must be in [0, 1)"),
 ])
 def test_cli_errors_are_one_line(args, message, tmp_path):
   proc = subprocess.run([sys.executable, "-m", "experiments.lm.main", f"--workdir={tmp_path}",
