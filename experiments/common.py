@@ -8,7 +8,7 @@ from typing import Callable
 from absl import flags
 
 
-def _one_line(error: BaseException) -> str:
+def one_line(error: BaseException) -> str:
   text = str(error).replace("\\n", " ").replace("\\'", "'")
   if len(text) > 1 and text[0] == text[-1] == "'":  # repr of a KeyError inside AttributeError
     text = text[1:-1]
@@ -21,7 +21,7 @@ def flags_parser(argv: list[str]) -> list[str]:
   try:
     return flags.FLAGS(argv)
   except Exception as e:  # pylint: disable=broad-except  (absl, config_flags, ConfigDict)
-    sys.stderr.write(f"error: {type(e).__name__}: {_one_line(e)}\n")
+    sys.stderr.write(f"error: {type(e).__name__}: {one_line(e)}\n")
     sys.exit(2)
 
 
@@ -33,5 +33,5 @@ def check_or_exit(validate: Callable[[], None]) -> None:
   try:
     validate()
   except (ValueError, OSError, KeyError, AttributeError) as e:
-    sys.stderr.write(f"error: {_one_line(e)}\n")
+    sys.stderr.write(f"error: {one_line(e)}\n")
     sys.exit(2)

@@ -54,3 +54,37 @@ def ptb_like(tmp_path_factory):
   root = tmp_path_factory.mktemp("ptb_like")
   write_ptb_like(root / "raw")
   return {"manual_dir": str(root / "raw"), "data_dir": str(root / "tfds")}
+
+
+POSITIVE = [f"good{i}" for i in range(8)]
+NEGATIVE = [f"bad{i}" for i in range(8)]
+FILLER = [f"w{i}" for i in range(40)]
+
+
+def sentiment_sentence(rng: np.random.Generator, label: int) -> str:
+  """3-14 filler words with 1-3 words of the label's polarity: a separable task."""
+  words = list(rng.choice(FILLER, rng.integers(2, 12)))
+  for _ in range(rng.integers(1, 4)):
+    words.insert(rng.integers(len(words) + 1), rng.choice(POSITIVE if label else NEGATIVE))
+  return " ".join(words)
+
+
+def write_sst2_like(directory: pathlib.Path, seed: int = 0, sizes=(600, 100, 50)) -> None:
+  """GLUE SST-2 format (``sentence \\tlabel`` with GLUE's space before the tab; an unlabelled
+  ``index\\tsentence`` test file) of the separable task above."""
+  rng = np.random.default_rng(seed)
+  directory.mkdir(parents=True, exist_ok=True)
+  for name, n in zip(("train", "dev"), sizes[:2]):
+    labels = rng.integers(0, 2, n)
+    rows = [f"{sentiment_sentence(rng, y)} \t{y}" for y in labels]
+    (directory / f"{name}.tsv").write_text("sentence\tlabel\n" + "\n".join(rows) + "\n")
+  rows = [f"{i}\t{sentiment_sentence(rng, int(rng.integers(2)))}" for i in range(sizes[2])]
+  (directory / "test.tsv").write_text("index\tsentence\n" + "\n".join(rows) + "\n")
+
+
+@pytest.fixture(scope="session")
+def sst2_like(tmp_path_factory):
+  """A generated SST-2-format dataset and a TFDS data_dir of its own."""
+  root = tmp_path_factory.mktemp("sst2_like")
+  write_sst2_like(root / "raw")
+  return {"manual_dir": str(root / "raw"), "data_dir": str(root / "tfds")}

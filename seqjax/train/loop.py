@@ -5,7 +5,9 @@
 - resumes from ``workdir/checkpoints`` when a checkpoint exists (state, data position);
 - prints a progress line every ``log_every`` steps (step, epoch, loss, derived metrics such as
   perplexity, tokens/s, ETA) and writes the same metrics to JSONL and TensorBoard;
-- evaluates every ``eval_every`` steps, keeps the best checkpoint by the evaluation ``loss``,
+- evaluates every ``eval_every`` steps, keeps the best checkpoint by the evaluation
+  ``best_metric`` (``loss``, lower is better, unless set: e.g. ``accuracy`` with
+  ``best_mode="max"``),
   decays the learning rate on a plateau, and stops early after ``patience`` evaluations
   without improvement;
 - checkpoints every ``checkpoint_every`` steps, at the end, and when interrupted (SIGINT or
@@ -54,6 +56,12 @@ class LoopOptions:
   plateau_patience: int = 1
   tokens_per_step: int = 0  # for tokens/s; 0 hides it
   tensorboard: bool = True
+  best_metric: str = "loss"  # the evaluation metric that picks the best checkpoint
+  best_mode: str = "min"  # "min" or "max"
+
+  def __post_init__(self):
+    if self.best_mode not in ("min", "max"):
+      raise ValueError(f"LoopOptions.best_mode must be 'min' or 'max'; got {self.best_mode!r}")
 
 
 def print_flush(message: str) -> None:
@@ -65,8 +73,14 @@ def _is_finite(x: float) -> bool:
   return math.isfinite(x)
 
 
-def _format(metrics: dict[str, float]) -> str:
-  return " ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+def _scalars(metrics: dict[str, Any]) -> dict[str, float]:
+  return {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+
+
+def _format(metrics: dict[str, Any]) -> str:
+  """Scalars as ``name 1.234``; anything else (a confusion matrix) as ``name=value``."""
+  return " ".join(f"{k} {v:.4g}" if isinstance(v, (int, float)) else f"{k}={v}"
+                  for k, v in metrics.items())
 
 
 class _StopFlag:
@@ -104,8 +118,9 @@ def fit(state: TrainState, *, train_step: Callable[[TrainState, dict], tuple[Tra
 
   ``train_step(state, batch) -> (state, metrics)`` is jitted by the caller (with donated
   state); ``metrics`` must hold ``loss`` and may hold ``grad_norm``. ``evaluate(state)``
-  returns metrics with ``loss`` (lower is better). ``derive`` adds metrics computed from a
-  metric dict (perplexity, bits per character). Returns the final state and a summary with
+  returns metrics holding ``options.best_metric``; non-scalar values (a confusion matrix)
+  are logged and kept in the summary but not written to TensorBoard. ``derive`` adds metrics
+  computed from a metric dict (perplexity, bits per character). Returns the final state and a summary with
   ``best`` (the best evaluation), ``best_step`` and ``stopped`` (why the loop ended).
   """
   meta = dict(meta or {})
@@ -181,8 +196,17 @@ def fit(state: TrainState, *, train_step: Callable[[TrainState, dict], tuple[Tra
           flush()
           result = evaluate(state)
           result.update(derive(result))
-          writer.write(step, "eval", result)
-          improved = summary["best"] is None or result["loss"] < summary["best"]["loss"]
+          writer.write(step, "eval", _scalars(result))
+          if options.best_metric not in result:
+            raise KeyError(f"evaluate() returned no {options.best_metric!r} (best_metric); "
+                           f"it returned {sorted(result)}")
+          value = result[options.best_metric]
+          if summary["best"] is None:
+            improved = True
+          elif options.best_mode == "min":
+            improved = value < summary["best"][options.best_metric]
+          else:
+            improved = value > summary["best"][options.best_metric]
           log(f"eval step {step}: {_format(result)}{' (best)' if improved else ''}")
           if improved:
             summary.update(best=result, best_step=step, bad_evals=0, plateau_evals=0)

@@ -48,9 +48,14 @@ def make_schedule(cfg: Any, steps_per_epoch: int, num_steps: int = 0) -> Any:
   return optax.warmup_cosine_decay_schedule(0.0, lr, cfg.warmup_steps, total)
 
 
-def make_optimizer(cfg: Any, steps_per_epoch: int,
-                   num_steps: int = 0) -> optax.GradientTransformation:
-  """The optax chain the config describes (see the module docstring)."""
+def make_optimizer(cfg: Any, steps_per_epoch: int, num_steps: int = 0,
+                   frozen: Any = None) -> optax.GradientTransformation:
+  """The optax chain the config describes (see the module docstring).
+
+  ``frozen``: a pytree of bools over the params (or a function of the params returning one);
+  the updates of True leaves are zeroed after everything else, so weight decay does not move
+  them either (frozen pretrained embeddings).
+  """
   if cfg.name not in OPTIMIZERS:
     raise ValueError(f"optimizer.name must be one of {list(OPTIMIZERS)}; got {cfg.name!r}")
 
@@ -66,9 +71,10 @@ def make_optimizer(cfg: Any, steps_per_epoch: int,
     return optax.adamw(learning_rate, weight_decay=cfg.weight_decay)
 
   inner = optax.inject_hyperparams(build)(learning_rate=make_schedule(cfg, steps_per_epoch, num_steps))
-  if cfg.clip_norm:
-    return optax.chain(optax.clip_by_global_norm(cfg.clip_norm), inner)
-  return optax.chain(optax.identity(), inner)
+  clip = optax.clip_by_global_norm(cfg.clip_norm) if cfg.clip_norm else optax.identity()
+  if frozen is not None:
+    return optax.chain(clip, inner, optax.masked(optax.set_to_zero(), frozen))
+  return optax.chain(clip, inner)
 
 
 def _hyperparams(opt_state: Any) -> dict:

@@ -1,0 +1,293 @@
+"""Many-to-one text classifiers: ``tokens [B, T], lengths [B] -> logits [B, C]``.
+
+- ``SequenceClassifier``: embedding -> (bi)directional, possibly stacked ``DeepRNN`` of any
+  cell -> pooling over time -> MLP -> logits.
+- ``TextCNN``: Kim (2014), convolutions of several widths, max over time, dropout, softmax.
+- ``BagOfEmbeddings``: the mean (or sum) of the word vectors -> MLP (fastText-style; with
+  hidden layers, Iyyer et al.'s deep averaging network).
+
+Every model ignores what lies past each sequence's length: a sentence classified alone or
+inside a padded batch gets the same logits (tested). Dropout needs the ``"dropout"`` RNG when
+``deterministic=False``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from seqjax.nn import rnn
+
+POOLINGS = ("last", "mean", "max", "attention")
+ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    "tanh": jnp.tanh, "relu": jax.nn.relu, "gelu": jax.nn.gelu}
+
+
+def length_mask(lengths: jax.Array, T: int) -> jax.Array:
+  """``[B] -> [B, T]`` bool, True at ``t < length``."""
+  return jnp.arange(T)[None, :] < lengths[:, None]
+
+
+def _expand(mask: jax.Array, x: jax.Array) -> jax.Array:
+  return jnp.reshape(mask, mask.shape + (1,) * (x.ndim - mask.ndim))
+
+
+def masked_mean(xs: jax.Array, mask: jax.Array) -> jax.Array:
+  """``xs [B, T, D], mask [B, T] -> [B, D]``: the mean over valid steps."""
+  m = _expand(mask, xs).astype(xs.dtype)
+  count = jnp.maximum(jnp.sum(m, axis=1), 1.0)
+  return jnp.sum(xs * m, axis=1) / count
+
+
+def masked_max(xs: jax.Array, mask: jax.Array) -> jax.Array:
+  """``[B, T, D] -> [B, D]``: the max over valid steps (0 for a row with none)."""
+  m = _expand(mask, xs)
+  out = jnp.max(jnp.where(m, xs, jnp.asarray(-jnp.inf, xs.dtype)), axis=1)
+  return jnp.where(jnp.isfinite(out), out, jnp.zeros_like(out))
+
+
+def last_step(xs: jax.Array, lengths: jax.Array) -> jax.Array:
+  """``[B, T, D] -> [B, D]``: ``xs[b, lengths[b] - 1]`` (step 0 for an empty row)."""
+  idx = jnp.maximum(lengths - 1, 0)
+  return jnp.take_along_axis(xs, jnp.reshape(idx, (-1, 1, 1)), axis=1)[:, 0]
+
+
+class WordDropout(nn.Module):
+  """Replaces each input token by ``unk_id`` with probability ``rate`` (Iyyer et al. 2015;
+  Flax's sst2 example)."""
+  rate: float
+  unk_id: int = 1
+
+  @nn.compact
+  def __call__(self, tokens: jax.Array, deterministic: bool) -> jax.Array:
+    if deterministic or self.rate == 0.0:
+      return tokens
+    drop = jax.random.bernoulli(self.make_rng("dropout"), self.rate, tokens.shape)
+    return jnp.where(drop, jnp.asarray(self.unk_id, tokens.dtype), tokens)
+
+
+class TokenEmbed(nn.Module):
+  """Word dropout -> lookup -> dropout. ``pretrained`` (a ``[V, D]`` array) initialises the
+  table; ``frozen`` stops its gradient (the training code also masks its updates, see
+  ``frozen_mask``). Rows at padded steps are zeroed."""
+  vocab_size: int
+  features: int
+  dropout_rate: float = 0.0
+  word_dropout_rate: float = 0.0
+  unk_id: int = 1
+  pretrained: Any = None
+  frozen: bool = False
+  init_stddev: float = 0.1
+
+  @nn.compact
+  def __call__(self, tokens: jax.Array, mask: jax.Array, deterministic: bool) -> jax.Array:
+    if self.pretrained is not None:
+      table_shape = tuple(self.pretrained.shape)
+      if table_shape != (self.vocab_size, self.features):
+        raise ValueError(f"TokenEmbed: pretrained vectors have shape {table_shape}; expected "
+                         f"(vocab_size, embed_size) = {(self.vocab_size, self.features)}")
+      init = lambda key, shape, dtype: jnp.asarray(self.pretrained, dtype)
+    else:
+      init = nn.initializers.normal(stddev=self.init_stddev)
+    table = self.param("embedding", init, (self.vocab_size, self.features), jnp.float32)
+    if self.frozen:
+      table = jax.lax.stop_gradient(table)
+    tokens = WordDropout(self.word_dropout_rate, self.unk_id)(tokens, deterministic)
+    x = jnp.take(table, tokens, axis=0)
+    x = nn.Dropout(self.dropout_rate)(x, deterministic=deterministic)
+    return x * _expand(mask, x).astype(x.dtype)
+
+
+class MLP(nn.Module):
+  """Hidden layers (activation, dropout after each) then a linear output layer."""
+  hidden_sizes: Sequence[int]
+  num_outputs: int
+  activation: str = "tanh"
+  dropout_rate: float = 0.0
+  output_bias: bool = True
+
+  @nn.compact
+  def __call__(self, x: jax.Array, deterministic: bool) -> jax.Array:
+    for size in self.hidden_sizes:
+      x = ACTIVATIONS[self.activation](nn.Dense(size)(x))
+      x = nn.Dropout(self.dropout_rate)(x, deterministic=deterministic)
+    return nn.Dense(self.num_outputs, use_bias=self.output_bias)(x)
+
+
+class AttentionPooling(nn.Module):
+  """Keys-only additive attention (Bahdanau et al. 2015, no query; Flax's sst2 example):
+  ``a = softmax_t(v^T tanh(W h_t))`` over valid steps, output ``sum_t a_t h_t``."""
+  hidden_size: int
+
+  @nn.compact
+  def __call__(self, xs: jax.Array, mask: jax.Array) -> tuple[jax.Array, jax.Array]:
+    energy = jnp.tanh(nn.Dense(self.hidden_size, use_bias=False, name="keys")(xs))
+    scores = nn.Dense(1, use_bias=False, name="energy")(energy)[..., 0]
+    scores = jnp.where(mask, scores, jnp.asarray(-1e30, scores.dtype))
+    weights = jax.nn.softmax(scores, axis=-1) * mask.astype(scores.dtype)
+    self.sow("intermediates", "attention", weights)
+    return jnp.einsum("bt,btd->bd", weights, xs), weights
+
+
+class SequenceClassifier(nn.Module):
+  """Embedding -> RNN -> pooling -> MLP (see the module docstring).
+
+  Attributes:
+    num_classes: C.
+    vocab_size, embed_size: the embedding table.
+    cell, hidden_size, num_layers, bidirectional, cell_options, rnn_dropout_rate: the
+      ``DeepRNN`` (``rnn_dropout_rate`` between layers).
+    pooling: ``"last"`` (the state at each sequence's true last step; bidirectional: the
+      forward state at the last step joined with the backward state at step 0, i.e. both
+      directions' final states), ``"mean"``, ``"max"`` or ``"attention"``.
+    mlp_hidden: hidden layer sizes of the head (``()``: a linear head).
+    dropout_rate: on the embeddings, on the RNN outputs before pooling (attention pooling
+      only, as Flax), on the pooled vector and inside the MLP.
+    word_dropout_rate: input tokens replaced by ``unk_id``.
+  """
+  num_classes: int
+  vocab_size: int
+  embed_size: int = 300
+  cell: str = "lstm"
+  hidden_size: int = 256
+  num_layers: int = 1
+  bidirectional: bool = True
+  cell_options: Any = None
+  rnn_dropout_rate: float = 0.0
+  pooling: str = "attention"
+  mlp_hidden: Sequence[int] = (256,)
+  activation: str = "tanh"
+  output_bias: bool = True
+  dropout_rate: float = 0.0
+  word_dropout_rate: float = 0.0
+  unk_id: int = 1
+  pretrained: Any = None
+  freeze_embeddings: bool = False
+  unroll: int = 1
+
+  @nn.compact
+  def __call__(self, tokens: jax.Array, lengths: jax.Array, *,
+               deterministic: bool = True) -> jax.Array:
+    check_inputs("SequenceClassifier", tokens, lengths)
+    if self.pooling not in POOLINGS:
+      raise ValueError(f"SequenceClassifier: pooling must be one of {list(POOLINGS)}; "
+                       f"got {self.pooling!r}")
+    mask = length_mask(lengths, tokens.shape[1])
+    x = TokenEmbed(self.vocab_size, self.embed_size, self.dropout_rate, self.word_dropout_rate,
+                   self.unk_id, self.pretrained, self.freeze_embeddings,
+                   name="embed")(tokens, mask, deterministic)
+    ys, _ = rnn.DeepRNN(cell=self.cell, hidden_size=self.hidden_size,
+                        num_layers=self.num_layers, bidirectional=self.bidirectional,
+                        dropout_rate=self.rnn_dropout_rate, cell_options=self.cell_options,
+                        unroll=self.unroll, name="rnn")(x, lengths=lengths,
+                                                        deterministic=deterministic)
+    drop = nn.Dropout(self.dropout_rate)
+    if self.pooling == "last":
+      if self.bidirectional:
+        half = ys.shape[-1] // 2
+        pooled = jnp.concatenate([last_step(ys[..., :half], lengths), ys[:, 0, half:]], -1)
+      else:
+        pooled = last_step(ys, lengths)
+    elif self.pooling == "mean":
+      pooled = masked_mean(ys, mask)
+    elif self.pooling == "max":
+      pooled = masked_max(ys, mask)
+    else:
+      ys = drop(ys, deterministic=deterministic)
+      pooled, _ = AttentionPooling(self.mlp_hidden[0] if self.mlp_hidden else self.hidden_size,
+                                   name="attention")(ys, mask)
+    pooled = drop(pooled, deterministic=deterministic)
+    return MLP(tuple(self.mlp_hidden), self.num_classes, self.activation, self.dropout_rate,
+               self.output_bias, name="head")(pooled, deterministic)
+
+
+class TextCNN(nn.Module):
+  """Kim (2014): for each width ``w`` in ``filter_widths``, ``num_filters`` ReLU filters over
+  windows of ``w`` word vectors, max over time; the maxima joined, dropout, a linear softmax
+  layer. Windows may extend past the sentence into zero vectors (Kim pads with zeros), so a
+  batch must be at least ``max(filter_widths)`` steps wide (``Batches(min_length=...)``);
+  positions past ``max(length - w + 1, 1)`` are excluded from the max."""
+  num_classes: int
+  vocab_size: int
+  embed_size: int = 300
+  filter_widths: Sequence[int] = (3, 4, 5)
+  num_filters: int = 100
+  dropout_rate: float = 0.5
+  word_dropout_rate: float = 0.0
+  unk_id: int = 1
+  pretrained: Any = None
+  freeze_embeddings: bool = False
+
+  @nn.compact
+  def __call__(self, tokens: jax.Array, lengths: jax.Array, *,
+               deterministic: bool = True) -> jax.Array:
+    check_inputs("TextCNN", tokens, lengths)
+    B, T = tokens.shape
+    if T < max(self.filter_widths):
+      raise ValueError(f"TextCNN: tokens have {T} steps; pad to at least "
+                       f"max(filter_widths) = {max(self.filter_widths)}")
+    mask = length_mask(lengths, T)
+    x = TokenEmbed(self.vocab_size, self.embed_size, 0.0, self.word_dropout_rate,
+                   self.unk_id, self.pretrained, self.freeze_embeddings,
+                   name="embed")(tokens, mask, deterministic)
+    features = []
+    for w in self.filter_widths:
+      h = jax.nn.relu(nn.Conv(self.num_filters, (w,), padding="VALID", name=f"conv_{w}")(x))
+      valid = length_mask(jnp.maximum(lengths - w + 1, 1), T - w + 1)
+      features.append(masked_max(h, valid))
+    pooled = jnp.concatenate(features, axis=-1)
+    pooled = nn.Dropout(self.dropout_rate)(pooled, deterministic=deterministic)
+    del B
+    return nn.Dense(self.num_classes, name="output")(pooled)
+
+
+class BagOfEmbeddings(nn.Module):
+  """The mean (``reduce="mean"``) or sum of the word vectors, then an MLP."""
+  num_classes: int
+  vocab_size: int
+  embed_size: int = 300
+  mlp_hidden: Sequence[int] = ()
+  activation: str = "relu"
+  reduce: str = "mean"
+  dropout_rate: float = 0.0
+  word_dropout_rate: float = 0.0
+  unk_id: int = 1
+  pretrained: Any = None
+  freeze_embeddings: bool = False
+
+  @nn.compact
+  def __call__(self, tokens: jax.Array, lengths: jax.Array, *,
+               deterministic: bool = True) -> jax.Array:
+    check_inputs("BagOfEmbeddings", tokens, lengths)
+    if self.reduce not in ("mean", "sum"):
+      raise ValueError(f"BagOfEmbeddings: reduce must be 'mean' or 'sum'; got {self.reduce!r}")
+    mask = length_mask(lengths, tokens.shape[1])
+    x = TokenEmbed(self.vocab_size, self.embed_size, 0.0, self.word_dropout_rate,
+                   self.unk_id, self.pretrained, self.freeze_embeddings,
+                   name="embed")(tokens, mask, deterministic)
+    pooled = masked_mean(x, mask) if self.reduce == "mean" else jnp.sum(x, axis=1)
+    pooled = nn.Dropout(self.dropout_rate)(pooled, deterministic=deterministic)
+    return MLP(tuple(self.mlp_hidden), self.num_classes, self.activation, self.dropout_rate,
+               name="head")(pooled, deterministic)
+
+
+def check_inputs(where: str, tokens: jax.Array, lengths: jax.Array) -> None:
+  if tokens.ndim != 2:
+    raise ValueError(f"{where}: tokens must have shape [batch, time]; got {tokens.shape}")
+  if lengths.shape != tokens.shape[:1]:
+    raise ValueError(f"{where}: lengths must have shape [batch] = {tokens.shape[:1]}; "
+                     f"got {lengths.shape}")
+
+
+def frozen_mask(params: Any) -> Any:
+  """A pytree of bools over ``params``, True for embedding tables (to freeze them)."""
+  def is_embedding(path, _):
+    names = [getattr(p, "key", getattr(p, "name", "")) for p in path]
+    return bool(names) and names[-1] == "embedding"
+  return jax.tree_util.tree_map_with_path(is_embedding, params)
+
+
+MODELS = {"rnn": SequenceClassifier, "cnn": TextCNN, "bow": BagOfEmbeddings}
