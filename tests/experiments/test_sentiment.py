@@ -1,0 +1,138 @@
+"""The sentiment experiment end to end: generated separable data, real SST-2, resume,
+prediction and one-line errors."""
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from experiments.sentiment import predict, train
+from experiments.sentiment.configs import tiny
+from seqjax.train.writer import read_metrics
+from tests.conftest import shared_data
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+
+def config(data, **train_overrides):
+  c = tiny.get_config()
+  c.data.manual_dir, c.data.data_dir = data["manual_dir"], data["data_dir"]
+  c.train.update(train_overrides)
+  return c
+
+
+def _quiet(_):
+  pass
+
+
+@pytest.fixture(scope="module")
+def trained(sst2_like, tmp_path_factory):
+  """The tiny config trained on the generated separable task (600 sentences)."""
+  workdir = tmp_path_factory.mktemp("sentiment_tiny")
+  result = train.train_and_evaluate(config(sst2_like, num_steps=80, eval_every=40),
+                                    str(workdir), log=_quiet)
+  return workdir, result
+
+
+def test_tiny_model_learns_the_separable_task(trained):
+  workdir, result = trained
+  assert result["validation"]["accuracy"] > 0.9  # chance is ~0.5
+  assert result["validation"]["count"] == 100
+  assert sum(map(sum, result["validation"]["confusion"])) == 100
+  assert "test" not in result  # the GLUE-style test file is unlabelled
+  losses = [m["loss"] for m in read_metrics(str(workdir)) if m["split"] == "train"]
+  assert losses[-1] < losses[0] - 0.3
+  evals = [m for m in read_metrics(str(workdir)) if m["split"] == "eval"]
+  best = max(evals, key=lambda m: m["accuracy"])
+  assert result["best_step"] == best["step"]  # the best checkpoint is by validation accuracy
+  saved = json.loads((workdir / "results.json").read_text())
+  assert saved["validation"]["accuracy"] == result["validation"]["accuracy"]
+
+
+def test_resume_is_exact(sst2_like, tmp_path):
+  def run(workdir, steps):
+    return train.train_and_evaluate(config(sst2_like, num_steps=steps, eval_every=20,
+                                           log_every=1), str(workdir), log=_quiet)
+
+  straight = run(tmp_path / "a", 40)
+  run(tmp_path / "b", 25)  # stops mid-epoch (37 steps per epoch)
+  resumed = run(tmp_path / "b", 40)
+  np.testing.assert_allclose(resumed["validation_last"]["loss"],
+                             straight["validation_last"]["loss"], rtol=1e-6)
+  a = {m["step"]: m["loss"] for m in read_metrics(str(tmp_path / "a")) if m["split"] == "train"}
+  b = {m["step"]: m["loss"] for m in read_metrics(str(tmp_path / "b")) if m["split"] == "train"}
+  for step in range(26, 41):  # every step after the restart, including the epoch boundary
+    assert b[step] == pytest.approx(a[step], rel=1e-6)
+
+
+def test_predict_classifies_new_sentences(trained, tmp_path):
+  workdir, _ = trained
+  predictor = predict.Predictor(str(workdir))
+  out = predictor.classify(["w1 good3 w2 good5 w7", "w3 bad1 w4 bad6", "bad2 w9 w1 w2 w3"])
+  assert [label for label, _, _ in out] == ["positive", "negative", "negative"]
+  assert all(0.5 < p <= 1.0 and np.isclose(probs.sum(), 1.0) for _, p, probs in out)
+  with pytest.raises(ValueError, match="sentence 2: empty sentence"):
+    predictor.classify(["good1", "   "])
+  (tmp_path / "in.txt").write_text("w1 good3 w2\n\nbad4 w8\n")
+  proc = subprocess.run([sys.executable, "-m", "experiments.sentiment.predict",
+                         f"--workdir={workdir}", f"--input={tmp_path / 'in.txt'}", "good2 w5"],
+                        cwd=REPO, capture_output=True, text=True, timeout=180)
+  assert proc.returncode == 0, proc.stderr
+  lines = [line.split("\t") for line in proc.stdout.strip().splitlines()]
+  assert [(l[0], l[2]) for l in lines] == [("positive", "good2 w5"), ("positive", "w1 good3 w2"),
+                                           ("negative", "bad4 w8")]
+
+
+@pytest.mark.parametrize("kind", ["cnn", "bow"])
+def test_baselines_learn_the_separable_task(sst2_like, tmp_path, kind):
+  c = config(sst2_like, num_steps=60, eval_every=60)
+  c.model.kind, c.model.filter_widths, c.model.num_filters = kind, (2, 3), 8
+  c.model.mlp_hidden = ()
+  result = train.train_and_evaluate(c, str(tmp_path), log=_quiet)
+  assert result["validation"]["accuracy"] > 0.9
+
+
+def test_tiny_config_on_real_sst2(tmp_path):
+  root = shared_data("sst2")
+  c = tiny.get_config()
+  c.data.manual_dir, c.data.data_dir = str(root), str(tmp_path / "tfds")
+  c.train.num_steps, c.train.eval_every = 30, 30
+  result = train.train_and_evaluate(c, str(tmp_path / "run"), log=_quiet)
+  assert result["validation"]["count"] == 872  # GLUE dev
+  assert sum(result["validation"]["confusion"][0]) == 428  # negatives in dev
+  assert 0.0 < result["validation"]["loss"] < 1.0
+  assert "test" not in result
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--config=experiments/sentiment/configs/tiny.py", "--config.model.poolng=max"],
+     "'poolng' Did you mean \"pooling\""),
+    (["--config=experiments/sentiment/configs/tiny.py", "--config.data.manual_dir=/nonexistent"],
+     "data.manual_dir='/nonexistent' is not a directory"),
+    (["--config=experiments/sentiment/configs/tiny.py", "--config.model.pooling=first"],
+     "model.pooling must be one of"),
+    (["--config=experiments/sentiment/configs/tiny.py", "--config.data.name=imdb"],
+     "data.validation_holdout must be > 0 for imdb"),
+    (["--config=experiments/sentiment/configs/tiny.py",
+      "--config.data.pretrained_vectors=/nonexistent.txt"],
+     "data.pretrained_vectors='/nonexistent.txt' is not a file"),
+])
+def test_cli_errors_are_one_line(args, message, tmp_path):
+  proc = subprocess.run([sys.executable, "-m", "experiments.sentiment.main",
+                         f"--workdir={tmp_path}", *args], cwd=REPO, capture_output=True,
+                        text=True, timeout=120)
+  assert proc.returncode == 2
+  lines = proc.stderr.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], proc.stderr
+
+
+def test_missing_data_files_are_named(tmp_path):
+  (tmp_path / "raw").mkdir()
+  (tmp_path / "raw" / "train.tsv").write_text("sentence\tlabel\ngood \t1\n")
+  c = tiny.get_config()
+  c.data.manual_dir = str(tmp_path / "raw")
+  with pytest.raises(FileNotFoundError, match=r"lacks \['dev.tsv', 'test.tsv'\]"):
+    train.validate(c)
