@@ -9,6 +9,7 @@ name                 rule
 ===================  ==========================================================================
 ``"uniform"``        U(-1/sqrt(H), 1/sqrt(H)), PyTorch's default for every RNN weight and bias
 ``"glorot_uniform"`` U(-l, l), l = sqrt(6 / (fan_in + fan_out)) over the whole matrix (Keras)
+``"lecun_normal"``   truncated normal, variance 1/fan_in (Flax's default kernel initialiser)
 ``"orthogonal"``     each gate block ``[fan_in, H]`` (semi-)orthogonal (Saxe et al. 2014)
 ``"identity"``       each gate block the identity; needs ``fan_in == H`` (IRNN, Le et al. 2015)
 ``"irnn_input"``     N(0, 0.001^2), the non-recurrent weights of the IRNN paper
@@ -37,6 +38,13 @@ def glorot_uniform(key, shape, dtype, *, hidden_size, gates):
   fan_in, fan_out = shape[0], shape[-1]
   bound = jnp.sqrt(6.0 / (fan_in + fan_out))
   return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+
+def lecun_normal(key, shape, dtype, *, hidden_size, gates):
+  """Truncated normal with variance ``1 / fan_in`` (``fan_in = shape[0]``): Flax's default
+  kernel initialiser, and the input kernel of ``flax.linen.OptimizedLSTMCell``."""
+  del hidden_size, gates
+  return jax.nn.initializers.lecun_normal()(key, shape, dtype)
 
 
 def orthogonal(key, shape, dtype, *, hidden_size, gates):
@@ -70,6 +78,7 @@ def zeros(key, shape, dtype, *, hidden_size, gates):
 INITIALIZERS: dict[str, Initializer] = {
     "uniform": uniform,
     "glorot_uniform": glorot_uniform,
+    "lecun_normal": lecun_normal,
     "orthogonal": orthogonal,
     "identity": identity,
     "irnn_input": irnn_input,

@@ -1,6 +1,7 @@
 """Flax linen modules built on the pure cells (floor 2)."""
 
+from seqjax.nn.classifier import BagOfEmbeddings, SequenceClassifier, TextCNN
 from seqjax.nn.lm import RNNLM
 from seqjax.nn.rnn import DeepRNN
 
-__all__ = ["DeepRNN", "RNNLM"]
+__all__ = ["BagOfEmbeddings", "DeepRNN", "RNNLM", "SequenceClassifier", "TextCNN"]

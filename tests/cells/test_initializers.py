@@ -46,3 +46,11 @@ def test_callable_initializer_is_used():
 def test_dtype_is_respected():
   p = lstm.init(jax.random.PRNGKey(0), 3, 4, dtype=jnp.bfloat16, peephole=True, proj_size=2)
   assert {a.dtype for a in jax.tree.leaves(p)} == {jnp.dtype(jnp.bfloat16)}
+
+
+def test_lecun_normal_variance_is_one_over_fan_in():
+  w = initializers.lecun_normal(jax.random.PRNGKey(0), (400, 1024), jnp.float32, hidden_size=256,
+                                gates=4)
+  assert abs(float(jnp.var(w)) * 400 - 1.0) < 0.03
+  # Truncated at 2 standard deviations of the underlying normal (scaled to unit variance).
+  assert float(jnp.max(jnp.abs(w))) * 20 < 2.0 / 0.88 + 1e-3

@@ -8,10 +8,10 @@ length; SGD with momentum 0.9, learning rate 0.1, weight decay 3e-6; 10 epochs (
 each). Selection: the best checkpoint by dev accuracy is kept, and the last epoch's dev
 accuracy is reported beside it (Flax reports the last epoch).
 
-Differences from Flax's code, none of them a hyperparameter: two softmax logits instead of one
-sigmoid logit (the same model family); LSTM weights initialised as seqjax's LSTM (uniform
-±1/sqrt(H), per-gate) rather than Flax's OptimizedLSTMCell (orthogonal recurrent, LeCun
-input); weight decay as coupled L2 added to the gradient before momentum (Flax's
+The LSTM starts as Flax's ``OptimizedLSTMCell``: LeCun-normal input kernel, per-gate
+orthogonal recurrent kernel, zero bias, no forget-gate offset. Differences from Flax's code,
+none of them a hyperparameter: two softmax logits instead of one sigmoid logit (the same model
+family); weight decay as coupled L2 added to the gradient before momentum (Flax's
 ``chain(sgd, add_decayed_weights)`` adds ``+3e-6 * w`` after the SGD update, i.e. it grows the
 weights); shuffling and bucketing with grain instead of tf.data.
 
@@ -28,6 +28,10 @@ def get_config():
   c.data.bucket_chunk, c.data.pad_multiple = 100, 8
   c.model.kind, c.model.cell, c.model.bidirectional = "rnn", "lstm", True
   c.model.embed_size, c.model.hidden_size, c.model.mlp_hidden = 300, 256, (256,)
+  c.model.cell_options.input_init = "lecun_normal"
+  c.model.cell_options.recurrent_init = "orthogonal"
+  c.model.cell_options.bias_init = "zeros"
+  c.model.cell_options.forget_bias = 0.0
   c.model.pooling, c.model.activation, c.model.output_bias = "attention", "tanh", False
   c.model.dropout_rate, c.model.word_dropout_rate = 0.5, 0.1
   c.train.batch_size, c.train.num_epochs = 64, 10
