@@ -191,3 +191,33 @@ def test_load_vectors_errors(tmp_path, body, message):
     load_vectors(str(tmp_path / "glove.txt"), vocab)
   with pytest.raises(FileNotFoundError, match="data.pretrained_vectors"):
     load_vectors(str(tmp_path / "nope.txt"), vocab)
+
+
+def test_load_sst_phrases_and_imdb_through_tfds(tmp_path):
+  from tests.data.test_sentiment import _imdb_archive, _write_trees  # pylint: disable=g-import-not-at-top
+  (tmp_path / "sst").mkdir()
+  for name in ("train", "dev", "test"):
+    _write_trees(tmp_path / "sst" / f"{name}.txt")
+  options = data_lib.TextOptions(lowercase=True)
+  data = data_lib.load_dataset("sst_phrases", options, manual_dir=str(tmp_path / "sst"),
+                               data_dir=str(tmp_path / "tfds"))
+  assert [len(data.splits[s]) for s in ("train", "validation", "test")] == [8, 2, 2]
+  assert data.vocab.decode(data.splits["test"].ids[0]) == ["it", "rocks", "."]
+  fine = data_lib.load_dataset("sst_fine", options, manual_dir=str(tmp_path / "sst"),
+                               data_dir=str(tmp_path / "tfds"))
+  assert fine.num_classes == 5 and fine.splits["train"].labels.tolist() == [3, 2, 0]
+  (tmp_path / "imdb").mkdir()
+  reviews = {f"{split}/{pol}/{i}_{7 if pol == 'pos' else 2}.txt": f"review {i} is {pol}"
+             for split in ("train", "test") for pol in ("pos", "neg") for i in range(10)}
+  _imdb_archive(tmp_path / "imdb" / "aclImdb_v1.tar.gz", reviews)
+  imdb = data_lib.load_dataset("imdb", data_lib.TextOptions(tokenizer="words"),
+                               manual_dir=str(tmp_path / "imdb"), data_dir=str(tmp_path / "tfds"),
+                               validation_holdout=0.2)
+  assert [len(imdb.splits[s]) for s in ("train", "validation", "test")] == [16, 4, 20]
+  assert imdb.splits["test"].labels.tolist() == [0] * 10 + [1] * 10
+  with pytest.raises(ValueError, match="imdb has no validation split"):
+    data_lib.load_dataset("imdb", options, manual_dir=str(tmp_path / "imdb"),
+                          data_dir=str(tmp_path / "tfds"))
+  with pytest.raises(FileNotFoundError, match="lacks"):
+    data_lib.load_dataset("imdb", options, manual_dir=str(tmp_path / "sst"),
+                          data_dir=str(tmp_path / "tfds2"))
