@@ -6,7 +6,7 @@ back through grain; ``Batches`` serves padded, length-bucketed batches through a
 same batches).
 
 A batch is ``tokens: [B, T] int32`` (0 = ``<pad>`` after each sequence), ``lengths: [B]``,
-``labels: [B]`` and ``weights: [B]`` (1 for real examples, 0 for the filler rows that keep an
+``mask: [B, T]`` (1.0 at ``t < length``), ``labels: [B]`` and ``weights: [B]`` (1 for real examples, 0 for the filler rows that keep an
 evaluation batch full). ``T`` is the longest length in the batch rounded up to
 ``pad_multiple`` (so only a few shapes are compiled) and at least ``min_length``.
 """
@@ -215,11 +215,13 @@ def pad_batch(ids: Sequence[np.ndarray], labels: Sequence[int], *, batch_size: i
   tokens = np.full((rows, width), PAD_ID, np.int32)
   for i, x in enumerate(ids):
     tokens[i, :len(x)] = x
+  mask = (np.arange(width)[None, :] < lengths[:, None]).astype(np.float32)
   out_labels = np.zeros(rows, np.int32)
   out_labels[:n] = labels
   weights = np.zeros(rows, np.float32)
   weights[:n] = 1.0
-  return {"tokens": tokens, "lengths": lengths, "labels": out_labels, "weights": weights}
+  return {"tokens": tokens, "lengths": lengths, "mask": mask, "labels": out_labels,
+          "weights": weights}
 
 
 class Batches:

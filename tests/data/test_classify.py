@@ -60,6 +60,8 @@ def test_pad_batch_pads_rounds_and_fills():
                              pad_multiple=4, min_length=1)
   np.testing.assert_array_equal(batch["tokens"], [[5, 6, 7, 0], [8, 0, 0, 0], [0] * 4, [0] * 4])
   np.testing.assert_array_equal(batch["lengths"], [3, 1, 1, 1])
+  np.testing.assert_array_equal(batch["mask"], [[1, 1, 1, 0], [1, 0, 0, 0], [1, 0, 0, 0],
+                                                [1, 0, 0, 0]])
   np.testing.assert_array_equal(batch["weights"], [1, 1, 0, 0])
   np.testing.assert_array_equal(batch["labels"], [1, 0, 0, 0])
   wide = data_lib.pad_batch([np.array([5])], [0], min_length=5)

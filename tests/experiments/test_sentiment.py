@@ -95,6 +95,26 @@ def test_baselines_learn_the_separable_task(sst2_like, tmp_path, kind):
   assert result["validation"]["accuracy"] > 0.9
 
 
+def test_frozen_pretrained_vectors_end_to_end(sst2_like, tmp_path):
+  rng = np.random.default_rng(0)
+  words = ["good1", "bad1", "w1", "w2", "absent_word"]
+  lines = [f"{w} " + " ".join(f"{v:.4f}" for v in rng.normal(size=16)) for w in words]
+  (tmp_path / "vectors.txt").write_text("\n".join(lines) + "\n")
+  c = config(sst2_like, num_steps=10, eval_every=10)
+  c.data.pretrained_vectors = str(tmp_path / "vectors.txt")
+  c.model.freeze_embeddings = True
+  logs = []
+  train.train_and_evaluate(c, str(tmp_path / "run"), log=logs.append)
+  assert any("pretrained vectors: 4 of" in line for line in logs)
+  _, vocab, _, _, params = train.restore(str(tmp_path / "run"), which="last")
+  table = np.asarray(params["embed"]["embedding"])
+  np.testing.assert_allclose(table[vocab.ids["good1"]],
+                             [float(v) for v in lines[0].split()[1:]], rtol=1e-6)
+  c.model.embed_size = 8
+  with pytest.raises(ValueError, match="16-dim vectors but model.embed_size is 8"):
+    train.train_and_evaluate(c, str(tmp_path / "run8"), log=_quiet)
+
+
 def test_tiny_config_on_real_sst2(tmp_path):
   root = shared_data("sst2")
   c = tiny.get_config()
