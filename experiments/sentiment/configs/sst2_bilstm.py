@@ -1,6 +1,8 @@
 """Flax's examples/sst2 configuration on GLUE SST-2.
 
-Model: embedding 300 (N(0, 0.1^2) init), word dropout 0.1 (to ``<unk>``), dropout 0.5 on the
+Data: whitespace tokens of the (already lowercased, PTB-tokenized) GLUE text; the vocabulary
+holds the training tokens seen at least 3 times (Flax's build_vocabulary.py), ``<pad>``=0,
+``<unk>``=1, ``<s>``, ``</s>``. Model: embedding 300 (N(0, 0.1^2) init), word dropout 0.1 (to ``<unk>``), dropout 0.5 on the
 embeddings; a 1-layer BiLSTM with 256 units per direction; keys-only additive attention pooling
 (hidden 256) with dropout 0.5 before and after; an MLP head (256 tanh, dropout 0.5, no output
 bias). Sentences get ``<s>``/``</s>`` and are cut at 60 tokens; batches of 64 bucketed by
@@ -25,6 +27,7 @@ def get_config():
   c = base.get_config()
   c.data.name = "sst2"
   c.data.tokenizer, c.data.add_bos_eos, c.data.max_length = "whitespace", True, 60
+  c.data.min_freq = 3
   c.data.bucket_chunk, c.data.pad_multiple = 100, 8
   c.model.kind, c.model.cell, c.model.bidirectional = "rnn", "lstm", True
   c.model.embed_size, c.model.hidden_size, c.model.mlp_hidden = 300, 256, (256,)
