@@ -108,7 +108,7 @@ def build_model(config: ml_collections.ConfigDict, vocab_size: int, num_classes:
   if m.kind == "cnn":
     return classifier.TextCNN(filter_widths=tuple(m.filter_widths), num_filters=m.num_filters,
                               dropout_rate=m.dropout_rate, **common)
-  return classifier.BagOfEmbeddings(mlp_hidden=tuple(m.mlp_hidden), activation=m.activation,
+  return classifier.BagOfWords(mlp_hidden=tuple(m.mlp_hidden), activation=m.activation,
                                     reduce=m.reduce, dropout_rate=m.dropout_rate, **common)
 
 

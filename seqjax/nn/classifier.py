@@ -3,7 +3,7 @@
 - ``SequenceClassifier``: embedding -> (bi)directional, possibly stacked ``DeepRNN`` of any
   cell -> pooling over time -> MLP -> logits.
 - ``TextCNN``: Kim (2014), convolutions of several widths, max over time, dropout, softmax.
-- ``BagOfEmbeddings``: the mean (or sum) of the word vectors -> MLP (fastText-style; with
+- ``BagOfWords``: a bag of embeddings, the mean (or sum) of the word vectors -> MLP (fastText-style; with
   hidden layers, Iyyer et al.'s deep averaging network).
 
 Every model ignores what lies past each sequence's length: a sentence classified alone or
@@ -225,7 +225,7 @@ class TextCNN(nn.Module):
   def __call__(self, tokens: jax.Array, lengths: jax.Array, *,
                deterministic: bool = True) -> jax.Array:
     check_inputs("TextCNN", tokens, lengths)
-    B, T = tokens.shape
+    T = tokens.shape[1]
     if T < max(self.filter_widths):
       raise ValueError(f"TextCNN: tokens have {T} steps; pad to at least "
                        f"max(filter_widths) = {max(self.filter_widths)}")
@@ -240,11 +240,10 @@ class TextCNN(nn.Module):
       features.append(masked_max(h, valid))
     pooled = jnp.concatenate(features, axis=-1)
     pooled = nn.Dropout(self.dropout_rate)(pooled, deterministic=deterministic)
-    del B
     return nn.Dense(self.num_classes, name="output")(pooled)
 
 
-class BagOfEmbeddings(nn.Module):
+class BagOfWords(nn.Module):
   """The mean (``reduce="mean"``) or sum of the word vectors, then an MLP."""
   num_classes: int
   vocab_size: int
@@ -261,9 +260,9 @@ class BagOfEmbeddings(nn.Module):
   @nn.compact
   def __call__(self, tokens: jax.Array, lengths: jax.Array, *,
                deterministic: bool = True) -> jax.Array:
-    check_inputs("BagOfEmbeddings", tokens, lengths)
+    check_inputs("BagOfWords", tokens, lengths)
     if self.reduce not in ("mean", "sum"):
-      raise ValueError(f"BagOfEmbeddings: reduce must be 'mean' or 'sum'; got {self.reduce!r}")
+      raise ValueError(f"BagOfWords: reduce must be 'mean' or 'sum'; got {self.reduce!r}")
     mask = length_mask(lengths, tokens.shape[1])
     x = TokenEmbed(self.vocab_size, self.embed_size, 0.0, self.word_dropout_rate,
                    self.unk_id, self.pretrained, self.freeze_embeddings,
@@ -290,4 +289,4 @@ def frozen_mask(params: Any) -> Any:
   return jax.tree_util.tree_map_with_path(is_embedding, params)
 
 
-MODELS = {"rnn": SequenceClassifier, "cnn": TextCNN, "bow": BagOfEmbeddings}
+MODELS = {"rnn": SequenceClassifier, "cnn": TextCNN, "bow": BagOfWords}

@@ -27,7 +27,7 @@ def _models():
       "rnn_mean": classifier.SequenceClassifier(cell="rnn", hidden_size=6, pooling="mean",
                                                 bidirectional=False, **small),
       "cnn": classifier.TextCNN(filter_widths=(2, 3), num_filters=4, **small),
-      "bow": classifier.BagOfEmbeddings(mlp_hidden=(7,), **small),
+      "bow": classifier.BagOfWords(mlp_hidden=(7,), **small),
   }
 
 
@@ -148,7 +148,7 @@ def test_word_dropout_replaces_tokens_with_unk():
 
 def test_pretrained_vectors_and_freezing():
   table = np.random.default_rng(0).normal(size=(V, 4)).astype(np.float32)
-  model = classifier.BagOfEmbeddings(num_classes=2, vocab_size=V, embed_size=4,
+  model = classifier.BagOfWords(num_classes=2, vocab_size=V, embed_size=4,
                                      pretrained=table, freeze_embeddings=True)
   tokens, lengths = jnp.array([[5, 6, 7]]), jnp.array([3])
   params = model.init(jax.random.PRNGKey(0), tokens, lengths)["params"]
@@ -166,7 +166,7 @@ def test_pretrained_vectors_and_freezing():
   new = optax.apply_updates(params, updates)
   np.testing.assert_array_equal(new["embed"]["embedding"], table)  # weight decay too
   assert not np.allclose(new["head"]["Dense_0"]["kernel"], params["head"]["Dense_0"]["kernel"])
-  wrong = classifier.BagOfEmbeddings(num_classes=2, vocab_size=V + 1, embed_size=4,
+  wrong = classifier.BagOfWords(num_classes=2, vocab_size=V + 1, embed_size=4,
                                      pretrained=table)
   with pytest.raises(ValueError, match=r"pretrained vectors have shape \(30, 4\)"):
     wrong.init(jax.random.PRNGKey(0), tokens, lengths)

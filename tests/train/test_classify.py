@@ -14,7 +14,7 @@ from seqjax.train.state import TrainState
 
 
 def _model_and_batches():
-  model = classifier.BagOfEmbeddings(num_classes=3, vocab_size=20, embed_size=6)
+  model = classifier.BagOfWords(num_classes=3, vocab_size=20, embed_size=6)
   rng = np.random.default_rng(0)
   split = data_lib.Split(ids=[rng.integers(4, 20, rng.integers(1, 9)).astype(np.int32)
                               for _ in range(23)],

@@ -26,7 +26,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.data.lowercase_vectors = False  # also fill a word's row from its capitalised vector
 
   c.model = ml_collections.ConfigDict()
-  c.model.kind = "rnn"  # rnn (SequenceClassifier) | cnn (TextCNN) | bow (BagOfEmbeddings)
+  c.model.kind = "rnn"  # rnn (SequenceClassifier) | cnn (TextCNN) | bow (BagOfWords)
   c.model.embed_size = 300
   c.model.freeze_embeddings = False
   c.model.dropout_rate = 0.5
