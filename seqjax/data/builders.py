@@ -68,13 +68,12 @@ def find_local_files(directory: str, names: dict[str, str]) -> dict[str, str]:
   return found
 
 
-def _local_files(builder, dl_manager, name: str) -> dict[str, str] | None:
-  """Paths of corpus ``name``'s files in the local directory, or None to download.
+def local_paths(builder, dl_manager, names: dict[str, str]) -> dict[str, str] | None:
+  """Paths of the raw files ``names`` in the local directory, or None to download.
 
-  ``builder.local_dir`` (set by ``seqjax.data.lm.prepare``) must hold every file. Without it,
-  TFDS's manual directory is used when it holds them all (``tfds`` users), else None.
+  ``builder.local_dir`` (set by ``prepare``) must hold every file. Without it, TFDS's manual
+  directory is used when it holds them all (``tfds`` users), else None.
   """
-  names = local_file_names(name)
   given = getattr(builder, "local_dir", None)
   if given:
     return find_local_files(given, names)
@@ -83,6 +82,35 @@ def _local_files(builder, dl_manager, name: str) -> dict[str, str] | None:
     return find_local_files(manual, names) if manual else None
   except FileNotFoundError:
     return None
+
+
+def _local_files(builder, dl_manager, name: str) -> dict[str, str] | None:
+  return local_paths(builder, dl_manager, local_file_names(name))
+
+
+def prepare(name: str, registry: dict, *, data_dir: str | None = None,
+            manual_dir: str | None = None):
+  """Prepares the TFDS builder ``registry[name] = (class, config, ...)``: from ``manual_dir``
+  when given, else by downloading. Errors name the config key (``data.name``,
+  ``data.manual_dir``) and suggest a local copy when a download fails."""
+  if name not in registry:
+    raise ValueError(f"data.name must be one of {sorted(registry)}; got {name!r}")
+  if manual_dir is not None and not os.path.isdir(manual_dir):
+    raise FileNotFoundError(f"data.manual_dir={manual_dir!r} is not a directory")
+  cls, config = registry[name][:2]
+  kwargs = {"config": config} if config else {}
+  builder = cls(data_dir=data_dir, file_format="array_record", **kwargs)
+  builder.local_dir = manual_dir
+  try:
+    builder.download_and_prepare()
+  except (FileNotFoundError, ValueError):
+    raise
+  except Exception as e:  # network failures surface as many exception types
+    if manual_dir is None:
+      raise RuntimeError(f"could not download the {name} data ({type(e).__name__}: {e}); "
+                         "give a local copy with --config.data.manual_dir=DIR") from e
+    raise
+  return builder
 
 
 class SeqjaxPtb(tfds.core.GeneratorBasedBuilder):

@@ -14,14 +14,13 @@ evaluation batch full). ``T`` is the longest length in the batch rounded up to
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 from typing import Any, Callable, Iterator, Sequence
 
 import grain
 import numpy as np
 
-from seqjax.data import sentiment
+from seqjax.data import builders, sentiment
 from seqjax.data.vocab import Vocabulary
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<s>", "</s>"
@@ -117,24 +116,7 @@ class Dataset:
 
 def prepare(name: str, *, data_dir: str | None = None, manual_dir: str | None = None):
   """Prepares (reading ``manual_dir`` or downloading) the TFDS builder of dataset ``name``."""
-  if name not in sentiment.BUILDERS:
-    raise ValueError(f"data.name must be one of {sorted(sentiment.BUILDERS)}; got {name!r}")
-  if manual_dir is not None and not os.path.isdir(manual_dir):
-    raise FileNotFoundError(f"data.manual_dir={manual_dir!r} is not a directory")
-  cls, config, _, _ = sentiment.BUILDERS[name]
-  kwargs = {"config": config} if config else {}
-  builder = cls(data_dir=data_dir, file_format="array_record", **kwargs)
-  builder.local_dir = manual_dir
-  try:
-    builder.download_and_prepare()
-  except (FileNotFoundError, ValueError):
-    raise
-  except Exception as e:  # network failures surface as many exception types
-    if manual_dir is None:
-      raise RuntimeError(f"could not download the {name} data ({type(e).__name__}: {e}); "
-                         "give a local copy with --config.data.manual_dir=DIR") from e
-    raise
-  return builder
+  return builders.prepare(name, sentiment.BUILDERS, data_dir=data_dir, manual_dir=manual_dir)
 
 
 def read_split(builder, split: str) -> tuple[list[str], np.ndarray]:

@@ -8,12 +8,10 @@ The stream (Zaremba et al. 2014; the TF PTB tutorial): the split's tokens concat
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import Any, Iterator
 
 import grain
 import numpy as np
-import tensorflow_datasets as tfds
 
 from seqjax.data import builders
 from seqjax.data.vocab import Vocabulary, get_tokenizer
@@ -29,24 +27,7 @@ class Corpus:
 
 def prepare(name: str, *, data_dir: str | None = None, manual_dir: str | None = None):
   """Downloads (or reads ``manual_dir``) and prepares the TFDS builder of corpus ``name``."""
-  if name not in builders.BUILDERS:
-    raise ValueError(f"data.name must be one of {sorted(builders.BUILDERS)}; got {name!r}")
-  if manual_dir is not None and not os.path.isdir(manual_dir):
-    raise FileNotFoundError(f"data.manual_dir={manual_dir!r} is not a directory")
-  cls, config = builders.BUILDERS[name]
-  kwargs = {"config": config} if config else {}
-  builder = cls(data_dir=data_dir, file_format="array_record", **kwargs)
-  builder.local_dir = manual_dir
-  try:
-    builder.download_and_prepare()
-  except FileNotFoundError:
-    raise
-  except Exception as e:  # network failures surface as many exception types
-    if manual_dir is None:
-      raise RuntimeError(f"could not download the {name} data ({type(e).__name__}: {e}); "
-                         "give a local copy with --config.data.manual_dir=DIR") from e
-    raise
-  return builder
+  return builders.prepare(name, builders.BUILDERS, data_dir=data_dir, manual_dir=manual_dir)
 
 
 def read_split(builder, split: str) -> list[str]:

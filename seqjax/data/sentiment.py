@@ -34,7 +34,7 @@ from typing import Iterator
 import numpy as np
 import tensorflow_datasets as tfds
 
-from seqjax.data.builders import find_local_files, read_text
+from seqjax.data.builders import local_paths, read_text
 
 SST2_URL = "https://dl.fbaipublicfiles.com/glue/data/SST-2.zip"
 SST_URL = "https://nlp.stanford.edu/sentiment/trainDevTestTrees_PTB.zip"
@@ -43,18 +43,6 @@ IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 _FEATURES = dict(index=tfds.features.Scalar(np.int64), text=tfds.features.Text(),
                  label=tfds.features.Scalar(np.int64))
 UNLABELLED = -1
-
-
-def _local(builder, dl_manager, names: dict[str, str]) -> dict[str, str] | None:
-  """Paths of ``names`` in ``builder.local_dir`` (all required) or in TFDS's manual dir."""
-  given = getattr(builder, "local_dir", None)
-  if given:
-    return find_local_files(given, names)
-  manual = os.fspath(dl_manager._manual_dir or "")  # pylint: disable=protected-access
-  try:
-    return find_local_files(manual, names) if manual else None
-  except FileNotFoundError:
-    return None
 
 
 def _info(builder, homepage: str, description: str):
@@ -109,7 +97,7 @@ class SeqjaxSst2(tfds.core.GeneratorBasedBuilder):
     return _info(self, "https://gluebenchmark.com/tasks", "GLUE SST-2 (Socher et al. 2013)")
 
   def _split_generators(self, dl_manager):
-    paths = _local(self, dl_manager, self.FILES)
+    paths = local_paths(self, dl_manager, self.FILES)
     if paths is None:
       root = dl_manager.download_and_extract(SST2_URL)
       paths = {s: os.path.join(root, "SST-2", n) for s, n in self.FILES.items()}
@@ -211,7 +199,7 @@ class SeqjaxSst(tfds.core.GeneratorBasedBuilder):
                  "Stanford Sentiment Treebank (Socher et al. 2013)")
 
   def _split_generators(self, dl_manager):
-    paths = _local(self, dl_manager, self.FILES)
+    paths = local_paths(self, dl_manager, self.FILES)
     if paths is None:
       root = dl_manager.download_and_extract(SST_URL)
       paths = {s: os.path.join(root, "trees", n) for s, n in self.FILES.items()}
