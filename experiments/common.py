@@ -1,11 +1,62 @@
-"""What every experiment's ``main.py`` shares: one-line errors for bad flags and configs."""
+"""What every experiment shares: the loop and optimizer config sections, ``LoopOptions`` from
+them, and the ``main.py`` entry point with one-line errors for bad flags and configs."""
 
 from __future__ import annotations
 
 import sys
-from typing import Callable
+from typing import Any, Callable
 
-from absl import flags
+from absl import app, flags, logging
+import ml_collections
+from ml_collections import config_flags
+
+from seqjax.train.loop import LoopOptions
+
+
+def loop_section(**defaults: Any) -> ml_collections.ConfigDict:
+  """The keys of ``config.train`` that drive ``seqjax.train.loop.fit``, with ``defaults``
+  overriding the shared defaults (a task adds its own keys: batch size, ...)."""
+  c = ml_collections.ConfigDict()
+  c.num_epochs = 10
+  c.num_steps = 0  # > 0 overrides num_epochs
+  c.log_every = 100
+  c.eval_every = 0  # 0: every epoch
+  c.checkpoint_every = 1000
+  c.keep_checkpoints = 3
+  c.patience = 0  # evaluations without improvement before stopping; 0: never
+  c.plateau_factor = 0.0  # > 0: multiply the learning rate by it when validation stalls
+  c.plateau_patience = 1
+  c.test_at_end = True
+  c.update(defaults)
+  return c
+
+
+def optimizer_section(**defaults: Any) -> ml_collections.ConfigDict:
+  """``config.optimizer``: every key ``seqjax.train.optim.make_optimizer`` reads."""
+  c = ml_collections.ConfigDict()
+  c.name = "sgd"  # sgd | adam | adamw
+  c.learning_rate = 0.1
+  c.momentum = 0.0
+  c.weight_decay = 0.0
+  c.clip_norm = 0.0  # global gradient norm; 0: no clipping
+  c.schedule = "constant"  # constant | zaremba | warmup_cosine | plateau
+  c.decay = 0.5
+  c.decay_after = 4
+  c.warmup_steps = 0
+  c.total_steps = 0
+  c.update(defaults)
+  return c
+
+
+def loop_options(train: ml_collections.ConfigDict, num_steps: int, steps_per_epoch: int,
+                 **extra: Any) -> LoopOptions:
+  """``LoopOptions`` from a ``loop_section`` (``extra``: tokens_per_step, best_metric, ...)."""
+  return LoopOptions(num_steps=num_steps, steps_per_epoch=steps_per_epoch,
+                     log_every=train.log_every, eval_every=train.eval_every,
+                     checkpoint_every=train.checkpoint_every,
+                     keep_checkpoints=train.keep_checkpoints, patience=train.patience,
+                     plateau_factor=train.plateau_factor,
+                     plateau_patience=train.plateau_patience, **extra)
 
 
 def one_line(error: BaseException) -> str:
@@ -35,3 +86,29 @@ def check_or_exit(validate: Callable[[], None]) -> None:
   except (ValueError, OSError, KeyError, AttributeError) as e:
     sys.stderr.write(f"error: {one_line(e)}\n")
     sys.exit(2)
+
+
+def define_train_flags(task: str) -> None:
+  """``--config`` (a config file of the task) and ``--workdir``, both required."""
+  config_flags.DEFINE_config_file("config", None, f"Path to a {task} config file.",
+                                  lock_config=True)
+  flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and results.")
+  flags.mark_flags_as_required(["config", "workdir"])
+
+
+def train_main(trainer: Any) -> Callable[[list[str]], None]:
+  """The ``main`` of a task whose module ``trainer`` has ``validate(config)`` and
+  ``train_and_evaluate(config, workdir)``; run it with ``run(main)``."""
+
+  def main(argv):
+    if len(argv) > 1:
+      raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO; progress is printed
+    check_or_exit(lambda: trainer.validate(flags.FLAGS.config))
+    trainer.train_and_evaluate(flags.FLAGS.config, flags.FLAGS.workdir)
+
+  return main
+
+
+def run(main: Callable[[list[str]], None]) -> None:
+  app.run(main, flags_parser=flags_parser)

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from experiments import common
 from experiments.lm.configs import base
 from seqjax import metrics
 from seqjax.cells import CELLS
@@ -22,7 +23,7 @@ from seqjax.data.vocab import TOKENIZERS, Vocabulary
 from seqjax.nn import RNNLM
 from seqjax.nn import lm as lm_nn
 from seqjax.train import checkpoint, config as config_lib, lm as lm_train, optim
-from seqjax.train.loop import LoopOptions, fit, print_flush
+from seqjax.train.loop import fit, print_flush
 from seqjax.train.state import TrainState
 
 
@@ -136,12 +137,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     return lm_train.evaluate(eval_step, model, state.params, streams[split])
 
   derive = derive_fn(config.data.level)
-  options = LoopOptions(num_steps=num_steps, steps_per_epoch=steps_per_epoch,
-                        log_every=t.log_every, eval_every=t.eval_every,
-                        checkpoint_every=t.checkpoint_every, keep_checkpoints=t.keep_checkpoints,
-                        patience=t.patience, plateau_factor=t.plateau_factor,
-                        plateau_patience=t.plateau_patience,
-                        tokens_per_step=t.batch_size * t.bptt)
+  options = common.loop_options(t, num_steps, steps_per_epoch,
+                                tokens_per_step=t.batch_size * t.bptt)
   meta = {"vocab": vocab.to_json(), "config": config.to_json()}
   state, summary = fit(state, train_step=train_step, batches=train_stream, options=options,
                        workdir=workdir, evaluate=evaluate, derive=derive, meta=meta, log=log)

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from experiments import common
 from experiments.sentiment.configs import base
 from seqjax.cells import CELLS
 from seqjax.data import classify as data_lib
@@ -24,7 +25,7 @@ from seqjax.data.vectors import load_vectors
 from seqjax.data.vocab import Vocabulary
 from seqjax.nn import classifier
 from seqjax.train import checkpoint, classify as classify_train, config as config_lib, optim
-from seqjax.train.loop import LoopOptions, fit, print_flush
+from seqjax.train.loop import fit, print_flush
 from seqjax.train.state import TrainState
 
 
@@ -202,12 +203,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     return classify_train.evaluate(eval_step, state.params, eval_batches[split].epoch_batches(),
                                    data.num_classes)
 
-  options = LoopOptions(num_steps=num_steps, steps_per_epoch=steps_per_epoch,
-                        log_every=t.log_every, eval_every=t.eval_every,
-                        checkpoint_every=t.checkpoint_every, keep_checkpoints=t.keep_checkpoints,
-                        patience=t.patience, plateau_factor=t.plateau_factor,
-                        plateau_patience=t.plateau_patience, best_metric="accuracy",
-                        best_mode="max")
+  options = common.loop_options(t, num_steps, steps_per_epoch, best_metric="accuracy",
+                                best_mode="max")
   meta = {"vocab": vocab.to_json(), "config": config.to_json(), "label_names": data.label_names}
   state, summary = fit(state, train_step=train_step, batches=train_batches, options=options,
                        workdir=workdir, evaluate=evaluate, meta=meta, log=log)

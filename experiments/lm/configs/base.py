@@ -2,6 +2,8 @@
 
 import ml_collections
 
+from experiments import common
+
 
 def get_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
@@ -28,33 +30,13 @@ def get_config() -> ml_collections.ConfigDict:
   c.model.unroll = 1
   c.model.remat = False
 
-  c.train = ml_collections.ConfigDict()
+  c.train = common.loop_section(num_epochs=13, checkpoint_every=500)
   c.train.batch_size = 20
   c.train.bptt = 35
-  c.train.num_epochs = 13
-  c.train.num_steps = 0  # > 0 overrides num_epochs
   c.train.loss_reduction = "sum_time_mean_batch"  # or "mean"
   c.train.eval_batch_size = 1
-  c.train.log_every = 100
-  c.train.eval_every = 0  # 0: every epoch
-  c.train.checkpoint_every = 500
-  c.train.keep_checkpoints = 3
-  c.train.patience = 0
-  c.train.plateau_factor = 0.0
-  c.train.plateau_patience = 1
-  c.train.test_at_end = True
 
-  c.optimizer = ml_collections.ConfigDict()
-  c.optimizer.name = "sgd"
-  c.optimizer.learning_rate = 1.0
-  c.optimizer.momentum = 0.0
-  c.optimizer.weight_decay = 0.0
-  c.optimizer.clip_norm = 5.0
-  c.optimizer.schedule = "zaremba"
-  c.optimizer.decay = 0.5
-  c.optimizer.decay_after = 4
-  c.optimizer.warmup_steps = 0
-  c.optimizer.total_steps = 0
+  c.optimizer = common.optimizer_section(learning_rate=1.0, clip_norm=5.0, schedule="zaremba")
 
   c.sample = ml_collections.ConfigDict()
   c.sample.length = 0  # characters/words printed after training; 0: none

@@ -3,6 +3,8 @@
 
 import ml_collections
 
+from experiments import common
+
 
 def get_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
@@ -46,29 +48,9 @@ def get_config() -> ml_collections.ConfigDict:
   c.model.reduce = "mean"  # bow: mean | sum
   c.model.unroll = 1
 
-  c.train = ml_collections.ConfigDict()
+  c.train = common.loop_section(num_epochs=10, keep_checkpoints=2)
   c.train.batch_size = 64
   c.train.eval_batch_size = 256
-  c.train.num_epochs = 10
-  c.train.num_steps = 0  # > 0 overrides num_epochs
-  c.train.log_every = 100
-  c.train.eval_every = 0  # 0: every epoch
-  c.train.checkpoint_every = 1000
-  c.train.keep_checkpoints = 2
-  c.train.patience = 0
-  c.train.plateau_factor = 0.0
-  c.train.plateau_patience = 1
-  c.train.test_at_end = True
 
-  c.optimizer = ml_collections.ConfigDict()
-  c.optimizer.name = "sgd"
-  c.optimizer.learning_rate = 0.1
-  c.optimizer.momentum = 0.9
-  c.optimizer.weight_decay = 0.0
-  c.optimizer.clip_norm = 0.0
-  c.optimizer.schedule = "constant"
-  c.optimizer.decay = 0.5
-  c.optimizer.decay_after = 4
-  c.optimizer.warmup_steps = 0
-  c.optimizer.total_steps = 0
+  c.optimizer = common.optimizer_section(learning_rate=0.1, momentum=0.9)
   return c
