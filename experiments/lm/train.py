@@ -109,9 +109,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   with it. Returns a summary (also written to ``workdir/results.json``)."""
   validate(config)
   os.makedirs(workdir, exist_ok=True)
-  vocab = None
-  if checkpoint.Checkpointer(workdir).latest_step() is not None:
-    vocab = Vocabulary.from_json(checkpoint.read_meta(workdir, which="last")["vocab"])
+  saved = checkpoint.resume_meta(workdir)
+  vocab = Vocabulary.from_json(saved["vocab"]) if saved else None
   corpus = load_corpus(config, vocab)
   vocab = corpus.vocab
   t = config.train

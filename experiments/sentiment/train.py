@@ -164,9 +164,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   labelled test splits with it. Returns a summary (also ``workdir/results.json``)."""
   validate(config)
   os.makedirs(workdir, exist_ok=True)
-  vocab = None
-  if checkpoint.Checkpointer(workdir).latest_step() is not None:
-    vocab = Vocabulary.from_json(checkpoint.read_meta(workdir, which="last")["vocab"])
+  saved = checkpoint.resume_meta(workdir)
+  vocab = Vocabulary.from_json(saved["vocab"]) if saved else None
   data = load_data(config, vocab)
   vocab, t, d = data.vocab, config.train, config.data
   sizes = ", ".join(f"{s} {len(x):,}" for s, x in data.splits.items())

@@ -71,3 +71,14 @@ def read_meta(workdir: str, which: str = "best") -> dict:
   meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
   ckpt.close()
   return meta
+
+
+def resume_meta(workdir: str) -> Optional[dict]:
+  """The metadata of the last checkpoint when ``workdir`` holds one (a run to resume), else
+  None; a resumed run takes its vocabulary from here so the ids do not change."""
+  if not os.path.isdir(os.path.join(workdir, "checkpoints")):
+    return None
+  ckpt = Checkpointer(workdir)
+  step = ckpt.latest_step()
+  ckpt.close()
+  return None if step is None else read_meta(workdir, which="last")
