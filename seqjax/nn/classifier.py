@@ -132,7 +132,28 @@ class AttentionPooling(nn.Module):
     return jnp.einsum("bt,btd->bd", weights, xs), weights
 
 
-class SequenceClassifier(nn.Module):
+class TextClassifierBase(nn.Module):
+  """The attributes every classifier shares: ``num_classes``, the embedding table
+  (``vocab_size`` x ``embed_size``, optionally ``pretrained`` and ``freeze_embeddings``) and
+  word dropout to ``unk_id``."""
+  num_classes: int
+  vocab_size: int
+  embed_size: int = 300
+  word_dropout_rate: float = 0.0
+  unk_id: int = 1
+  pretrained: Any = None
+  freeze_embeddings: bool = False
+
+  def embed_tokens(self, tokens: jax.Array, mask: jax.Array, deterministic: bool,
+                   dropout_rate: float) -> jax.Array:
+    """Word dropout, lookup, dropout (``TokenEmbed`` named ``embed``); call it inside the
+    compact ``__call__``."""
+    return TokenEmbed(self.vocab_size, self.embed_size, dropout_rate, self.word_dropout_rate,
+                      self.unk_id, self.pretrained, self.freeze_embeddings,
+                      name="embed")(tokens, mask, deterministic)
+
+
+class SequenceClassifier(TextClassifierBase):
   """Embedding -> RNN -> pooling -> MLP (see the module docstring).
 
   Attributes:
@@ -148,9 +169,6 @@ class SequenceClassifier(nn.Module):
       only, as Flax), on the pooled vector and inside the MLP.
     word_dropout_rate: input tokens replaced by ``unk_id``.
   """
-  num_classes: int
-  vocab_size: int
-  embed_size: int = 300
   cell: str = "lstm"
   hidden_size: int = 256
   num_layers: int = 1
@@ -162,10 +180,6 @@ class SequenceClassifier(nn.Module):
   activation: str = "tanh"
   output_bias: bool = True
   dropout_rate: float = 0.0
-  word_dropout_rate: float = 0.0
-  unk_id: int = 1
-  pretrained: Any = None
-  freeze_embeddings: bool = False
   unroll: int = 1
 
   @nn.compact
@@ -176,9 +190,7 @@ class SequenceClassifier(nn.Module):
       raise ValueError(f"SequenceClassifier: pooling must be one of {list(POOLINGS)}; "
                        f"got {self.pooling!r}")
     mask = length_mask(lengths, tokens.shape[1])
-    x = TokenEmbed(self.vocab_size, self.embed_size, self.dropout_rate, self.word_dropout_rate,
-                   self.unk_id, self.pretrained, self.freeze_embeddings,
-                   name="embed")(tokens, mask, deterministic)
+    x = self.embed_tokens(tokens, mask, deterministic, self.dropout_rate)
     ys, _ = rnn.DeepRNN(cell=self.cell, hidden_size=self.hidden_size,
                         num_layers=self.num_layers, bidirectional=self.bidirectional,
                         dropout_rate=self.rnn_dropout_rate, cell_options=self.cell_options,
@@ -204,22 +216,15 @@ class SequenceClassifier(nn.Module):
                self.output_bias, name="head")(pooled, deterministic)
 
 
-class TextCNN(nn.Module):
+class TextCNN(TextClassifierBase):
   """Kim (2014): for each width ``w`` in ``filter_widths``, ``num_filters`` ReLU filters over
   windows of ``w`` word vectors, max over time; the maxima joined, dropout, a linear softmax
   layer. Windows may extend past the sentence into zero vectors (Kim pads with zeros), so a
   batch must be at least ``max(filter_widths)`` steps wide (``Batches(min_length=...)``);
   positions past ``max(length - w + 1, 1)`` are excluded from the max."""
-  num_classes: int
-  vocab_size: int
-  embed_size: int = 300
   filter_widths: Sequence[int] = (3, 4, 5)
   num_filters: int = 100
   dropout_rate: float = 0.5
-  word_dropout_rate: float = 0.0
-  unk_id: int = 1
-  pretrained: Any = None
-  freeze_embeddings: bool = False
 
   @nn.compact
   def __call__(self, tokens: jax.Array, lengths: jax.Array, *,
@@ -230,9 +235,7 @@ class TextCNN(nn.Module):
       raise ValueError(f"TextCNN: tokens have {T} steps; pad to at least "
                        f"max(filter_widths) = {max(self.filter_widths)}")
     mask = length_mask(lengths, T)
-    x = TokenEmbed(self.vocab_size, self.embed_size, 0.0, self.word_dropout_rate,
-                   self.unk_id, self.pretrained, self.freeze_embeddings,
-                   name="embed")(tokens, mask, deterministic)
+    x = self.embed_tokens(tokens, mask, deterministic, 0.0)
     features = []
     for w in self.filter_widths:
       h = jax.nn.relu(nn.Conv(self.num_filters, (w,), padding="VALID", name=f"conv_{w}")(x))
@@ -243,19 +246,12 @@ class TextCNN(nn.Module):
     return nn.Dense(self.num_classes, name="output")(pooled)
 
 
-class BagOfWords(nn.Module):
+class BagOfWords(TextClassifierBase):
   """The mean (``reduce="mean"``) or sum of the word vectors, then an MLP."""
-  num_classes: int
-  vocab_size: int
-  embed_size: int = 300
   mlp_hidden: Sequence[int] = ()
   activation: str = "relu"
   reduce: str = "mean"
   dropout_rate: float = 0.0
-  word_dropout_rate: float = 0.0
-  unk_id: int = 1
-  pretrained: Any = None
-  freeze_embeddings: bool = False
 
   @nn.compact
   def __call__(self, tokens: jax.Array, lengths: jax.Array, *,
@@ -264,9 +260,7 @@ class BagOfWords(nn.Module):
     if self.reduce not in ("mean", "sum"):
       raise ValueError(f"BagOfWords: reduce must be 'mean' or 'sum'; got {self.reduce!r}")
     mask = length_mask(lengths, tokens.shape[1])
-    x = TokenEmbed(self.vocab_size, self.embed_size, 0.0, self.word_dropout_rate,
-                   self.unk_id, self.pretrained, self.freeze_embeddings,
-                   name="embed")(tokens, mask, deterministic)
+    x = self.embed_tokens(tokens, mask, deterministic, 0.0)
     pooled = masked_mean(x, mask) if self.reduce == "mean" else jnp.sum(x, axis=1)
     pooled = nn.Dropout(self.dropout_rate)(pooled, deterministic=deterministic)
     return MLP(tuple(self.mlp_hidden), self.num_classes, self.activation, self.dropout_rate,
