@@ -1,8 +1,10 @@
-"""Sequence-model metrics from summed negative log-likelihoods (natural log)."""
+"""Sequence-model metrics: perplexity and bits per token from summed negative log-likelihoods
+(natural log), accuracy, and corpus BLEU."""
 
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 
 def perplexity(nll_sum: float, count: float) -> float:
@@ -17,3 +19,18 @@ def bits_per_token(nll_sum: float, count: float) -> float:
 
 def accuracy(correct: float, count: float) -> float:
   return correct / count
+
+
+def bleu(hypotheses: Sequence[str], references: Sequence[str], *, lowercase: bool = False,
+         tokenize: str = "13a") -> tuple[float, str]:
+  """Corpus BLEU (Papineni et al. 2002) with sacrebleu on detokenized text, one reference per
+  sentence: ``(score in [0, 100], sacrebleu signature)``. Report the signature with the score;
+  ``lowercase=True`` is case-insensitive BLEU (``case:lc`` in the signature)."""
+  import sacrebleu  # pylint: disable=g-import-not-at-top
+  if len(hypotheses) != len(references):
+    raise ValueError(f"bleu: {len(hypotheses)} hypotheses but {len(references)} references")
+  if not hypotheses:
+    raise ValueError("bleu: no sentences")
+  metric = sacrebleu.metrics.BLEU(lowercase=lowercase, tokenize=tokenize)
+  score = metric.corpus_score(list(hypotheses), [list(references)])
+  return float(score.score), str(metric.get_signature())

@@ -230,9 +230,14 @@ class Batches:
                        f"batch_size={batch_size}")
     self.split, self.batch_size, self.shuffle, self.seed = split, batch_size, shuffle, seed
     self.bucket_chunk, self.pad_multiple, self.min_length = bucket_chunk, pad_multiple, min_length
-    self.lengths = np.asarray([len(x) for x in split.ids], np.int64)
+    self.lengths = self.example_lengths(split)
     self.epoch, self.position = 0, 0
     self._epoch_ds: tuple[int, Any] | None = None
+
+  @staticmethod
+  def example_lengths(split: Any) -> np.ndarray:
+    """The length each example is bucketed by."""
+    return np.asarray([len(x) for x in split.ids], np.int64)
 
   def __len__(self) -> int:
     """Batches per epoch."""

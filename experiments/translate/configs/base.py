@@ -1,0 +1,65 @@
+"""Every key a translation config may set, with defaults. Other configs start from
+``get_config()``."""
+
+import ml_collections
+
+from experiments import common
+
+
+def get_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+
+  c.data = ml_collections.ConfigDict()
+  c.data.name = "multi30k"
+  c.data.source_lang = "de"  # de | en
+  c.data.target_lang = "en"
+  c.data.manual_dir = ""  # local copy of the raw files; "" downloads from the public source
+  c.data.data_dir = ""  # where TFDS keeps prepared ArrayRecords; "" is ~/tensorflow_datasets
+  c.data.tokenizer = "word"  # word | sentencepiece (one model per language, fit on train)
+  c.data.lowercase = True
+  c.data.min_freq = 2  # word
+  c.data.max_vocab = 0  # word; 0: no limit
+  c.data.vocab_size = 8000  # sentencepiece
+  c.data.model_type = "unigram"  # sentencepiece: unigram | bpe
+  c.data.max_length = 0  # drop training pairs longer than this (tokens); 0: keep all
+  c.data.bucket_chunk = 100  # batches sorted by length together; 1: no bucketing
+  c.data.pad_multiple = 4  # batch widths are multiples of this (fewer compilations)
+
+  c.model = ml_collections.ConfigDict()
+  c.model.cell = "gru"  # rnn | lstm | gru
+  c.model.cell_options = ml_collections.ConfigDict()
+  c.model.embed_size = 256
+  c.model.hidden_size = 512  # encoder, per direction
+  c.model.encoder_layers = 1
+  c.model.bidirectional = True
+  c.model.decoder_hidden_size = 0  # 0: hidden_size
+  c.model.decoder_layers = 1
+  c.model.bridge = "project"  # last | project | zeros
+  c.model.attention = "additive"  # none | additive | bilinear | dot | scaled_dot
+  c.model.attention_size = 0  # additive: 0 is the decoder's hidden size
+  c.model.style = "bahdanau"  # bahdanau | luong
+  c.model.input_feeding = False  # luong only
+  c.model.reverse_source = False
+  c.model.dropout_rate = 0.5  # embeddings and the softmax input
+  c.model.rnn_dropout_rate = 0.0  # between stacked encoder layers
+  c.model.teacher_forcing_ratio = 1.0
+  c.model.init_scale = 0.0  # > 0: every weight U(±init_scale); 0: each part's default
+  c.model.unroll = 1
+
+  c.train = common.loop_section(num_epochs=10, keep_checkpoints=2, log_every=50)
+  c.train.batch_size = 128
+  c.train.eval_batch_size = 128
+  c.train.label_smoothing = 0.0
+  c.train.best_metric = "bleu"  # bleu (greedy, validation) | loss
+
+  c.decode = ml_collections.ConfigDict()
+  c.decode.beam_size = 5
+  c.decode.alpha = 0.0  # GNMT length penalty exponent; 0: raw log-probability
+  c.decode.max_len_a = 1.5  # at most a * source_width + b target tokens
+  c.decode.max_len_b = 10
+  c.decode.test_splits = ("test_2016_flickr", "test_2017_flickr", "test_2017_mscoco")
+  c.decode.plot_examples = (0, 1, 2)  # test_2016_flickr sentences drawn as attention heat maps
+
+  c.optimizer = common.optimizer_section(name="adam", learning_rate=1e-3, clip_norm=1.0)
+  return c

@@ -1,0 +1,19 @@
+"""A tiny GRU-attention model for smoke tests: a few steps on the first pairs of Multi30k, or
+on any data a test points it at. Not a result."""
+
+from experiments.translate.configs import base
+
+
+def get_config():
+  c = base.get_config()
+  c.data.max_length = 20
+  c.model.embed_size, c.model.hidden_size = 16, 16
+  c.model.dropout_rate = 0.1
+  c.train.batch_size, c.train.eval_batch_size = 16, 32
+  c.train.num_steps, c.train.log_every, c.train.eval_every = 6, 2, 3
+  c.train.checkpoint_every = 3
+  c.decode.beam_size, c.decode.max_len_b = 2, 4
+  c.decode.max_len_a = 1.0
+  c.decode.test_splits = ("test_2016_flickr",)
+  c.decode.plot_examples = (0,)
+  return c

@@ -1,0 +1,157 @@
+"""Translation train / eval steps and batched decoding over ``seqjax.data.translation`` batches.
+
+The loss is the mean token cross-entropy of the reference given its prefix (teacher forcing),
+over the real target tokens (``tgt_mask``), optionally label-smoothed. Evaluation sums the NLL
+over a split (``loss``, ``perplexity``). ``make_translator`` decodes a batch greedily or with
+beam search (``seqjax.decode``); ``translate_batches`` turns a split into text in split order.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Iterable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from seqjax import decode
+from seqjax.data.translation import BOS_ID, EOS_ID, PAD_ID
+from seqjax.nn.seq2seq import Seq2Seq
+from seqjax.train.state import TrainState
+
+
+def token_nll(logits: jax.Array, targets: jax.Array, label_smoothing: float = 0.0) -> jax.Array:
+  """``[B, T, V], [B, T] -> [B, T]`` cross-entropy in float32 (against a label-smoothed target
+  ``(1 - ε) onehot + ε / V`` when ``label_smoothing = ε > 0``)."""
+  logits = logits.astype(jnp.float32)
+  if label_smoothing == 0.0:
+    return optax.softmax_cross_entropy_with_integer_labels(logits, targets)
+  vocab = logits.shape[-1]
+  labels = optax.smooth_labels(jax.nn.one_hot(targets, vocab), label_smoothing)
+  return optax.softmax_cross_entropy(logits, labels)
+
+
+def _inputs(batch: dict) -> tuple[jax.Array, jax.Array, jax.Array]:
+  return batch["src"], batch["src_lengths"], batch["tgt_in"]
+
+
+def make_train_step(model: Seq2Seq, optimizer: optax.GradientTransformation, *,
+                    label_smoothing: float = 0.0) -> Callable:
+  """``train_step(state, batch) -> (state, metrics)``; jit it with ``donate_argnums=0``.
+
+  ``metrics``: ``loss`` (the reference NLL per token, without smoothing), ``tokens`` and
+  ``grad_norm`` (before clipping).
+  """
+
+  def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
+    key = jax.random.fold_in(state.key, state.step)
+    mask = batch["tgt_mask"]
+    count = jnp.maximum(jnp.sum(mask), 1.0)
+
+    def loss_fn(params):
+      logits, _ = model.apply({"params": params}, *_inputs(batch), deterministic=False,
+                              rngs={"dropout": key})
+      loss = jnp.sum(token_nll(logits, batch["tgt_out"], label_smoothing) * mask) / count
+      return loss, logits
+
+    grads, logits = jax.grad(loss_fn, has_aux=True)(state.params)
+    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    nll = jnp.sum(token_nll(logits, batch["tgt_out"]) * mask) / count
+    metrics = {"loss": nll, "tokens": jnp.sum(mask), "grad_norm": optax.tree.norm(grads)}
+    return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
+
+  return train_step
+
+
+def make_eval_step(model: Seq2Seq) -> Callable:
+  """``eval_step(params, batch) -> (nll_sum, token_count)``; jit it."""
+
+  def eval_step(params, batch):
+    logits, _ = model.apply({"params": params}, *_inputs(batch))
+    mask = batch["tgt_mask"]
+    return jnp.sum(token_nll(logits, batch["tgt_out"]) * mask), jnp.sum(mask)
+
+  return eval_step
+
+
+def evaluate(eval_step: Callable, params: Any, batches: Iterable[dict]) -> dict[str, float]:
+  """``{"loss", "perplexity", "tokens"}`` of the reference translations of a split."""
+  total, count = 0.0, 0.0
+  for batch in batches:
+    nll, n = eval_step(params, {k: v for k, v in batch.items() if k not in ("epoch", "index")})
+    total, count = total + float(nll), count + float(n)
+  if count == 0:
+    raise ValueError("evaluate: the split has no target tokens")
+  return {"loss": total / count, "perplexity": math.exp(total / count), "tokens": count}
+
+
+def max_decode_length(source_width: int, a: float, b: int) -> int:
+  """``a * S + b`` target tokens for a batch of source width ``S`` (``<eos>`` included)."""
+  return max(1, int(a * source_width + b))
+
+
+def make_translator(model: Seq2Seq, *, beam_size: int = 1, alpha: float = 0.0,
+                    max_len_a: float = 1.5, max_len_b: int = 10) -> Callable:
+  """``translate(params, src, src_lengths) -> tokens [B, L]`` (the best hypothesis; ``<eos>``
+  then ``<pad>`` after it), jitted. ``beam_size=1`` is greedy decoding."""
+  if beam_size < 1:
+    raise ValueError(f"decode.beam_size must be >= 1; got {beam_size}")
+
+  def run(params, src, src_lengths, max_len):
+    variables = {"params": params}
+    memory, carry = model.apply(variables, src, src_lengths, method=Seq2Seq.encode)
+    first = jnp.full((src.shape[0],), BOS_ID, jnp.int32)
+    if beam_size == 1:
+      def step(carry, tokens):
+        logits, carry, _ = model.apply(variables, memory, carry, tokens,
+                                       method=Seq2Seq.decode_step)
+        return logits, carry
+      tokens, _ = decode.greedy(step, carry, first, max_len, eos_id=EOS_ID, pad_id=PAD_ID)
+      return tokens
+    tiled = decode.tile_beams(memory, beam_size)
+
+    def beam_step(carry, tokens):
+      logits, carry, _ = model.apply(variables, tiled, carry, tokens,
+                                     method=Seq2Seq.decode_step)
+      return logits, carry
+    tokens, _ = decode.beam_search(beam_step, carry, first, beam_size=beam_size,
+                                   max_len=max_len, eos_id=EOS_ID, alpha=alpha, pad_id=PAD_ID)
+    return tokens[:, 0]
+
+  jitted = jax.jit(run, static_argnums=3)
+
+  def translate(params, src, src_lengths):
+    return jitted(params, src, src_lengths,
+                  max_decode_length(src.shape[1], max_len_a, max_len_b))
+
+  return translate
+
+
+def translate_batches(translate: Callable, params: Any, batches: Iterable[dict],
+                      num_examples: int) -> list[np.ndarray]:
+  """Token ids of every example of a split, in split order (batches carry ``index``)."""
+  out: list[Any] = [None] * num_examples
+  for batch in batches:
+    tokens = np.asarray(translate(params, batch["src"], batch["src_lengths"]))
+    for row, i in enumerate(batch["index"]):
+      if i >= 0:
+        out[int(i)] = tokens[row]
+  missing = [i for i, x in enumerate(out) if x is None]
+  if missing:
+    raise ValueError(f"translate_batches: examples {missing[:5]} were in no batch")
+  return out
+
+
+def attention_weights(model: Seq2Seq, params: Any, src: Sequence[int],
+                      tgt: Sequence[int]) -> np.ndarray:
+  """The attention ``[len(tgt) + 1, len(src)]`` of the decoder predicting ``tgt`` then
+  ``<eos>`` from ``src`` (teacher forcing on ``tgt``, which is exact for a translation the
+  model produced itself, since decoding is deterministic)."""
+  src_ids = jnp.asarray([list(src)], jnp.int32)
+  tgt_in = jnp.asarray([[BOS_ID] + list(tgt)], jnp.int32)
+  _, weights = model.apply({"params": params}, src_ids, jnp.asarray([len(src)], jnp.int32),
+                           tgt_in)
+  return np.asarray(weights[0])
