@@ -54,7 +54,7 @@ def init_additive(key: jax.Array, query_size: int, key_size: int, attention_size
 
 def project_keys_additive(params: Params, keys: jax.Array) -> jax.Array:
   """``W_k k_s + b``: ``[B, S, Dk] -> [B, S, A]``."""
-  return keys @ params["w_key"] + params["bias"]
+  return keys @ params["w_key"] + params["bias"][None, None, :]
 
 
 def additive(params: Params, query: jax.Array, projected_keys: jax.Array) -> jax.Array:

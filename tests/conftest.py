@@ -88,3 +88,34 @@ def sst2_like(tmp_path_factory):
   root = tmp_path_factory.mktemp("sst2_like")
   write_sst2_like(root / "raw")
   return {"manual_dir": str(root / "raw"), "data_dir": str(root / "tfds")}
+
+
+MULTI30K_FILES = ("train", "val", "test_2016_flickr", "test_2017_flickr", "test_2017_mscoco",
+                  "test_2018_flickr")
+
+
+def write_multi30k_like(directory: pathlib.Path, seed: int = 0, sizes=(400, 40, 30)) -> None:
+  """Multi30k's layout (gzipped ``{split}.{de,en}``) of a learnable toy translation: each German
+  word ``dK`` becomes the English word ``eK``, in order, and the English sentence ends with a
+  full stop glued to its last word (``e3 e7 e1.``)."""
+  import gzip  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(seed)
+  directory.mkdir(parents=True, exist_ok=True)
+  for name in MULTI30K_FILES:
+    n = sizes[0] if name == "train" else sizes[1] if name == "val" else sizes[2]
+    de, en = [], []
+    for _ in range(n):
+      words = rng.integers(0, 12, rng.integers(2, 7))
+      de.append(" ".join(f"d{k}" for k in words))
+      en.append(" ".join(f"e{k}" for k in words) + ".")
+    for lang, lines in (("de", de), ("en", en)):
+      with gzip.open(directory / f"{name}.{lang}.gz", "wt", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+@pytest.fixture(scope="session")
+def multi30k_like(tmp_path_factory):
+  """A generated Multi30k-format corpus and a TFDS data_dir of its own."""
+  root = tmp_path_factory.mktemp("multi30k_like")
+  write_multi30k_like(root / "raw")
+  return {"manual_dir": str(root / "raw"), "data_dir": str(root / "tfds")}

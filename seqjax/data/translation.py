@@ -214,7 +214,7 @@ class SentencePieceTokenizer:
           sentence_iterator=iter(texts), model_writer=out, vocab_size=vocab_size,
           model_type=model_type, character_coverage=1.0, pad_id=PAD_ID, unk_id=UNK_ID,
           bos_id=BOS_ID, eos_id=EOS_ID, pad_piece=PAD, unk_piece=UNK, bos_piece=BOS,
-          eos_piece=EOS, random_seed=seed, num_threads=1, minloglevel=2,
+          eos_piece=EOS, num_threads=1, minloglevel=2,
           train_extremely_large_corpus=False)
     except RuntimeError as e:
       raise ValueError(f"data.vocab_size={vocab_size}: sentencepiece training failed: "

@@ -279,7 +279,7 @@ class Seq2Seq(nn.Module):
       summary = top_output(top)
     out = []
     for zero, kernels, biases in zip(zeros, self.bridge_kernels, self.bridge_biases):
-      leaves = [jnp.tanh(summary @ k + b).astype(z.dtype)
+      leaves = [jnp.tanh(summary @ k + b[None, :]).astype(z.dtype)
                 for z, k, b in zip(zero, kernels, biases)]
       out.append(type(zero)(*leaves))
     return tuple(out)
@@ -304,7 +304,7 @@ class Seq2Seq(nn.Module):
     return Memory(values, keys, mask), DecoderCarry(layers, feed)
 
   def logits(self, out: jax.Array) -> jax.Array:
-    return out @ self.out_kernel + self.out_bias
+    return out @ self.out_kernel + jnp.reshape(self.out_bias, (1,) * (out.ndim - 1) + (-1,))
 
   def decode_step(self, memory: Memory, carry: DecoderCarry,
                   tokens: jax.Array) -> tuple[jax.Array, DecoderCarry, jax.Array]:
@@ -353,7 +353,7 @@ class Seq2Seq(nn.Module):
       carry, out, weights = decoder_step(spec, params, memory, carry, e)
       if rate > 0:
         out = dropout_fn(out, rate, key=k)
-      logits = out @ kernel + bias
+      logits = out @ kernel + bias[None, :]
       return (carry, logits), (logits, weights)
 
     first = jnp.zeros((batch, self.tgt_vocab_size), emb.dtype)

@@ -1,0 +1,119 @@
+"""Translates sentences with a trained model (the best checkpoint of a workdir).
+
+    python -m experiments.translate.translate --workdir=/tmp/multi30k \
+        "Ein Mann fährt mit dem Fahrrad." "Zwei Hunde spielen im Schnee."
+    python -m experiments.translate.translate --workdir=/tmp/multi30k --input=sentences.de \
+        --beam_size=5 --plot_dir=/tmp/heatmaps
+
+Prints one translation per input line, in order. Sentences are tokenized exactly as in
+training (the tokenizers are stored in the checkpoint). ``--plot_dir`` also writes each
+sentence's attention heat map as a PNG.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Sequence
+
+from absl import app, flags, logging
+
+from experiments import common
+from experiments.translate import train
+from seqjax import diagnostics
+from seqjax.data import translation as data_lib
+from seqjax.train import translate as translate_lib
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("workdir", None, "A trained translation workdir.")
+flags.DEFINE_string("input", None, "A UTF-8 file with one source sentence per line (every line "
+                    "must hold a sentence); sentences may also be given as arguments.")
+flags.DEFINE_enum("checkpoint", "best", ["best", "last"], "Which checkpoint to use.")
+flags.DEFINE_integer("beam_size", None, "Beam size; 1 is greedy. Default: the config's.")
+flags.DEFINE_float("alpha", None, "Length penalty exponent. Default: the config's.")
+flags.DEFINE_integer("batch_size", 64, "Sentences decoded together.")
+flags.DEFINE_string("plot_dir", None, "Write one attention heat map PNG per sentence here.")
+flags.mark_flags_as_required(["workdir"])
+
+
+class Translator:
+  """A restored model with its tokenizers; ``translate(sentences)``."""
+
+  def __init__(self, workdir: str, which: str = "best", beam_size: int | None = None,
+               alpha: float | None = None):
+    config, self.src_tok, self.tgt_tok, self.model, self.params = train.restore(workdir, which)
+    dec = config.decode
+    self.beam_size = dec.beam_size if beam_size is None else beam_size
+    self.translator = translate_lib.make_translator(
+        self.model, beam_size=self.beam_size, alpha=dec.alpha if alpha is None else alpha,
+        max_len_a=dec.max_len_a, max_len_b=dec.max_len_b)
+    self.pad_multiple = config.data.pad_multiple
+
+  def encode(self, sentences: Sequence[str]) -> list:
+    ids = []
+    for n, sentence in enumerate(sentences, start=1):
+      if not sentence.strip():
+        raise ValueError(f"sentence {n} is empty")
+      ids.append(data_lib.encode_source(self.src_tok, sentence))
+    return ids
+
+  def translate_ids(self, sentences: Sequence[str], batch_size: int = 64) -> list[list[int]]:
+    """The output token ids (without specials) of every sentence."""
+    ids = self.encode(sentences)
+    out = []
+    for start in range(0, len(ids), batch_size):
+      chunk = ids[start:start + batch_size]
+      # Targets are not known; a one-token dummy keeps pad_pairs' shapes.
+      batch = data_lib.pad_pairs(chunk, [[data_lib.EOS_ID]] * len(chunk),
+                                 range(len(chunk)), batch_size=len(chunk),
+                                 pad_multiple=self.pad_multiple)
+      tokens = self.translator(self.params, batch["src"], batch["src_lengths"])
+      out.extend(data_lib.strip_special(row) for row in tokens)
+    return out
+
+  def translate(self, sentences: Sequence[str], batch_size: int = 64) -> list[str]:
+    return [self.tgt_tok.decode(x) for x in self.translate_ids(sentences, batch_size)]
+
+  def plot(self, sentence: str, output_ids: Sequence[int], path: str) -> str:
+    src = self.encode([sentence])[0]
+    weights = translate_lib.attention_weights(self.model, self.params, src, output_ids)
+    return diagnostics.plot_attention(weights, self.src_tok.pieces(src),
+                                      self.tgt_tok.pieces(output_ids) + [data_lib.EOS], path,
+                                      title=f"{sentence}\n-> {self.tgt_tok.decode(output_ids)}")
+
+
+def read_sentences(path: str) -> list[str]:
+  """Every line of ``path``; an empty line is an error naming it (``file:line``)."""
+  with open(path, encoding="utf-8") as f:
+    lines = [line.rstrip("\n") for line in f]
+  for n, line in enumerate(lines, start=1):
+    if not line.strip():
+      raise ValueError(f"{path}:{n}: empty sentence")
+  return lines
+
+
+def main(argv):
+  logging.set_verbosity(logging.WARNING)
+  sentences = list(argv[1:])
+  try:
+    if FLAGS.input:
+      sentences += read_sentences(FLAGS.input)
+    if not sentences:
+      raise ValueError("no sentences: give them as arguments or with --input=FILE")
+    if FLAGS.beam_size is not None and FLAGS.beam_size < 1:
+      raise ValueError(f"--beam_size must be >= 1; got {FLAGS.beam_size}")
+    translator = Translator(FLAGS.workdir, FLAGS.checkpoint, FLAGS.beam_size, FLAGS.alpha)
+    outputs = translator.translate_ids(sentences, FLAGS.batch_size)
+  except (ValueError, OSError) as e:
+    sys.stderr.write(f"error: {common.one_line(e)}\n")
+    sys.exit(2)
+  for ids in outputs:
+    print(translator.tgt_tok.decode(ids))
+  if FLAGS.plot_dir:
+    for n, (sentence, ids) in enumerate(zip(sentences, outputs), start=1):
+      path = translator.plot(sentence, ids, os.path.join(FLAGS.plot_dir, f"attention_{n}.png"))
+      sys.stderr.write(f"wrote {path}\n")
+
+
+if __name__ == "__main__":
+  app.run(main, flags_parser=common.flags_parser)

@@ -1,0 +1,142 @@
+"""The translation experiment end to end: a generated word-for-word task, real Multi30k,
+resume, the translate command and one-line errors."""
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from experiments.translate import train, translate
+from experiments.translate.configs import tiny
+from seqjax.train.writer import read_metrics
+from tests.conftest import shared_data
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+
+def config(data, **train_overrides):
+  c = tiny.get_config()
+  c.data.manual_dir, c.data.data_dir = data["manual_dir"], data["data_dir"]
+  c.data.min_freq = 1
+  c.model.embed_size, c.model.hidden_size = 24, 24
+  c.model.dropout_rate = 0.0
+  c.optimizer.learning_rate = 1e-2
+  c.train.update(train_overrides)
+  return c
+
+
+def _quiet(_):
+  pass
+
+
+@pytest.fixture(scope="module")
+def trained(multi30k_like, tmp_path_factory):
+  """The tiny config trained on the generated word-for-word task (400 pairs, 25 steps/epoch)."""
+  workdir = tmp_path_factory.mktemp("translate_tiny")
+  result = train.train_and_evaluate(config(multi30k_like, num_steps=150, eval_every=50),
+                                    str(workdir), log=_quiet)
+  return workdir, result
+
+
+def test_tiny_model_learns_word_for_word_translation(trained):
+  workdir, result = trained
+  test = result["test_2016_flickr"]
+  assert test["bleu_greedy"] > 50 and test["bleu_beam2"] > 50  # untrained: ~0
+  assert test["perplexity"] < 3.0  # from ~15 (14 English types + specials) at the start
+  assert "case:lc" in test["signature"] and "tok:13a" in test["signature"]
+  losses = [m["loss"] for m in read_metrics(str(workdir)) if m["split"] == "train"]
+  assert losses[-1] < losses[0] - 1.0
+  evals = [m for m in read_metrics(str(workdir)) if m["split"] == "eval"]
+  assert result["best_step"] == max(evals, key=lambda m: m["bleu"])["step"]
+  lines = (workdir / "translations" / "test_2016_flickr.beam2.txt").read_text().splitlines()
+  assert len(lines) == 30 and all(line.startswith("e") for line in lines)
+  png = pathlib.Path(test["plots"][0])
+  assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+  saved = json.loads((workdir / "results.json").read_text())
+  assert saved["validation"]["bleu_greedy"] == result["validation"]["bleu_greedy"]
+
+
+def test_translator_translates_new_sentences(trained, tmp_path):
+  workdir, _ = trained
+  translator = translate.Translator(str(workdir), beam_size=1)
+  out = translator.translate(["d1 d2 d3", "d7 d0"])
+  assert out == ["e1 e2 e3.", "e7 e0."]
+  assert translator.translate(["d1 d2 d3"]) == translate.Translator(
+      str(workdir), beam_size=3).translate(["d1 d2 d3"])
+  with pytest.raises(ValueError, match="sentence 2 is empty"):
+    translator.translate(["d1", " "])
+  (tmp_path / "in.de").write_text("d4 d5\nd6 d6 d1\n")
+  proc = subprocess.run([sys.executable, "-m", "experiments.translate.translate",
+                         f"--workdir={workdir}", f"--input={tmp_path / 'in.de'}", "d3",
+                         f"--plot_dir={tmp_path / 'plots'}"],
+                        cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr
+  assert proc.stdout.splitlines() == ["e3.", "e4 e5.", "e6 e6 e1."]
+  assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
+      "attention_1.png", "attention_2.png", "attention_3.png"]
+  (tmp_path / "bad.de").write_text("d4 d5\n\nd6\n")
+  proc = subprocess.run([sys.executable, "-m", "experiments.translate.translate",
+                         f"--workdir={workdir}", f"--input={tmp_path / 'bad.de'}"],
+                        cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 2 and "bad.de:2: empty sentence" in proc.stderr
+
+
+def test_resume_is_exact(multi30k_like, tmp_path):
+  def run(workdir, steps):
+    c = config(multi30k_like, num_steps=steps, eval_every=100, log_every=1,
+               checkpoint_every=100)
+    c.train.test_at_end = False
+    c.model.dropout_rate = 0.2  # the dropout RNG must resume too
+    return train.train_and_evaluate(c, str(workdir), log=_quiet)
+
+  run(tmp_path / "a", 30)
+  run(tmp_path / "b", 18)
+  run(tmp_path / "b", 30)  # resumes at step 18, crossing the epoch boundary at 25
+  a = {m["step"]: m["loss"] for m in read_metrics(str(tmp_path / "a")) if m["split"] == "train"}
+  b = {m["step"]: m["loss"] for m in read_metrics(str(tmp_path / "b")) if m["split"] == "train"}
+  for step in range(19, 31):
+    assert b[step] == pytest.approx(a[step], rel=1e-6)
+
+
+def test_tiny_config_on_real_multi30k(tmp_path):
+  root = shared_data("multi30k")
+  c = tiny.get_config()
+  c.data.manual_dir, c.data.data_dir = str(root), str(tmp_path / "tfds")
+  result = train.train_and_evaluate(c, str(tmp_path / "run"), log=_quiet)
+  assert result["steps"] == 6
+  for split in ("validation", "test_2016_flickr"):
+    assert 0.0 <= result[split]["bleu_greedy"] < 5.0  # six steps: not a translator yet
+    # Six steps barely move it from where it starts, near the English vocabulary size (5,898).
+    assert 1000 < result[split]["perplexity"] < 10_000
+  # 13,454 word tokens of the 1,014 English validation sentences, plus one <eos> each.
+  assert result["validation"]["tokens"] == 13_454 + 1_014
+  lines = (tmp_path / "run" / "translations" / "test_2016_flickr.greedy.txt").read_text()
+  assert len(lines.splitlines()) == 1000
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--config.model.atention=dot"], "'atention' Did you mean \"attention\""),
+    (["--config.data.manual_dir=/nonexistent"], "data.manual_dir='/nonexistent' is not a dir"),
+    (["--config.model.attention=cosine"], "model.attention must be one of"),
+    (["--config.data.target_lang=de"], "data.source_lang and data.target_lang must differ"),
+    (["--config.model.input_feeding=True"], "model.input_feeding needs model.style='luong'"),
+    (["--config.decode.test_splits=('test_2019',)"], "decode.test_splits has unknown splits"),
+])
+def test_cli_errors_are_one_line(args, message, tmp_path):
+  proc = subprocess.run([sys.executable, "-m", "experiments.translate.main",
+                         f"--workdir={tmp_path}", "--config=experiments/translate/configs/tiny.py",
+                         *args], cwd=REPO, capture_output=True, text=True, timeout=120)
+  assert proc.returncode == 2
+  lines = proc.stderr.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], proc.stderr
+
+
+def test_missing_data_files_are_named(tmp_path):
+  (tmp_path / "raw").mkdir()
+  c = tiny.get_config()
+  c.data.manual_dir = str(tmp_path / "raw")
+  with pytest.raises(FileNotFoundError, match=r"lacks \['train.en', 'train.de'"):
+    train.validate(c)
