@@ -4,6 +4,8 @@
         "Ein Mann fährt mit dem Fahrrad." "Zwei Hunde spielen im Schnee."
     python -m experiments.translate.translate --workdir=/tmp/multi30k --input=sentences.de \
         --beam_size=5 --plot_dir=/tmp/heatmaps
+    python -m experiments.translate.translate --workdir=/tmp/multi30k --temperature=0.8 \
+        --top_k=10 "Ein Hund rennt."
 
 Prints one translation per input line, in order. Sentences are tokenized exactly as in
 training (the tokenizers are stored in the checkpoint). ``--plot_dir`` also writes each
@@ -31,6 +33,10 @@ flags.DEFINE_string("input", None, "A UTF-8 file with one source sentence per li
 flags.DEFINE_enum("checkpoint", "best", ["best", "last"], "Which checkpoint to use.")
 flags.DEFINE_integer("beam_size", None, "Beam size; 1 is greedy. Default: the config's.")
 flags.DEFINE_float("alpha", None, "Length penalty exponent. Default: the config's.")
+flags.DEFINE_float("temperature", 0.0, "> 0 samples translations (with --beam_size=1) from "
+                   "softmax(logits / temperature) instead of searching.")
+flags.DEFINE_integer("top_k", 0, "Sampling: keep the k most likely tokens (0: all).")
+flags.DEFINE_integer("seed", 0, "Sampling seed.")
 flags.DEFINE_integer("batch_size", 64, "Sentences decoded together.")
 flags.DEFINE_string("plot_dir", None, "Write one attention heat map PNG per sentence here.")
 flags.mark_flags_as_required(["workdir"])
@@ -40,13 +46,15 @@ class Translator:
   """A restored model with its tokenizers; ``translate(sentences)``."""
 
   def __init__(self, workdir: str, which: str = "best", beam_size: int | None = None,
-               alpha: float | None = None):
+               alpha: float | None = None, temperature: float = 0.0, top_k: int = 0,
+               seed: int = 0):
     config, self.src_tok, self.tgt_tok, self.model, self.params = train.restore(workdir, which)
     dec = config.decode
     self.beam_size = dec.beam_size if beam_size is None else beam_size
     self.translator = translate_lib.make_translator(
         self.model, beam_size=self.beam_size, alpha=dec.alpha if alpha is None else alpha,
-        max_len_a=dec.max_len_a, max_len_b=dec.max_len_b)
+        max_len_a=dec.max_len_a, max_len_b=dec.max_len_b, temperature=temperature, top_k=top_k,
+        seed=seed)
     self.pad_multiple = config.data.pad_multiple
 
   def encode(self, sentences: Sequence[str]) -> list:
@@ -102,7 +110,13 @@ def main(argv):
       raise ValueError("no sentences: give them as arguments or with --input=FILE")
     if FLAGS.beam_size is not None and FLAGS.beam_size < 1:
       raise ValueError(f"--beam_size must be >= 1; got {FLAGS.beam_size}")
-    translator = Translator(FLAGS.workdir, FLAGS.checkpoint, FLAGS.beam_size, FLAGS.alpha)
+    beam_size = FLAGS.beam_size
+    if FLAGS.temperature > 0:
+      if beam_size not in (None, 1):
+        raise ValueError("--temperature > 0 samples; it needs --beam_size=1")
+      beam_size = 1
+    translator = Translator(FLAGS.workdir, FLAGS.checkpoint, beam_size, FLAGS.alpha,
+                            FLAGS.temperature, FLAGS.top_k, FLAGS.seed)
     outputs = translator.translate_ids(sentences, FLAGS.batch_size)
   except (ValueError, OSError) as e:
     sys.stderr.write(f"error: {common.one_line(e)}\n")

@@ -94,13 +94,20 @@ def max_decode_length(source_width: int, a: float, b: int) -> int:
 
 
 def make_translator(model: Seq2Seq, *, beam_size: int = 1, alpha: float = 0.0,
-                    max_len_a: float = 1.5, max_len_b: int = 10) -> Callable:
+                    max_len_a: float = 1.5, max_len_b: int = 10, temperature: float = 0.0,
+                    top_k: int = 0, seed: int = 0) -> Callable:
   """``translate(params, src, src_lengths) -> tokens [B, L]`` (the best hypothesis; ``<eos>``
-  then ``<pad>`` after it), jitted. ``beam_size=1`` is greedy decoding."""
+  then ``<pad>`` after it), jitted. ``beam_size=1`` is greedy decoding; with
+  ``temperature > 0`` (and ``beam_size=1``) tokens are sampled instead (``top_k``: 0 for all),
+  with a fresh key from ``seed`` at every call."""
   if beam_size < 1:
     raise ValueError(f"decode.beam_size must be >= 1; got {beam_size}")
+  if temperature < 0 or (temperature > 0 and beam_size > 1):
+    raise ValueError(f"temperature must be >= 0, and sampling needs beam_size=1; got "
+                     f"temperature={temperature}, beam_size={beam_size}")
+  calls = [0]
 
-  def run(params, src, src_lengths, max_len):
+  def run(params, src, src_lengths, key, max_len):
     variables = {"params": params}
     memory, carry = model.apply(variables, src, src_lengths, method=Seq2Seq.encode)
     first = jnp.full((src.shape[0],), BOS_ID, jnp.int32)
@@ -109,7 +116,8 @@ def make_translator(model: Seq2Seq, *, beam_size: int = 1, alpha: float = 0.0,
         logits, carry, _ = model.apply(variables, memory, carry, tokens,
                                        method=Seq2Seq.decode_step)
         return logits, carry
-      tokens, _ = decode.greedy(step, carry, first, max_len, eos_id=EOS_ID, pad_id=PAD_ID)
+      tokens, _ = decode.sample(step, carry, first, max_len, key=key, temperature=temperature,
+                                top_k=top_k, eos_id=EOS_ID, pad_id=PAD_ID)
       return tokens
     tiled = decode.tile_beams(memory, beam_size)
 
@@ -121,10 +129,12 @@ def make_translator(model: Seq2Seq, *, beam_size: int = 1, alpha: float = 0.0,
                                    max_len=max_len, eos_id=EOS_ID, alpha=alpha, pad_id=PAD_ID)
     return tokens[:, 0]
 
-  jitted = jax.jit(run, static_argnums=3)
+  jitted = jax.jit(run, static_argnums=4)
 
   def translate(params, src, src_lengths):
-    return jitted(params, src, src_lengths,
+    key = jax.random.fold_in(jax.random.PRNGKey(seed), calls[0])
+    calls[0] += 1
+    return jitted(params, src, src_lengths, key,
                   max_decode_length(src.shape[1], max_len_a, max_len_b))
 
   return translate

@@ -68,6 +68,11 @@ def test_translator_translates_new_sentences(trained, tmp_path):
       str(workdir), beam_size=3).translate(["d1 d2 d3"])
   with pytest.raises(ValueError, match="sentence 2 is empty"):
     translator.translate(["d1", " "])
+  # Sampling at a low temperature reproduces the argmax; at a high one it varies by call.
+  cold = translate.Translator(str(workdir), beam_size=1, temperature=1e-3)
+  assert cold.translate(["d1 d2 d3"]) == ["e1 e2 e3."]
+  hot = translate.Translator(str(workdir), beam_size=1, temperature=5.0, seed=1)
+  assert len({hot.translate(["d1 d2 d3 d4 d5"])[0] for _ in range(4)}) > 1
   (tmp_path / "in.de").write_text("d4 d5\nd6 d6 d1\n")
   proc = subprocess.run([sys.executable, "-m", "experiments.translate.translate",
                          f"--workdir={workdir}", f"--input={tmp_path / 'in.de'}", "d3",
@@ -99,6 +104,20 @@ def test_resume_is_exact(multi30k_like, tmp_path):
   b = {m["step"]: m["loss"] for m in read_metrics(str(tmp_path / "b")) if m["split"] == "train"}
   for step in range(19, 31):
     assert b[step] == pytest.approx(a[step], rel=1e-6)
+
+
+def test_sentencepiece_tokenizers_travel_with_the_checkpoint(multi30k_like, tmp_path):
+  c = config(multi30k_like, num_steps=4, eval_every=4, checkpoint_every=4)
+  c.data.tokenizer, c.data.vocab_size, c.data.lowercase = "sentencepiece", 18, False
+  c.train.test_at_end = False
+  c.data.source_lang, c.data.target_lang = "en", "de"  # the other direction
+  train.train_and_evaluate(c, str(tmp_path), log=_quiet)
+  config_, src_tok, tgt_tok, _, _ = train.restore(str(tmp_path))
+  assert src_tok.kind == tgt_tok.kind == "sentencepiece" and len(src_tok) == 18
+  assert config_.data.source_lang == "en"
+  assert src_tok.decode(src_tok.encode("e1 e2 e3.")) == "e1 e2 e3."
+  out = translate.Translator(str(tmp_path), beam_size=2).translate(["e1 e2 e3."])
+  assert len(out) == 1 and isinstance(out[0], str)
 
 
 def test_tiny_config_on_real_multi30k(tmp_path):
