@@ -69,9 +69,17 @@ def _where_valid(valid: jax.Array, new: Any, old: Any) -> Any:
   return jax.tree.map(pick, new, old)
 
 
+def _check_resets(where: str, resets: Any, batch_shape: tuple[int, ...], T: int) -> jax.Array:
+  resets = jnp.asarray(resets)
+  if resets.shape != batch_shape + (T,):
+    raise ValueError(f"{where}: resets must have shape [*batch, T] = {batch_shape + (T,)}; got "
+                     f"{tuple(resets.shape)}")
+  return resets.astype(bool)
+
+
 def unroll(cell: Cell, params: Any, xs: jax.Array, *, carry: Any = None,
-           lengths: Optional[jax.Array] = None, reverse: bool = False, unroll: int = 1,
-           remat: bool = False) -> tuple[jax.Array, Any]:
+           lengths: Optional[jax.Array] = None, resets: Optional[jax.Array] = None,
+           reverse: bool = False, unroll: int = 1, remat: bool = False) -> tuple[jax.Array, Any]:
   """Runs ``cell`` over ``xs``.
 
   Args:
@@ -81,6 +89,10 @@ def unroll(cell: Cell, params: Any, xs: jax.Array, *, carry: Any = None,
     carry: initial carry (batch shape ``B``); zeros when ``None``.
     lengths: ``[*B]`` valid lengths, or ``None`` for full sequences. Checked when concrete;
       under ``jit`` values outside ``[0, T]`` behave as if clipped.
+    resets: ``[*B, T]`` bools, True where a new segment starts: the carry entering step ``t``
+      is the initial carry (``carry``, or zeros) again, so several sequences packed into one
+      row are read as if run separately. With ``reverse=True`` the reset happens entering step
+      ``t`` when ``t + 1`` starts a segment, so each segment is read backwards on its own.
     reverse: run from the end of each sequence to its start (outputs stay aligned with inputs).
     unroll: scan iterations unrolled into one loop body (``lax.scan``'s ``unroll``).
     remat: recompute each step in the backward pass instead of storing its intermediates.
@@ -103,6 +115,15 @@ def unroll(cell: Cell, params: Any, xs: jax.Array, *, carry: Any = None,
     carry = jax.tree.map(lambda c, z: jnp.asarray(c, z.dtype), carry, initial)
   if lengths is not None:
     lengths = _check_lengths(where, lengths, batch_shape, T)
+  use_resets = resets is not None
+  if use_resets:
+    resets = _check_resets(where, resets, batch_shape, T)
+    if reverse:  # entering step t backwards, the segment that t + 1 starts has just ended
+      resets = jnp.concatenate([resets[..., 1:], jnp.zeros_like(resets[..., :1])], axis=-1)
+    resets = jnp.moveaxis(resets, -1, 0)  # [T, *B]
+  else:
+    resets = jnp.zeros((T,), bool)  # a scanned placeholder; never read
+  start = carry
 
   step = cell.step
   if remat:
@@ -112,21 +133,20 @@ def unroll(cell: Cell, params: Any, xs: jax.Array, *, carry: Any = None,
   def cast_like(new, old):
     return jax.tree.map(lambda n, o: n.astype(o.dtype), new, old)
 
-  if lengths is None:
-    def body(c, p_t):
-      new_c, y = step(params, c, p_t)
-      return cast_like(new_c, c), y
-    final, ys = lax.scan(body, carry, projected, reverse=reverse, unroll=unroll)
-  else:
-    def body(c, inputs):
-      p_t, t = inputs
-      new_c, y = step(params, c, p_t)
+  def body(c, inputs):
+    p_t, t, r_t = inputs
+    if use_resets:
+      c = _where_valid(r_t, start, c)
+    new_c, y = step(params, c, p_t)
+    new_c = cast_like(new_c, c)
+    if lengths is not None:
       valid = t < lengths
-      new_c = _where_valid(valid, cast_like(new_c, c), c)
+      new_c = _where_valid(valid, new_c, c)
       y = _where_valid(valid, y, jnp.zeros_like(y))
-      return new_c, y
-    final, ys = lax.scan(body, carry, (projected, jnp.arange(T)), reverse=reverse,
-                         unroll=unroll)
+    return new_c, y
+
+  final, ys = lax.scan(body, carry, (projected, jnp.arange(T), resets), reverse=reverse,
+                       unroll=unroll)
   return jnp.moveaxis(ys, 0, -2), final
 
 
@@ -153,7 +173,8 @@ def init_bidirectional(cell: Cell, key: jax.Array, input_size: int, hidden_size:
 
 
 def bidirectional(cell: Cell, params: Bidirectional, xs: jax.Array, *, carry: Any = None,
-                  lengths: Optional[jax.Array] = None, merge: str = "concat", unroll: int = 1,
+                  lengths: Optional[jax.Array] = None, resets: Optional[jax.Array] = None,
+                  merge: str = "concat", unroll: int = 1,
                   remat: bool = False) -> tuple[jax.Array, Bidirectional]:
   """A forward and a (length-aware) reverse unroll of ``xs``, outputs merged per step.
 
@@ -167,10 +188,10 @@ def bidirectional(cell: Cell, params: Bidirectional, xs: jax.Array, *, carry: An
     raise ValueError("bidirectional: params must be a seqjax.unroll.Bidirectional(forward, "
                      f"backward); got {type(params).__name__}")
   c_fw, c_bw = (None, None) if carry is None else carry
-  ys_fw, f_fw = _unroll(cell, params.forward, xs, carry=c_fw, lengths=lengths, unroll=unroll,
-                       remat=remat)
-  ys_bw, f_bw = _unroll(cell, params.backward, xs, carry=c_bw, lengths=lengths, reverse=True,
+  ys_fw, f_fw = _unroll(cell, params.forward, xs, carry=c_fw, lengths=lengths, resets=resets,
                        unroll=unroll, remat=remat)
+  ys_bw, f_bw = _unroll(cell, params.backward, xs, carry=c_bw, lengths=lengths, resets=resets,
+                       reverse=True, unroll=unroll, remat=remat)
   return merge_outputs(ys_fw, ys_bw, merge), Bidirectional(f_fw, f_bw)
 
 
@@ -209,7 +230,8 @@ def dropout(x: jax.Array, rate: float, *, key: jax.Array) -> jax.Array:
 
 
 def stack(cell: Cell, params: Sequence[Any], xs: jax.Array, *, carry: Optional[Sequence[Any]] = None,
-          lengths: Optional[jax.Array] = None, merge: str = "concat", dropout_rate: float = 0.0,
+          lengths: Optional[jax.Array] = None, resets: Optional[jax.Array] = None,
+          merge: str = "concat", dropout_rate: float = 0.0,
           key: Optional[jax.Array] = None, deterministic: bool = False, residual: bool = False,
           unroll: int = 1, remat: bool = False) -> tuple[jax.Array, list[Any]]:
   """A deep RNN: layer ``l`` unrolls over layer ``l-1``'s outputs.
@@ -242,10 +264,11 @@ def stack(cell: Cell, params: Sequence[Any], xs: jax.Array, *, carry: Optional[S
   for l, layer in enumerate(params):
     c = None if carry is None else carry[l]
     if isinstance(layer, Bidirectional):
-      ys, final = bidirectional(cell, layer, h, carry=c, lengths=lengths, merge=merge,
-                                unroll=unroll, remat=remat)
+      ys, final = bidirectional(cell, layer, h, carry=c, lengths=lengths, resets=resets,
+                                merge=merge, unroll=unroll, remat=remat)
     else:
-      ys, final = _unroll(cell, layer, h, carry=c, lengths=lengths, unroll=unroll, remat=remat)
+      ys, final = _unroll(cell, layer, h, carry=c, lengths=lengths, resets=resets,
+                          unroll=unroll, remat=remat)
     if residual and l > 0:
       if ys.shape != h.shape:
         raise ValueError(f"{where}: residual=True needs layer {l}'s output shape {ys.shape} to "

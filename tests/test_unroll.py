@@ -70,6 +70,54 @@ def test_padded_batch_equals_each_sequence_alone(name, reverse):
     close(jax.tree.map(lambda a: a[b:b + 1], final), final_b)
 
 
+# Segment starts of packed rows (position 0 is a start by definition; marking it is optional).
+STARTS = [[0, 3, 7], [0, 4], [0, 1, 2, 5], [0]]
+
+
+def resets_from(starts, shape=(B, T)):
+  resets = np.zeros(shape, bool)
+  for b, row in enumerate(starts):
+    resets[b, row] = True
+  return jnp.asarray(resets)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("name", sorted(CELLS))
+def test_resets_equal_running_the_packed_pieces_separately(name, reverse):
+  cell, params, xs = make(name)
+  c0 = jax.tree.map(lambda a: a + 0.3, cell.initial_carry(params, (B,)))
+  ys, final = unroll(cell, params, xs, carry=c0, resets=resets_from(STARTS), reverse=reverse)
+  for b, row in enumerate(STARTS):
+    bounds = list(row) + [T]
+    for start, end in zip(bounds[:-1], bounds[1:]):
+      piece_c0 = jax.tree.map(lambda a: a[b:b + 1], c0)
+      ys_p, final_p = unroll(cell, params, xs[b:b + 1, start:end], carry=piece_c0,
+                             reverse=reverse)
+      close(ys[b:b + 1, start:end], ys_p)
+      last = (start == bounds[0]) if reverse else (end == T)
+      if last:  # the final carry is the one of the piece read last
+        close(jax.tree.map(lambda a: a[b:b + 1], final), final_p)
+
+
+def test_resets_with_lengths_bidirectional_stack_and_gradients():
+  cell, params, xs = make("gru")
+  layers = init_stack(gru, jax.random.PRNGKey(4), I, H, 2, bidirectional=True)
+  lengths = jnp.asarray([9, 6, 5, 1])
+  resets = resets_from([[0, 3, 7], [0, 4], [0, 1, 2], [0]])
+  ys, _ = stack(gru, layers, xs, lengths=lengths, resets=resets)
+  # Row 1 holds pieces [0, 4) and [4, 6), then padding.
+  for start, end in ((0, 4), (4, 6)):
+    ys_p, _ = stack(gru, layers, xs[1:2, start:end])
+    close(ys[1:2, start:end], ys_p)
+  np.testing.assert_array_equal(ys[1, 6:], 0.0)
+  # No gradient flows across a reset: the loss on piece 2 ignores piece 1's inputs.
+  grad = jax.grad(lambda x: jnp.sum(unroll(cell, params, x, resets=resets)[0][:, 3:7]))(xs)
+  np.testing.assert_array_equal(grad[0, :3], 0.0)
+  assert np.any(np.asarray(grad[0, 3:7]) != 0)
+  with pytest.raises(ValueError, match=r"resets must have shape \[\*batch, T\]"):
+    unroll(cell, params, xs, resets=resets[:, :3])
+
+
 def test_zero_length_keeps_initial_carry():
   cell, params, xs = make("lstm")
   c0 = jax.tree.map(lambda a: a + 0.5, cell.initial_carry(params, (B,)))

@@ -67,15 +67,18 @@ class DeepRNN(nn.Module):
 
   @nn.compact
   def __call__(self, xs: jax.Array, carry: Any = None, *, lengths: Optional[jax.Array] = None,
+               resets: Optional[jax.Array] = None,
                deterministic: bool = True) -> tuple[jax.Array, list[Any]]:
     """``xs: [*B, T, I]`` -> ``(ys: [*B, T, O], final carries, one per layer)``.
 
+    ``lengths`` and ``resets`` (segment starts, for packed rows) as in ``seqjax.unroll.unroll``.
     Dropout needs the ``"dropout"`` RNG collection unless ``deterministic``.
     """
     layers = self._layers(xs.shape[-1])
     use_dropout = self.dropout_rate > 0 and not deterministic and self.num_layers > 1
     key = self.make_rng("dropout") if use_dropout else None
-    return stack(self._cell(), layers, xs, carry=carry, lengths=lengths, merge=self.merge,
+    return stack(self._cell(), layers, xs, carry=carry, lengths=lengths, resets=resets,
+                 merge=self.merge,
                  dropout_rate=self.dropout_rate, key=key, deterministic=not use_dropout,
                  residual=self.residual, unroll=self.unroll, remat=self.remat)
 
