@@ -18,6 +18,7 @@ truncated BPTT (wrap it in ``jax.lax.stop_gradient`` to cut the gradient at the 
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, NamedTuple, Optional, Sequence
 
 import jax
@@ -77,9 +78,20 @@ def _check_resets(where: str, resets: Any, batch_shape: tuple[int, ...], T: int)
   return resets.astype(bool)
 
 
+def _zoneout_rates(where: str, zoneout: Any, carry: Any) -> tuple[float, ...]:
+  n = len(jax.tree.leaves(carry))
+  rates = (zoneout,) * n if isinstance(zoneout, (int, float)) else tuple(zoneout)
+  if len(rates) != n or any(not 0.0 <= r < 1.0 for r in rates):
+    raise ValueError(f"{where}: zoneout must be a rate in [0, 1) or one per carry part ({n}: "
+                     f"h, c for an LSTM); got {zoneout!r}")
+  return rates
+
+
 def unroll(cell: Cell, params: Any, xs: jax.Array, *, carry: Any = None,
            lengths: Optional[jax.Array] = None, resets: Optional[jax.Array] = None,
-           reverse: bool = False, unroll: int = 1, remat: bool = False) -> tuple[jax.Array, Any]:
+           reverse: bool = False, unroll: int = 1, remat: bool = False,
+           state_dropout: float = 0.0, zoneout: Any = 0.0, key: Optional[jax.Array] = None,
+           deterministic: bool = True) -> tuple[jax.Array, Any]:
   """Runs ``cell`` over ``xs``.
 
   Args:
@@ -96,6 +108,15 @@ def unroll(cell: Cell, params: Any, xs: jax.Array, *, carry: Any = None,
     reverse: run from the end of each sequence to its start (outputs stay aligned with inputs).
     unroll: scan iterations unrolled into one loop body (``lax.scan``'s ``unroll``).
     remat: recompute each step in the backward pass instead of storing its intermediates.
+    state_dropout: variational dropout on the recurrent connection (Gal & Ghahramani 2016):
+      ``h_{t-1}`` enters each step as ``h_{t-1} ⊙ m / (1 - p)`` with one Bernoulli mask ``m``
+      per sequence, the same at every step (the carry itself keeps the undropped ``h``).
+    zoneout: a rate, or one per carry part (``(z_h, z_c)`` for an LSTM), Krueger et al. 2016:
+      each unit keeps its previous value with probability ``z`` at each step,
+      ``h_t = d_t ⊙ h_{t-1} + (1 - d_t) ⊙ h̃_t``, and at evaluation takes the expectation
+      ``z h_{t-1} + (1 - z) h̃_t``. The step's output is then the zoned-out ``h``.
+    key, deterministic: the PRNG key of the two regularisers above (needed when training
+      with either); ``deterministic=True`` is evaluation (dropout off, zoneout in expectation).
 
   Returns:
     ``(ys, final_carry)``: ``ys: [*B, T, O]`` with zeros at padded steps, and the carry at each
@@ -125,6 +146,24 @@ def unroll(cell: Cell, params: Any, xs: jax.Array, *, carry: Any = None,
     resets = jnp.zeros((T,), bool)  # a scanned placeholder; never read
   start = carry
 
+  # Regularisers: a per-sequence mask on h_{t-1}, and per-step zoneout masks.
+  if not 0.0 <= state_dropout < 1.0:
+    raise ValueError(f"{where}: state_dropout must be in [0, 1); got {state_dropout!r}")
+  zone_rates = _zoneout_rates(where, zoneout, carry)
+  use_zoneout = any(r > 0 for r in zone_rates)
+  training = not deterministic and (state_dropout > 0 or use_zoneout)
+  if training and key is None:
+    raise ValueError(f"{where}: state_dropout / zoneout need key= when not deterministic")
+  h_mask = None
+  step_keys = jnp.zeros((T, 2), jnp.uint32)  # a scanned placeholder unless zoneout trains
+  if training:
+    key_mask, key_zone = jax.random.split(key)
+    if state_dropout > 0:
+      keep = jax.random.bernoulli(key_mask, 1.0 - state_dropout, carry.h.shape)
+      h_mask = keep.astype(carry.h.dtype) / (1.0 - state_dropout)
+    if use_zoneout:
+      step_keys = jax.random.split(key_zone, T)
+
   step = cell.step
   if remat:
     step = jax.checkpoint(step)
@@ -133,20 +172,38 @@ def unroll(cell: Cell, params: Any, xs: jax.Array, *, carry: Any = None,
   def cast_like(new, old):
     return jax.tree.map(lambda n, o: n.astype(o.dtype), new, old)
 
+  def zone(old, new, k_t):
+    leaves_old, treedef = jax.tree.flatten(old)
+    leaves_new = jax.tree.leaves(new)
+    keys = jax.random.split(k_t, len(leaves_old)) if training else [None] * len(leaves_old)
+    out = []
+    for rate, o, n, k in zip(zone_rates, leaves_old, leaves_new, keys):
+      if rate == 0:
+        out.append(n)
+      elif deterministic:
+        out.append((rate * o + (1.0 - rate) * n).astype(o.dtype))
+      else:
+        out.append(jnp.where(jax.random.bernoulli(k, rate, o.shape), o, n))
+    return jax.tree.unflatten(treedef, out)
+
   def body(c, inputs):
-    p_t, t, r_t = inputs
+    p_t, t, r_t, k_t = inputs
     if use_resets:
       c = _where_valid(r_t, start, c)
-    new_c, y = step(params, c, p_t)
+    c_in = c if h_mask is None else c._replace(h=c.h * h_mask)
+    new_c, y = step(params, c_in, p_t)
     new_c = cast_like(new_c, c)
+    if use_zoneout:
+      new_c = zone(c, new_c, k_t)
+      y = new_c.h
     if lengths is not None:
       valid = t < lengths
       new_c = _where_valid(valid, new_c, c)
       y = _where_valid(valid, y, jnp.zeros_like(y))
     return new_c, y
 
-  final, ys = lax.scan(body, carry, (projected, jnp.arange(T), resets), reverse=reverse,
-                       unroll=unroll)
+  final, ys = lax.scan(body, carry, (projected, jnp.arange(T), resets, step_keys),
+                       reverse=reverse, unroll=unroll)
   return jnp.moveaxis(ys, 0, -2), final
 
 
@@ -174,8 +231,10 @@ def init_bidirectional(cell: Cell, key: jax.Array, input_size: int, hidden_size:
 
 def bidirectional(cell: Cell, params: Bidirectional, xs: jax.Array, *, carry: Any = None,
                   lengths: Optional[jax.Array] = None, resets: Optional[jax.Array] = None,
-                  merge: str = "concat", unroll: int = 1,
-                  remat: bool = False) -> tuple[jax.Array, Bidirectional]:
+                  merge: str = "concat", unroll: int = 1, remat: bool = False,
+                  state_dropout: float = 0.0, zoneout: Any = 0.0,
+                  key: Optional[jax.Array] = None,
+                  deterministic: bool = True) -> tuple[jax.Array, Bidirectional]:
   """A forward and a (length-aware) reverse unroll of ``xs``, outputs merged per step.
 
   ``params`` and ``carry`` are ``Bidirectional(forward, backward)``. Returns
@@ -188,10 +247,11 @@ def bidirectional(cell: Cell, params: Bidirectional, xs: jax.Array, *, carry: An
     raise ValueError("bidirectional: params must be a seqjax.unroll.Bidirectional(forward, "
                      f"backward); got {type(params).__name__}")
   c_fw, c_bw = (None, None) if carry is None else carry
-  ys_fw, f_fw = _unroll(cell, params.forward, xs, carry=c_fw, lengths=lengths, resets=resets,
-                       unroll=unroll, remat=remat)
-  ys_bw, f_bw = _unroll(cell, params.backward, xs, carry=c_bw, lengths=lengths, resets=resets,
-                       reverse=True, unroll=unroll, remat=remat)
+  k_fw, k_bw = (None, None) if key is None else jax.random.split(key)
+  common = dict(lengths=lengths, resets=resets, unroll=unroll, remat=remat,
+                state_dropout=state_dropout, zoneout=zoneout, deterministic=deterministic)
+  ys_fw, f_fw = _unroll(cell, params.forward, xs, carry=c_fw, key=k_fw, **common)
+  ys_bw, f_bw = _unroll(cell, params.backward, xs, carry=c_bw, key=k_bw, reverse=True, **common)
   return merge_outputs(ys_fw, ys_bw, merge), Bidirectional(f_fw, f_bw)
 
 
@@ -223,17 +283,37 @@ def init_stack(cell: Cell, key: jax.Array, input_size: int, hidden_size: int, nu
   return layers
 
 
-def dropout(x: jax.Array, rate: float, *, key: jax.Array) -> jax.Array:
-  """Inverted dropout: zero with probability ``rate``, scale the rest by ``1/(1-rate)``."""
-  keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
+def dropout(x: jax.Array, rate: float, *, key: jax.Array, locked: bool = False) -> jax.Array:
+  """Inverted dropout: zero with probability ``rate``, scale the rest by ``1/(1-rate)``.
+
+  ``locked=True`` is variational ("locked") dropout on ``x: [*B, T, F]`` (Gal & Ghahramani
+  2016; Merity et al. 2017): one mask per sequence, the same at every time step.
+  """
+  shape = x.shape[:-2] + (1,) + x.shape[-1:] if locked else x.shape
+  keep = jax.random.bernoulli(key, 1.0 - rate, shape)
   return jnp.where(keep, x / (1.0 - rate), jnp.zeros_like(x))
+
+
+def weight_drop(params: Any, rate: float, *, key: jax.Array) -> Any:
+  """DropConnect on the recurrent matrix (Wan et al. 2013; Merity et al. 2017's weight drop):
+  each entry of ``w_hh`` is zeroed with probability ``rate`` (the rest scaled by
+  ``1 / (1 - rate)``), one mask per call, i.e. the same at every step of the batch. Works on a
+  cell's params or a ``Bidirectional`` pair."""
+  if isinstance(params, Bidirectional):
+    k_fw, k_bw = jax.random.split(key)
+    return Bidirectional(weight_drop(params.forward, rate, key=k_fw),
+                         weight_drop(params.backward, rate, key=k_bw))
+  if not hasattr(params, "w_hh"):
+    raise ValueError(f"weight_drop: {type(params).__name__} has no recurrent matrix w_hh")
+  return dataclasses.replace(params, w_hh=dropout(params.w_hh, rate, key=key))
 
 
 def stack(cell: Cell, params: Sequence[Any], xs: jax.Array, *, carry: Optional[Sequence[Any]] = None,
           lengths: Optional[jax.Array] = None, resets: Optional[jax.Array] = None,
           merge: str = "concat", dropout_rate: float = 0.0,
           key: Optional[jax.Array] = None, deterministic: bool = False, residual: bool = False,
-          unroll: int = 1, remat: bool = False) -> tuple[jax.Array, list[Any]]:
+          unroll: int = 1, remat: bool = False, locked_dropout: bool = False,
+          state_dropout: float = 0.0, zoneout: Any = 0.0) -> tuple[jax.Array, list[Any]]:
   """A deep RNN: layer ``l`` unrolls over layer ``l-1``'s outputs.
 
   Args:
@@ -241,6 +321,9 @@ def stack(cell: Cell, params: Sequence[Any], xs: jax.Array, *, carry: Optional[S
     carry: ``None`` or one initial carry per layer (``Bidirectional`` for bidirectional layers).
     dropout_rate: dropout on each layer's output before the next layer (not after the last), as
       ``torch.nn.LSTM(dropout=...)``. Needs ``key`` unless ``deterministic``.
+    locked_dropout: that dropout with one mask per sequence (variational, ``dropout``).
+    state_dropout, zoneout: recurrent regularisers of every layer (``unroll``), with a key of
+      their own per layer.
     residual: add each layer's input to its output from the second layer on (shapes must agree).
     Other arguments as in ``unroll`` / ``bidirectional``.
 
@@ -258,17 +341,25 @@ def stack(cell: Cell, params: Sequence[Any], xs: jax.Array, *, carry: Optional[S
   if carry is not None and len(carry) != len(params):
     raise ValueError(f"{where}: carry has {len(carry)} entries; expected one per layer "
                      f"({len(params)})")
+  regularize = not deterministic and (state_dropout > 0 or any(
+      r > 0 for r in jax.tree.leaves(zoneout)))
+  if regularize and key is None:
+    raise ValueError(f"{where}: state_dropout / zoneout need key= (or deterministic=True)")
+  reg_key = None
+  if regularize:
+    key, reg_key = jax.random.split(key)
   keys = jax.random.split(key, len(params) - 1) if use_dropout else None
   finals = []
   h = xs
   for l, layer in enumerate(params):
     c = None if carry is None else carry[l]
+    common = dict(carry=c, lengths=lengths, resets=resets, unroll=unroll, remat=remat,
+                  state_dropout=state_dropout, zoneout=zoneout, deterministic=not regularize,
+                  key=None if reg_key is None else jax.random.fold_in(reg_key, l))
     if isinstance(layer, Bidirectional):
-      ys, final = bidirectional(cell, layer, h, carry=c, lengths=lengths, resets=resets,
-                                merge=merge, unroll=unroll, remat=remat)
+      ys, final = bidirectional(cell, layer, h, merge=merge, **common)
     else:
-      ys, final = _unroll(cell, layer, h, carry=c, lengths=lengths, resets=resets,
-                          unroll=unroll, remat=remat)
+      ys, final = _unroll(cell, layer, h, **common)
     if residual and l > 0:
       if ys.shape != h.shape:
         raise ValueError(f"{where}: residual=True needs layer {l}'s output shape {ys.shape} to "
@@ -276,6 +367,6 @@ def stack(cell: Cell, params: Sequence[Any], xs: jax.Array, *, carry: Optional[S
       ys = ys + h
     finals.append(final)
     if use_dropout and l < len(params) - 1:
-      ys = dropout(ys, dropout_rate, key=keys[l])
+      ys = dropout(ys, dropout_rate, key=keys[l], locked=locked_dropout)
     h = ys
   return h, finals

@@ -9,7 +9,8 @@ import jax
 import jax.numpy as jnp
 
 from seqjax import cells as cells_lib
-from seqjax.unroll import Bidirectional, init_bidirectional, layer_output_size, stack
+from seqjax.unroll import (Bidirectional, init_bidirectional, layer_output_size, stack,
+                           weight_drop)
 from seqjax.cells import initializers
 
 
@@ -27,6 +28,9 @@ class DeepRNN(nn.Module):
       the cell's own structure options (e.g. ``forget_bias``) still apply.
     cell_options: keyword options of the cell's ``init`` (``peephole``, ``reset_after``, ...).
     unroll, remat: passed to ``seqjax.unroll.unroll``.
+    locked_dropout: the dropout between layers uses one mask per sequence (variational).
+    state_dropout, zoneout: recurrent regularisers of every layer (``seqjax.unroll.unroll``).
+    weight_drop: DropConnect rate on every layer's recurrent matrix (``weight_drop``).
 
   Parameters are ``layer_{l}`` (a cell params dataclass or ``Bidirectional``).
   """
@@ -41,6 +45,10 @@ class DeepRNN(nn.Module):
   cell_options: Any = None
   unroll: int = 1
   remat: bool = False
+  locked_dropout: bool = False
+  state_dropout: float = 0.0
+  zoneout: Any = 0.0
+  weight_drop: float = 0.0
 
   def _cell(self):
     return cells_lib.get(self.cell)
@@ -76,11 +84,19 @@ class DeepRNN(nn.Module):
     """
     layers = self._layers(xs.shape[-1])
     use_dropout = self.dropout_rate > 0 and not deterministic and self.num_layers > 1
-    key = self.make_rng("dropout") if use_dropout else None
+    regularize = not deterministic and (self.state_dropout > 0 or any(
+        r > 0 for r in jax.tree.leaves(self.zoneout)))
+    key = self.make_rng("dropout") if (use_dropout or regularize) else None
+    if self.weight_drop > 0 and not deterministic:
+      drop_key = jax.random.fold_in(self.make_rng("dropout"), 1)
+      layers = [weight_drop(layer, self.weight_drop, key=jax.random.fold_in(drop_key, l))
+                for l, layer in enumerate(layers)]
     return stack(self._cell(), layers, xs, carry=carry, lengths=lengths, resets=resets,
-                 merge=self.merge,
-                 dropout_rate=self.dropout_rate, key=key, deterministic=not use_dropout,
-                 residual=self.residual, unroll=self.unroll, remat=self.remat)
+                 merge=self.merge, dropout_rate=self.dropout_rate, key=key,
+                 deterministic=deterministic or not (use_dropout or regularize),
+                 residual=self.residual, unroll=self.unroll, remat=self.remat,
+                 locked_dropout=self.locked_dropout, state_dropout=self.state_dropout,
+                 zoneout=self.zoneout)
 
 
 def initial_carry(cell: str, params: Any, batch_shape: Any) -> list[Any]:
