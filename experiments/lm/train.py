@@ -37,21 +37,16 @@ def validate(config: ml_collections.ConfigDict) -> None:
              "optimizer.name": (config.optimizer.name, optim.OPTIMIZERS),
              "optimizer.schedule": (config.optimizer.schedule, optim.SCHEDULES),
              "train.loss_reduction": (config.train.loss_reduction, lm_train.REDUCTIONS)}
-  for key, (value, allowed) in choices.items():
-    if value not in allowed:
-      raise ValueError(f"{key} must be one of {list(allowed)}; got {value!r}")
+  common.check_choices(choices)
   positive = {"model.hidden_size": config.model.hidden_size,
               "model.num_layers": config.model.num_layers, "train.batch_size": config.train.batch_size,
               "train.bptt": config.train.bptt, "train.eval_batch_size": config.train.eval_batch_size,
               "train.log_every": config.train.log_every,
               "train.checkpoint_every": config.train.checkpoint_every}
-  for key, value in positive.items():
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-      raise ValueError(f"{key} must be a positive int; got {value!r}")
+  common.check_positive_ints(positive)
   if not 0.0 <= config.model.dropout_rate < 1.0:
     raise ValueError(f"model.dropout_rate must be in [0, 1); got {config.model.dropout_rate!r}")
-  if config.train.num_steps < 0 or (config.train.num_steps == 0 and config.train.num_epochs < 1):
-    raise ValueError("train.num_steps must be > 0, or train.num_epochs >= 1 when num_steps is 0")
+  common.check_num_steps(config.train)
   if config.data.manual_dir:
     if not os.path.isdir(config.data.manual_dir):
       raise FileNotFoundError(f"data.manual_dir={config.data.manual_dir!r} is not a directory")

@@ -43,18 +43,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
              "model.reduce": (m.reduce, ("mean", "sum")),
              "optimizer.name": (config.optimizer.name, optim.OPTIMIZERS),
              "optimizer.schedule": (config.optimizer.schedule, optim.SCHEDULES)}
-  for key, (value, allowed) in choices.items():
-    if value not in allowed:
-      raise ValueError(f"{key} must be one of {list(allowed)}; got {value!r}")
+  common.check_choices(choices)
   positive = {"model.embed_size": m.embed_size, "model.hidden_size": m.hidden_size,
               "model.num_layers": m.num_layers, "model.num_filters": m.num_filters,
               "train.batch_size": t.batch_size, "train.eval_batch_size": t.eval_batch_size,
               "train.log_every": t.log_every, "train.checkpoint_every": t.checkpoint_every,
               "data.bucket_chunk": d.bucket_chunk, "data.pad_multiple": d.pad_multiple,
               "data.min_freq": d.min_freq}
-  for key, value in positive.items():
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-      raise ValueError(f"{key} must be a positive int; got {value!r}")
+  common.check_positive_ints(positive)
   for key in ("dropout_rate", "word_dropout_rate", "rnn_dropout_rate"):
     if not 0.0 <= m[key] < 1.0:
       raise ValueError(f"model.{key} must be in [0, 1); got {m[key]!r}")
@@ -67,8 +63,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     raise ValueError(f"model.filter_widths must be positive ints; got {m.filter_widths!r}")
   if any(not isinstance(h, int) or h < 1 for h in m.mlp_hidden):
     raise ValueError(f"model.mlp_hidden must be positive ints; got {m.mlp_hidden!r}")
-  if t.num_steps < 0 or (t.num_steps == 0 and t.num_epochs < 1):
-    raise ValueError("train.num_steps must be > 0, or train.num_epochs >= 1 when num_steps is 0")
+  common.check_num_steps(config.train)
   data_lib.TextOptions(d.tokenizer, d.lowercase, d.add_bos_eos, d.max_length, d.truncate)
   if d.manual_dir:
     if not os.path.isdir(d.manual_dir):
@@ -96,7 +91,7 @@ def min_length(config: ml_collections.ConfigDict) -> int:
 def build_model(config: ml_collections.ConfigDict, vocab_size: int, num_classes: int,
                 pretrained: np.ndarray | None = None):
   m = config.model
-  common = dict(num_classes=num_classes, vocab_size=vocab_size, embed_size=m.embed_size,
+  shared = dict(num_classes=num_classes, vocab_size=vocab_size, embed_size=m.embed_size,
                 word_dropout_rate=m.word_dropout_rate, unk_id=data_lib.UNK_ID,
                 pretrained=pretrained, freeze_embeddings=m.freeze_embeddings)
   if m.kind == "rnn":
@@ -105,12 +100,12 @@ def build_model(config: ml_collections.ConfigDict, vocab_size: int, num_classes:
         bidirectional=m.bidirectional, cell_options=dict(m.cell_options),
         rnn_dropout_rate=m.rnn_dropout_rate, pooling=m.pooling, mlp_hidden=tuple(m.mlp_hidden),
         activation=m.activation, output_bias=m.output_bias, dropout_rate=m.dropout_rate,
-        unroll=m.unroll, **common)
+        unroll=m.unroll, **shared)
   if m.kind == "cnn":
     return classifier.TextCNN(filter_widths=tuple(m.filter_widths), num_filters=m.num_filters,
-                              dropout_rate=m.dropout_rate, **common)
+                              dropout_rate=m.dropout_rate, **shared)
   return classifier.BagOfWords(mlp_hidden=tuple(m.mlp_hidden), activation=m.activation,
-                                    reduce=m.reduce, dropout_rate=m.dropout_rate, **common)
+                                    reduce=m.reduce, dropout_rate=m.dropout_rate, **shared)
 
 
 def load_data(config: ml_collections.ConfigDict, vocab: Vocabulary | None = None):

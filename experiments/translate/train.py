@@ -46,9 +46,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
              "train.best_metric": (t.best_metric, ("bleu", "loss")),
              "optimizer.name": (config.optimizer.name, optim.OPTIMIZERS),
              "optimizer.schedule": (config.optimizer.schedule, optim.SCHEDULES)}
-  for key, (value, allowed) in choices.items():
-    if value not in allowed:
-      raise ValueError(f"{key} must be one of {list(allowed)}; got {value!r}")
+  common.check_choices(choices)
   if d.source_lang == d.target_lang:
     raise ValueError(f"data.source_lang and data.target_lang must differ; both are "
                      f"{d.source_lang!r}")
@@ -59,9 +57,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
               "data.bucket_chunk": d.bucket_chunk, "data.pad_multiple": d.pad_multiple,
               "data.min_freq": d.min_freq, "data.vocab_size": d.vocab_size,
               "decode.beam_size": dec.beam_size}
-  for key, value in positive.items():
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-      raise ValueError(f"{key} must be a positive int; got {value!r}")
+  common.check_positive_ints(positive)
   for key in ("dropout_rate", "rnn_dropout_rate"):
     if not 0.0 <= m[key] < 1.0:
       raise ValueError(f"model.{key} must be in [0, 1); got {m[key]!r}")
@@ -79,8 +75,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
                        f"output size {out}; set model.decoder_hidden_size={out}")
   if not 0.0 <= t.label_smoothing < 1.0:
     raise ValueError(f"train.label_smoothing must be in [0, 1); got {t.label_smoothing!r}")
-  if t.num_steps < 0 or (t.num_steps == 0 and t.num_epochs < 1):
-    raise ValueError("train.num_steps must be > 0, or train.num_epochs >= 1 when num_steps is 0")
+  common.check_num_steps(config.train)
   if dec.max_len_a < 0 or dec.max_len_b < 0 or dec.alpha < 0:
     raise ValueError("decode.max_len_a, decode.max_len_b and decode.alpha must be >= 0")
   unknown = [s for s in dec.test_splits if s not in data_lib.MULTI30K_SPLITS or s == "train"]

@@ -14,6 +14,16 @@ from seqjax.unroll import (Bidirectional, init_bidirectional, layer_output_size,
 from seqjax.cells import initializers
 
 
+def cell_init_options(cell_options: Any, init_scale: Optional[float]) -> dict[str, Any]:
+  """The keyword options of a cell's ``init``: ``cell_options``, with every weight and bias
+  drawn U(±init_scale) when ``init_scale`` is set (Zaremba et al.)."""
+  options = dict(cell_options or {})
+  if init_scale is not None:
+    init = initializers.scaled_uniform(init_scale)
+    options.update(input_init=init, recurrent_init=init, bias_init=init)
+  return options
+
+
 class DeepRNN(nn.Module):
   """A stack of recurrent layers of one cell family (``seqjax.unroll.stack``).
 
@@ -54,11 +64,7 @@ class DeepRNN(nn.Module):
     return cells_lib.get(self.cell)
 
   def _options(self) -> dict[str, Any]:
-    options = dict(self.cell_options or {})
-    if self.init_scale is not None:
-      init = initializers.scaled_uniform(self.init_scale)
-      options.update(input_init=init, recurrent_init=init, bias_init=init)
-    return options
+    return cell_init_options(self.cell_options, self.init_scale)
 
   def _layers(self, input_size: int) -> list[Any]:
     cell, options = self._cell(), self._options()

@@ -182,13 +182,6 @@ class Seq2Seq(nn.Module):
   def memory_size(self) -> int:
     return self.hidden_size * (2 if self.bidirectional else 1)
 
-  def _cell_options(self) -> dict[str, Any]:
-    options = dict(self.cell_options or {})
-    if self.init_scale is not None:
-      init = initializers.scaled_uniform(self.init_scale)
-      options.update(input_init=init, recurrent_init=init, bias_init=init)
-    return options
-
   def _dense_init(self):
     if self.init_scale is not None:
       return initializers.scaled_uniform(self.init_scale), initializers.scaled_uniform(
@@ -216,7 +209,7 @@ class Seq2Seq(nn.Module):
       size = self.embed_size + hidden
     else:
       size = self.embed_size
-    options = self._cell_options()
+    options = rnn.cell_init_options(self.cell_options, self.init_scale)
     layers = []
     for l in range(self.decoder_layers):
       layer = self.param(f"decoder_{l}", lambda k, n=size: cell.init(k, n, hidden, **options))
