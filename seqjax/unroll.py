@@ -91,7 +91,7 @@ def unroll(cell: Cell, params: Any, xs: jax.Array, *, carry: Any = None,
            lengths: Optional[jax.Array] = None, resets: Optional[jax.Array] = None,
            reverse: bool = False, unroll: int = 1, remat: bool = False,
            state_dropout: float = 0.0, zoneout: Any = 0.0, key: Optional[jax.Array] = None,
-           deterministic: bool = True) -> tuple[jax.Array, Any]:
+           deterministic: bool = True, parallel: bool = False) -> tuple[jax.Array, Any]:
   """Runs ``cell`` over ``xs``.
 
   Args:
@@ -117,6 +117,9 @@ def unroll(cell: Cell, params: Any, xs: jax.Array, *, carry: Any = None,
       ``z h_{t-1} + (1 - z) h̃_t``. The step's output is then the zoned-out ``h``.
     key, deterministic: the PRNG key of the two regularisers above (needed when training
       with either); ``deterministic=True`` is evaluation (dropout off, zoneout in expectation).
+    parallel: for linear-recurrence cells (``minrnn.mingru``, ``minrnn.minlstm``, ``lru``),
+      compute every step at once with ``jax.lax.associative_scan`` (O(log T) depth) instead of
+      the sequential ``lax.scan``; the results agree (lengths, resets and reverse included).
 
   Returns:
     ``(ys, final_carry)``: ``ys: [*B, T, O]`` with zeros at padded steps, and the carry at each
@@ -164,10 +167,22 @@ def unroll(cell: Cell, params: Any, xs: jax.Array, *, carry: Any = None,
     if use_zoneout:
       step_keys = jax.random.split(key_zone, T)
 
+  projected = jnp.moveaxis(projected, -2, 0)  # [T, *B, G]
+  if parallel:
+    if not hasattr(cell, "coefficients"):
+      raise ValueError(f"{where}: parallel=True needs a linear-recurrence cell (minGRU, minLSTM, "
+                       f"LRU); {getattr(cell, '__name__', cell)} is not one")
+    if training or use_zoneout:
+      raise ValueError(f"{where}: parallel=True does not take state_dropout or zoneout")
+    valid = None
+    if lengths is not None:
+      valid = jnp.arange(T).reshape((T,) + (1,) * len(batch_shape)) < lengths[None]
+    return _parallel(cell, params, projected, carry, valid, resets if use_resets else None,
+                     reverse)
+
   step = cell.step
   if remat:
     step = jax.checkpoint(step)
-  projected = jnp.moveaxis(projected, -2, 0)  # [T, *B, G]
 
   def cast_like(new, old):
     return jax.tree.map(lambda n, o: n.astype(o.dtype), new, old)
@@ -207,6 +222,42 @@ def unroll(cell: Cell, params: Any, xs: jax.Array, *, carry: Any = None,
   return jnp.moveaxis(ys, 0, -2), final
 
 
+def _linear_combine(earlier: tuple[jax.Array, jax.Array],
+                    later: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
+  """Composes ``h -> a1 h + b1`` then ``h -> a2 h + b2``: ``(a2 a1, a2 b1 + b2)``."""
+  a1, b1 = earlier
+  a2, b2 = later
+  return a2 * a1, a2 * b1 + b2
+
+
+def _parallel(cell: Cell, params: Any, projected: jax.Array, carry: Any,
+              valid: Optional[jax.Array], resets: Optional[jax.Array],
+              reverse: bool) -> tuple[jax.Array, Any]:
+  """``unroll(parallel=True)``: ``projected: [T, *B, G]`` time-major; ``valid``/``resets``
+  ``[T, *B]`` (resets already shifted for ``reverse``)."""
+  T = projected.shape[0]
+  a, b = cell.coefficients(params, projected)  # [T, *B, N]
+  h0 = cell.state(carry)
+  expand = lambda m: m.reshape(m.shape + (1,) * (a.ndim - m.ndim))
+  if resets is not None:  # entering step t the state is h0 again: h_t = a_t h0 + b_t
+    r = expand(resets)
+    b = jnp.where(r, a * h0[None] + b, b)
+    a = jnp.where(r, jnp.zeros_like(a), a)
+  if valid is not None:  # padded steps are the identity
+    v = expand(valid)
+    a = jnp.where(v, a, jnp.ones_like(a))
+    b = jnp.where(v, b, jnp.zeros_like(b))
+  first = T - 1 if reverse else 0  # fold the initial state into the first step processed
+  b = b.at[first].set(a[first] * h0 + b[first])
+  _, hs = lax.associative_scan(_linear_combine, (a, b), axis=0, reverse=reverse)
+  ys = cell.readout(params, hs, projected)
+  if valid is not None:
+    ys = jnp.where(expand(valid), ys, jnp.zeros_like(ys))
+  final = cell.from_state(params, hs[0] if reverse else hs[-1])
+  final = jax.tree.map(lambda f, c: f.astype(c.dtype), final, carry)
+  return jnp.moveaxis(ys, 0, -2), final
+
+
 _unroll = unroll  # the functions below take an `unroll` argument that shadows the name
 
 
@@ -233,8 +284,8 @@ def bidirectional(cell: Cell, params: Bidirectional, xs: jax.Array, *, carry: An
                   lengths: Optional[jax.Array] = None, resets: Optional[jax.Array] = None,
                   merge: str = "concat", unroll: int = 1, remat: bool = False,
                   state_dropout: float = 0.0, zoneout: Any = 0.0,
-                  key: Optional[jax.Array] = None,
-                  deterministic: bool = True) -> tuple[jax.Array, Bidirectional]:
+                  key: Optional[jax.Array] = None, deterministic: bool = True,
+                  parallel: bool = False) -> tuple[jax.Array, Bidirectional]:
   """A forward and a (length-aware) reverse unroll of ``xs``, outputs merged per step.
 
   ``params`` and ``carry`` are ``Bidirectional(forward, backward)``. Returns
@@ -249,7 +300,8 @@ def bidirectional(cell: Cell, params: Bidirectional, xs: jax.Array, *, carry: An
   c_fw, c_bw = (None, None) if carry is None else carry
   k_fw, k_bw = (None, None) if key is None else jax.random.split(key)
   common = dict(lengths=lengths, resets=resets, unroll=unroll, remat=remat,
-                state_dropout=state_dropout, zoneout=zoneout, deterministic=deterministic)
+                state_dropout=state_dropout, zoneout=zoneout, deterministic=deterministic,
+                parallel=parallel)
   ys_fw, f_fw = _unroll(cell, params.forward, xs, carry=c_fw, key=k_fw, **common)
   ys_bw, f_bw = _unroll(cell, params.backward, xs, carry=c_bw, key=k_bw, reverse=True, **common)
   return merge_outputs(ys_fw, ys_bw, merge), Bidirectional(f_fw, f_bw)
@@ -313,7 +365,8 @@ def stack(cell: Cell, params: Sequence[Any], xs: jax.Array, *, carry: Optional[S
           merge: str = "concat", dropout_rate: float = 0.0,
           key: Optional[jax.Array] = None, deterministic: bool = False, residual: bool = False,
           unroll: int = 1, remat: bool = False, locked_dropout: bool = False,
-          state_dropout: float = 0.0, zoneout: Any = 0.0) -> tuple[jax.Array, list[Any]]:
+          state_dropout: float = 0.0, zoneout: Any = 0.0,
+          parallel: bool = False) -> tuple[jax.Array, list[Any]]:
   """A deep RNN: layer ``l`` unrolls over layer ``l-1``'s outputs.
 
   Args:
@@ -322,6 +375,7 @@ def stack(cell: Cell, params: Sequence[Any], xs: jax.Array, *, carry: Optional[S
     dropout_rate: dropout on each layer's output before the next layer (not after the last), as
       ``torch.nn.LSTM(dropout=...)``. Needs ``key`` unless ``deterministic``.
     locked_dropout: that dropout with one mask per sequence (variational, ``dropout``).
+    parallel: associative scans for linear-recurrence cells (``unroll``).
     state_dropout, zoneout: recurrent regularisers of every layer (``unroll``), with a key of
       their own per layer.
     residual: add each layer's input to its output from the second layer on (shapes must agree).
@@ -355,7 +409,8 @@ def stack(cell: Cell, params: Sequence[Any], xs: jax.Array, *, carry: Optional[S
     c = None if carry is None else carry[l]
     common = dict(carry=c, lengths=lengths, resets=resets, unroll=unroll, remat=remat,
                   state_dropout=state_dropout, zoneout=zoneout, deterministic=not regularize,
-                  key=None if reg_key is None else jax.random.fold_in(reg_key, l))
+                  key=None if reg_key is None else jax.random.fold_in(reg_key, l),
+                  parallel=parallel)
     if isinstance(layer, Bidirectional):
       ys, final = bidirectional(cell, layer, h, merge=merge, **common)
     else:

@@ -28,7 +28,7 @@ class DeepRNN(nn.Module):
   """A stack of recurrent layers of one cell family (``seqjax.unroll.stack``).
 
   Attributes:
-    cell: ``"rnn"``, ``"lstm"`` or ``"gru"`` (``seqjax.cells.CELLS``).
+    cell: a name in ``seqjax.cells.CELLS`` (``"rnn"``, ``"lstm"``, ``"gru"``, ``"mingru"``, ...).
     hidden_size: H of every layer.
     num_layers: depth.
     bidirectional: each layer reads both directions; ``merge`` combines them.
@@ -41,6 +41,8 @@ class DeepRNN(nn.Module):
     locked_dropout: the dropout between layers uses one mask per sequence (variational).
     state_dropout, zoneout: recurrent regularisers of every layer (``seqjax.unroll.unroll``).
     weight_drop: DropConnect rate on every layer's recurrent matrix (``weight_drop``).
+    parallel: associative scans for the linear-recurrence cells (``mingru``, ``minlstm``,
+      ``lru``).
 
   Parameters are ``layer_{l}`` (a cell params dataclass or ``Bidirectional``).
   """
@@ -59,6 +61,7 @@ class DeepRNN(nn.Module):
   state_dropout: float = 0.0
   zoneout: Any = 0.0
   weight_drop: float = 0.0
+  parallel: bool = False
 
   def _cell(self):
     return cells_lib.get(self.cell)
@@ -102,7 +105,7 @@ class DeepRNN(nn.Module):
                  deterministic=deterministic or not (use_dropout or regularize),
                  residual=self.residual, unroll=self.unroll, remat=self.remat,
                  locked_dropout=self.locked_dropout, state_dropout=self.state_dropout,
-                 zoneout=self.zoneout)
+                 zoneout=self.zoneout, parallel=self.parallel)
 
 
 def initial_carry(cell: str, params: Any, batch_shape: Any) -> list[Any]:
