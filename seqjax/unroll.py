@@ -91,7 +91,8 @@ def unroll(cell: Cell, params: Any, xs: jax.Array, *, carry: Any = None,
            lengths: Optional[jax.Array] = None, resets: Optional[jax.Array] = None,
            reverse: bool = False, unroll: int = 1, remat: bool = False,
            state_dropout: float = 0.0, zoneout: Any = 0.0, key: Optional[jax.Array] = None,
-           deterministic: bool = True, parallel: bool = False) -> tuple[jax.Array, Any]:
+           deterministic: bool = True, parallel: bool = False,
+           perturb: Optional[jax.Array] = None) -> tuple[jax.Array, Any]:
   """Runs ``cell`` over ``xs``.
 
   Args:
@@ -120,6 +121,9 @@ def unroll(cell: Cell, params: Any, xs: jax.Array, *, carry: Any = None,
     parallel: for linear-recurrence cells (``minrnn.mingru``, ``minrnn.minlstm``, ``lru``),
       compute every step at once with ``jax.lax.associative_scan`` (O(log T) depth) instead of
       the sequential ``lax.scan``; the results agree (lengths, resets and reverse included).
+    perturb: ``[*B, T, O]`` added to each step's output ``h_t`` (and to the carry's ``h``)
+      before the next step reads it. Zeros change nothing; the gradient of a loss with respect
+      to them is ``∂L/∂h_t`` for every ``t`` at once (``seqjax.diagnostics``).
 
   Returns:
     ``(ys, final_carry)``: ``ys: [*B, T, O]`` with zeros at padded steps, and the carry at each
@@ -168,6 +172,12 @@ def unroll(cell: Cell, params: Any, xs: jax.Array, *, carry: Any = None,
       step_keys = jax.random.split(key_zone, T)
 
   projected = jnp.moveaxis(projected, -2, 0)  # [T, *B, G]
+  if perturb is None:
+    perturb_t = jnp.zeros((T,), jnp.float32)  # a scanned placeholder; never read
+  else:
+    perturb_t = jnp.moveaxis(jnp.asarray(perturb), -2, 0)
+  if parallel and perturb is not None:
+    raise ValueError(f"{where}: perturb needs the sequential scan (parallel=False)")
   if parallel:
     if not hasattr(cell, "coefficients"):
       raise ValueError(f"{where}: parallel=True needs a linear-recurrence cell (minGRU, minLSTM, "
@@ -202,7 +212,7 @@ def unroll(cell: Cell, params: Any, xs: jax.Array, *, carry: Any = None,
     return jax.tree.unflatten(treedef, out)
 
   def body(c, inputs):
-    p_t, t, r_t, k_t = inputs
+    p_t, t, r_t, k_t, e_t = inputs
     if use_resets:
       c = _where_valid(r_t, start, c)
     c_in = c if h_mask is None else c._replace(h=c.h * h_mask)
@@ -211,13 +221,16 @@ def unroll(cell: Cell, params: Any, xs: jax.Array, *, carry: Any = None,
     if use_zoneout:
       new_c = zone(c, new_c, k_t)
       y = new_c.h
+    if perturb is not None:
+      new_c = new_c._replace(h=new_c.h + e_t.astype(new_c.h.dtype))
+      y = new_c.h
     if lengths is not None:
       valid = t < lengths
       new_c = _where_valid(valid, new_c, c)
       y = _where_valid(valid, y, jnp.zeros_like(y))
     return new_c, y
 
-  final, ys = lax.scan(body, carry, (projected, jnp.arange(T), resets, step_keys),
+  final, ys = lax.scan(body, carry, (projected, jnp.arange(T), resets, step_keys, perturb_t),
                        reverse=reverse, unroll=unroll)
   return jnp.moveaxis(ys, 0, -2), final
 

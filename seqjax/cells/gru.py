@@ -99,6 +99,14 @@ def project(params: GRUParams, xs: jax.Array) -> jax.Array:
 def step(params: GRUParams, carry: GRUCarry,
          projected_t: jax.Array) -> tuple[GRUCarry, jax.Array]:
   """One step of the equations above; ``projected_t: [*B, 3H]`` from ``project``."""
+  _, z, n = gates(params, carry, projected_t)
+  h_new = (1.0 - z) * n + z * carry.h
+  return GRUCarry(h=h_new), h_new
+
+
+def gates(params: GRUParams, carry: GRUCarry,
+          projected_t: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """``(r, z, n)`` of one step: the reset and update gates and the candidate."""
   h = carry.h
   H = hidden_size(params)
   x_r, x_z, x_n = jnp.split(projected_t, 3, axis=-1)
@@ -112,5 +120,4 @@ def step(params: GRUParams, carry: GRUCarry,
     r = jax.nn.sigmoid(x_r + h_r)
     z = jax.nn.sigmoid(x_z + h_z)
     n = jnp.tanh(x_n + (r * h) @ params.w_hh[:, 2 * H:])
-  h_new = (1.0 - z) * n + z * h
-  return GRUCarry(h=h_new), h_new
+  return r, z, n

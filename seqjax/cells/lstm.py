@@ -165,9 +165,10 @@ def _peep(p: Optional[jax.Array], c: jax.Array) -> Any:
   return 0.0 if p is None else base.expand_as(p, c) * c
 
 
-def step(params: LSTMParams, carry: LSTMCarry,
-         projected_t: jax.Array) -> tuple[LSTMCarry, jax.Array]:
-  """One step of the equations above; ``projected_t: [*B, G*H]`` from ``project``."""
+def gates(params: LSTMParams, carry: LSTMCarry,
+          projected_t: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+  """``(i, f, g, z_o)`` of one step: the input, forget and candidate values and the output
+  gate's pre-activation (its peephole reads the new cell state, so ``step`` finishes it)."""
   h, c = carry
   r = h @ params.w_hh
   if params.ln_h is not None:
@@ -181,7 +182,14 @@ def step(params: LSTMParams, carry: LSTMCarry,
     z_i, z_f, z_g, z_o = jnp.split(z, 4, axis=-1)
     i = jax.nn.sigmoid(z_i + _peep(params.p_i, c))
     f = jax.nn.sigmoid(z_f + _peep(params.p_f, c))
-  g = jnp.tanh(z_g)
+  return i, f, jnp.tanh(z_g), z_o
+
+
+def step(params: LSTMParams, carry: LSTMCarry,
+         projected_t: jax.Array) -> tuple[LSTMCarry, jax.Array]:
+  """One step of the equations above; ``projected_t: [*B, G*H]`` from ``project``."""
+  c = carry.c
+  i, f, g, z_o = gates(params, carry, projected_t)
   c_new = f * c + i * g
   o = jax.nn.sigmoid(z_o + _peep(params.p_o, c_new))
   c_out = c_new
