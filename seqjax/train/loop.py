@@ -180,7 +180,10 @@ def fit(state: TrainState, *, train_step: Callable[[TrainState, dict], tuple[Tra
         pending = (step, metrics)
         if step % options.log_every == 0 or step == options.num_steps:
           flush()
-          mean = {k: sum(m[k] for m in window) / len(window) for k in window[0]}
+          # A metric logged only at some steps (diagnostics) is averaged over those steps.
+          keys = sorted(set().union(*window))
+          mean = {k: sum(m[k] for m in window if k in m) / sum(k in m for m in window)
+                  for k in keys}
           mean.update(derive(mean))
           mean["learning_rate"] = optim.learning_rate(state.opt_state)
           elapsed = time.time() - t_window

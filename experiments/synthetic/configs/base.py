@@ -1,0 +1,34 @@
+"""Every key a synthetic-task config may set, with defaults. Other configs start from
+``get_config()``."""
+
+import ml_collections
+
+from experiments import common
+
+
+def get_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+
+  c.data = ml_collections.ConfigDict()
+  c.data.task = "adding"  # adding | copy
+  c.data.length = 50  # T
+  c.data.num_symbols = 8  # copy: k
+  c.data.copy_length = 10  # copy: n
+
+  c.model = ml_collections.ConfigDict()
+  c.model.cell = "lstm"  # rnn | lstm | gru | mingru | minlstm | lru
+  c.model.cell_options = ml_collections.ConfigDict()
+  c.model.hidden_size = 128
+  c.model.num_layers = 1
+  c.model.parallel = False  # associative scan for mingru / minlstm / lru
+  c.model.init_scale = 0.0  # > 0: every weight U(±init_scale)
+
+  c.train = common.loop_section(num_steps=2000, num_epochs=0, log_every=100, eval_every=500,
+                                checkpoint_every=1000, keep_checkpoints=1)
+  c.train.batch_size = 64
+  c.train.eval_batches = 10  # held-out batches (seeds never used in training)
+  c.train.diagnose_every = 0  # > 0: log ‖∂L/∂h_t‖ at a few distances every N steps
+
+  c.optimizer = common.optimizer_section(name="adam", learning_rate=1e-3, clip_norm=1.0)
+  return c

@@ -1,0 +1,222 @@
+"""Synthetic long-dependency tasks: ``train_and_evaluate(config, workdir)``.
+
+The adding problem (regression from the last step; metric MSE, baseline 1/6) and the copy-memory
+task (a prediction at every step; metric: accuracy on the recalled symbols, chance 1/k). Data
+is generated from ``(seed, step)``; evaluation uses batches from a seed training never sees.
+With ``train.diagnose_every`` the gradient norm ``‖∂L/∂h_t‖`` of the (single) recurrent layer is
+logged at distances 0, 1/4, 1/2, 3/4 and all of T from the loss, next to the global gradient norm
+before and after clipping.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from experiments import common
+from experiments.synthetic.configs import base
+from seqjax import cells as cells_lib
+from seqjax import diagnostics
+from seqjax.data import synthetic
+from seqjax.nn.readout import RNNReadout
+from seqjax.train import config as config_lib, optim
+from seqjax.train.loop import fit, print_flush
+from seqjax.train.state import TrainState
+
+EVAL_SEED_OFFSET = 1_000_003
+SOLVED_MSE = 0.01
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  config_lib.check_keys(config, base.get_config(), free=("model.cell_options",))
+  d, m, t = config.data, config.model, config.train
+  common.check_choices({"data.task": (d.task, synthetic.TASKS),
+                        "model.cell": (m.cell, sorted(cells_lib.CELLS)),
+                        "optimizer.name": (config.optimizer.name, optim.OPTIMIZERS),
+                        "optimizer.schedule": (config.optimizer.schedule, optim.SCHEDULES)})
+  common.check_positive_ints({"data.length": d.length, "data.num_symbols": d.num_symbols,
+                              "data.copy_length": d.copy_length,
+                              "model.hidden_size": m.hidden_size,
+                              "model.num_layers": m.num_layers, "train.batch_size": t.batch_size,
+                              "train.eval_batches": t.eval_batches,
+                              "train.log_every": t.log_every,
+                              "train.checkpoint_every": t.checkpoint_every})
+  if t.num_steps < 1:
+    raise ValueError(f"train.num_steps must be > 0 (the data is endless); got {t.num_steps}")
+  if d.task == "adding" and d.length < 2:
+    raise ValueError(f"data.length must be >= 2 for the adding problem; got {d.length}")
+  if m.parallel and m.cell not in cells_lib.LINEAR_CELLS:
+    raise ValueError(f"model.parallel needs a linear-recurrence cell {list(cells_lib.LINEAR_CELLS)}"
+                     f"; got {m.cell!r}")
+  if t.diagnose_every and (m.num_layers != 1 or m.cell == "lru"):
+    raise ValueError("train.diagnose_every needs model.num_layers=1 and a cell whose state is "
+                     "its output h (not lru)")
+
+
+def build_model(config: ml_collections.ConfigDict) -> RNNReadout:
+  d, m = config.data, config.model
+  copy = d.task == "copy"
+  return RNNReadout(num_outputs=d.num_symbols + 1 if copy else 1, hidden_size=m.hidden_size,
+                    num_layers=m.num_layers, cell=m.cell, cell_options=dict(m.cell_options),
+                    vocab_size=d.num_symbols + 2 if copy else 0,
+                    readout="every" if copy else "last", parallel=m.parallel,
+                    init_scale=m.init_scale or None)
+
+
+class SyntheticBatches:
+  """Endless batches ``f(seed, step)``; the position is the step (checkpointable)."""
+
+  def __init__(self, config: ml_collections.ConfigDict, seed: int):
+    self.config, self.seed, self.position = config, seed, 0
+
+  def make(self, step: int) -> dict[str, np.ndarray]:
+    d, b = self.config.data, self.config.train.batch_size
+    if d.task == "adding":
+      return synthetic.adding_batch(self.seed, step, b, d.length)
+    return synthetic.copy_batch(self.seed, step, b, d.length, num_symbols=d.num_symbols,
+                                copy_length=d.copy_length)
+
+  def __iter__(self):
+    while True:
+      batch = self.make(self.position)
+      self.position += 1
+      yield batch
+
+  def get_state(self) -> dict[str, Any]:
+    return {"position": self.position}
+
+  def set_state(self, state: dict[str, Any]) -> None:
+    self.position = int(state["position"])
+
+
+def task_loss(config: ml_collections.ConfigDict, outputs: jax.Array,
+              batch: dict) -> tuple[jax.Array, dict[str, jax.Array]]:
+  """The training loss and its task metric (``mse`` or ``recall_accuracy``)."""
+  if config.data.task == "adding":
+    mse = jnp.mean((outputs[:, 0] - batch["targets"]) ** 2)
+    return mse, {"mse": mse}
+  nll = optax.softmax_cross_entropy_with_integer_labels(outputs.astype(jnp.float32),
+                                                        batch["targets"])
+  mask = batch["recall_mask"]
+  correct = (jnp.argmax(outputs, -1) == batch["targets"]) * mask
+  return jnp.mean(nll), {"recall_accuracy": jnp.sum(correct) / jnp.sum(mask)}
+
+
+def model_inputs(config: ml_collections.ConfigDict, batch: dict) -> jax.Array:
+  return batch["inputs"] if config.data.task == "adding" else batch["tokens"]
+
+
+def make_train_step(config, model, optimizer) -> Callable:
+  clip = config.optimizer.clip_norm
+
+  def train_step(state: TrainState, batch: dict):
+    def loss_fn(params):
+      outputs = model.apply({"params": params}, model_inputs(config, batch))
+      return task_loss(config, outputs, batch)
+
+    (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    norm = optax.tree.norm(grads)
+    metrics = {"loss": loss, "grad_norm": norm, **metrics}
+    if clip:
+      metrics["grad_norm_clipped"] = jnp.minimum(norm, clip)
+    params = optax.apply_updates(state.params, updates)
+    return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
+
+  return train_step
+
+
+def make_diagnose(config, model) -> Callable:
+  """``diagnose(params, batch) -> {"dLdh_at_0": ..., "dLdh_at_T": ...}`` (batch means)."""
+  cell = cells_lib.get(config.model.cell)
+  T = config.data.length + (2 * config.data.copy_length if config.data.task == "copy" else 0)
+  distances = sorted({0, T // 4, T // 2, (3 * T) // 4, T - 1})
+
+  def diagnose(params, batch):
+    layer = params["DeepRNN_0"]["layer_0"]
+    dense = params["Dense_0"]
+    xs = model_inputs(config, batch)
+    if config.data.task == "copy":
+      xs = jax.nn.one_hot(xs, config.data.num_symbols + 2)
+
+    def loss_fn(ys, final):
+      del final
+      if config.data.task == "adding":
+        ys = ys[:, -1:]
+      outputs = ys @ dense["kernel"] + dense["bias"].reshape((1,) * (ys.ndim - 1) + (-1,))
+      if config.data.task == "adding":
+        outputs = outputs[:, 0]
+      return task_loss(config, outputs, batch)[0]
+
+    norms = diagnostics.hidden_grad_norms(cell, layer, xs, loss_fn).mean(axis=0)
+    width = len(str(T))
+    return {f"dLdh_at_{d:0{width}d}": norms[T - 1 - d] for d in distances}
+
+  return diagnose
+
+
+def evaluate_batches(config, model, params, batches: list[dict]) -> dict[str, float]:
+  totals: dict[str, float] = {}
+  for batch in batches:
+    outputs = model.apply({"params": params}, model_inputs(config, batch))
+    loss, metrics = task_loss(config, outputs, batch)
+    for k, v in {"loss": loss, **metrics}.items():
+      totals[k] = totals.get(k, 0.0) + float(v) / len(batches)
+  if config.data.task == "adding":
+    totals["solved"] = float(totals["mse"] < SOLVED_MSE)
+  return totals
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                       log: Callable[[str], None] = print_flush) -> dict[str, Any]:
+  validate(config)
+  os.makedirs(workdir, exist_ok=True)
+  d, t = config.data, config.train
+  model = build_model(config)
+  batches = SyntheticBatches(config, config.seed)
+  held_out = SyntheticBatches(config, config.seed + EVAL_SEED_OFFSET)
+  eval_data = [held_out.make(i) for i in range(t.eval_batches)]
+  optimizer = optim.make_optimizer(config.optimizer, t.num_steps, t.num_steps)
+  init_key, train_key = jax.random.split(jax.random.PRNGKey(config.seed))
+  sample = batches.make(0)
+  params = model.init(init_key, model_inputs(config, sample))["params"]
+  state = TrainState(step=jnp.asarray(0, jnp.int32), params=params,
+                     opt_state=optimizer.init(params), key=train_key)
+  n_params = sum(x.size for x in jax.tree.leaves(params))
+  baseline = (f"MSE baseline {synthetic.ADDING_BASELINE_MSE:.3f}" if d.task == "adding" else
+              f"loss baseline {synthetic.copy_baseline_loss(d.length, d.num_symbols, d.copy_length):.4f},"
+              f" chance accuracy {1 / d.num_symbols:.3f}")
+  log(f"{d.task} T={d.length}: {config.model.cell} {config.model.num_layers}x"
+      f"{config.model.hidden_size}, {n_params:,} parameters; {baseline}")
+  train_step = jax.jit(make_train_step(config, model, optimizer), donate_argnums=0)
+  diagnose = jax.jit(make_diagnose(config, model)) if t.diagnose_every else None
+
+  if diagnose is not None:
+    inner = train_step
+
+    def train_step(state, batch):  # pylint: disable=function-redefined
+      step = int(state.step)
+      new_state, metrics = inner(state, batch)
+      if (step + 1) % t.diagnose_every == 0:
+        metrics = {**metrics, **diagnose(new_state.params, batch)}
+      return new_state, metrics
+
+  metric, mode = ("mse", "min") if d.task == "adding" else ("recall_accuracy", "max")
+  options = common.loop_options(t, t.num_steps, t.num_steps, best_metric=metric, best_mode=mode)
+  state, summary = fit(state, train_step=train_step, batches=batches, options=options,
+                       workdir=workdir, meta={"config": config.to_json()},
+                       evaluate=lambda s: evaluate_batches(config, model, s.params, eval_data),
+                       log=log)
+  result = {"stopped": summary["stopped"], "best_step": summary["best_step"],
+            "best": summary["best"], "steps": int(state.step),
+            "final": evaluate_batches(config, model, state.params, eval_data)}
+  with open(os.path.join(workdir, "results.json"), "w", encoding="utf-8") as f:
+    json.dump(result, f, indent=1)
+  return result

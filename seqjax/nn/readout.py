@@ -1,0 +1,54 @@
+"""A recurrent network with a linear readout: many-to-one (``last``) or synchronous
+many-to-many (``every`` step). The model of the synthetic long-dependency tasks, and of any
+per-step tagging or regression that needs nothing more."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from seqjax.nn import rnn
+from seqjax.nn.classifier import last_step
+
+READOUTS = ("last", "every")
+
+
+class RNNReadout(nn.Module):
+  """``inputs [B, T, F]`` (or token ids ``[B, T]`` when ``vocab_size > 0``, one-hot encoded)
+  -> ``DeepRNN`` -> ``Dense(num_outputs)`` at the last step (``[B, num_outputs]``) or at every
+  step (``[B, T, num_outputs]``)."""
+  num_outputs: int
+  hidden_size: int = 128
+  num_layers: int = 1
+  cell: str = "lstm"
+  cell_options: Any = None
+  vocab_size: int = 0  # > 0: integer inputs, one-hot encoded
+  readout: str = "last"
+  bidirectional: bool = False
+  parallel: bool = False
+  init_scale: Optional[float] = None
+  unroll: int = 1
+
+  @nn.compact
+  def __call__(self, inputs: jax.Array, lengths: Optional[jax.Array] = None, *,
+               deterministic: bool = True) -> jax.Array:
+    if self.readout not in READOUTS:
+      raise ValueError(f"RNNReadout: readout must be one of {list(READOUTS)}; got "
+                       f"{self.readout!r}")
+    xs = jax.nn.one_hot(inputs, self.vocab_size) if self.vocab_size else inputs
+    if xs.ndim != 3:
+      raise ValueError(f"RNNReadout: inputs must be [batch, time, features] (or token ids "
+                       f"[batch, time] with vocab_size); got {inputs.shape}")
+    ys, _ = rnn.DeepRNN(cell=self.cell, hidden_size=self.hidden_size,
+                        num_layers=self.num_layers, bidirectional=self.bidirectional,
+                        cell_options=self.cell_options, init_scale=self.init_scale,
+                        parallel=self.parallel, unroll=self.unroll)(
+                            xs, lengths=lengths, deterministic=deterministic)
+    if self.readout == "last":
+      if lengths is None:
+        lengths = jnp.full(ys.shape[:1], ys.shape[1], jnp.int32)
+      ys = last_step(ys, lengths)
+    return nn.Dense(self.num_outputs)(ys)
