@@ -133,30 +133,36 @@ def make_train_step(config, model, optimizer) -> Callable:
   return train_step
 
 
-def make_diagnose(config, model) -> Callable:
-  """``diagnose(params, batch) -> {"dLdh_at_0": ..., "dLdh_at_T": ...}`` (batch means)."""
+def hidden_grad_curve(config: ml_collections.ConfigDict, params: Any,
+                      batch: dict) -> jax.Array:
+  """``‖∂L/∂h_t‖`` of the single recurrent layer for ``t = 0..T'-1``, averaged over the batch."""
   cell = cells_lib.get(config.model.cell)
+  layer, dense = params["DeepRNN_0"]["layer_0"], params["Dense_0"]
+  xs = model_inputs(config, batch)
+  if config.data.task == "copy":
+    xs = jax.nn.one_hot(xs, config.data.num_symbols + 2)
+
+  def loss_fn(ys, final):
+    del final
+    if config.data.task == "adding":
+      ys = ys[:, -1:]
+    outputs = ys @ dense["kernel"] + dense["bias"].reshape((1,) * (ys.ndim - 1) + (-1,))
+    if config.data.task == "adding":
+      outputs = outputs[:, 0]
+    return task_loss(config, outputs, batch)[0]
+
+  return diagnostics.hidden_grad_norms(cell, layer, xs, loss_fn).mean(axis=0)
+
+
+def make_diagnose(config: ml_collections.ConfigDict) -> Callable:
+  """``diagnose(params, batch) -> {"dLdh_at_<distance>": ...}`` at distances 0, T/4, T/2,
+  3T/4 and T-1 from the loss (batch means)."""
   T = config.data.length + (2 * config.data.copy_length if config.data.task == "copy" else 0)
   distances = sorted({0, T // 4, T // 2, (3 * T) // 4, T - 1})
+  width = len(str(T))
 
   def diagnose(params, batch):
-    layer = params["DeepRNN_0"]["layer_0"]
-    dense = params["Dense_0"]
-    xs = model_inputs(config, batch)
-    if config.data.task == "copy":
-      xs = jax.nn.one_hot(xs, config.data.num_symbols + 2)
-
-    def loss_fn(ys, final):
-      del final
-      if config.data.task == "adding":
-        ys = ys[:, -1:]
-      outputs = ys @ dense["kernel"] + dense["bias"].reshape((1,) * (ys.ndim - 1) + (-1,))
-      if config.data.task == "adding":
-        outputs = outputs[:, 0]
-      return task_loss(config, outputs, batch)[0]
-
-    norms = diagnostics.hidden_grad_norms(cell, layer, xs, loss_fn).mean(axis=0)
-    width = len(str(T))
+    norms = hidden_grad_curve(config, params, batch)
     return {f"dLdh_at_{d:0{width}d}": norms[T - 1 - d] for d in distances}
 
   return diagnose
@@ -196,7 +202,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   log(f"{d.task} T={d.length}: {config.model.cell} {config.model.num_layers}x"
       f"{config.model.hidden_size}, {n_params:,} parameters; {baseline}")
   train_step = jax.jit(make_train_step(config, model, optimizer), donate_argnums=0)
-  diagnose = jax.jit(make_diagnose(config, model)) if t.diagnose_every else None
+  diagnose = jax.jit(make_diagnose(config)) if t.diagnose_every else None
 
   if diagnose is not None:
     inner = train_step

@@ -1,0 +1,159 @@
+"""Trains every cell on a synthetic task at several lengths; writes the results table and the
+gradient-norm plot.
+
+    python -m experiments.synthetic.compare --task=adding --lengths=50,200,500 \
+        --cells=rnn,irnn,lstm,gru,mingru,minlstm,lru --workdir=runs/synthetic_adding
+
+For each (length, cell) it trains ``configs/base.py`` with the cell's variant (``VARIANTS``) for
+``--steps`` steps in ``<workdir>/<task>_T<length>_<cell>`` (resumable), then writes
+``<workdir>/results.md`` (solved or not, the step it was first solved at, the final metric,
+wall time) and ``<workdir>/grad_norms_T<length>.png``: ‖∂L/∂h_t‖ against the distance to the
+loss for every cell, at initialisation and after training.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+from absl import app, flags, logging
+import jax
+import numpy as np
+
+from experiments import common
+from experiments.synthetic import train
+from experiments.synthetic.configs import base
+from seqjax import cells as cells_lib
+from seqjax import diagnostics
+from seqjax.train import checkpoint
+from seqjax.train.writer import read_metrics
+
+# name -> (cell, cell options, learning rate or None for the config's)
+VARIANTS = {
+    "rnn": ("rnn", {}, None),
+    "irnn": ("rnn", {"activation": "relu", "identity_init": True}, 1e-4),  # Le et al. 2015
+    "lstm": ("lstm", {"forget_bias": 1.0}, None),
+    "gru": ("gru", {}, None),
+    "mingru": ("mingru", {}, None),
+    "minlstm": ("minlstm", {}, None),
+    "lru": ("lru", {"r_min": 0.9, "r_max": 0.999}, None),
+}
+
+FLAGS = flags.FLAGS
+flags.DEFINE_enum("task", "adding", ["adding", "copy"], "The synthetic task.")
+flags.DEFINE_list("lengths", ["50", "200", "500"], "Sequence lengths T.")
+flags.DEFINE_list("cells", list(VARIANTS), f"Cell variants, from {list(VARIANTS)}.")
+flags.DEFINE_integer("steps", 5000, "Training steps per run.")
+flags.DEFINE_integer("hidden_size", 128, "Hidden units of every cell.")
+flags.DEFINE_integer("seed", 0, "Seed of every run.")
+flags.DEFINE_string("workdir", None, "Where the runs, the table and the plots go.")
+flags.mark_flags_as_required(["workdir"])
+
+
+def run_config(task: str, length: int, variant: str, steps: int, hidden: int, seed: int):
+  cell, options, lr = VARIANTS[variant]
+  c = base.get_config()
+  c.seed = seed
+  c.data.task, c.data.length = task, length
+  c.model.cell, c.model.hidden_size = cell, hidden
+  c.model.cell_options.update(options)
+  c.model.parallel = cell in cells_lib.LINEAR_CELLS
+  c.train.num_steps = steps
+  c.train.eval_every = max(steps // 20, 1)
+  c.train.log_every = max(steps // 50, 1)
+  c.train.checkpoint_every = max(steps // 5, 1)
+  if lr is not None:
+    c.optimizer.learning_rate = lr
+  return c
+
+
+def grad_norm_curve(config, params) -> np.ndarray:
+  """Mean ‖∂L/∂h_t‖ over a held-out batch for every t; NaN for the LRU, whose carry has no
+  ``h`` field to perturb."""
+  batch = train.SyntheticBatches(config, config.seed + train.EVAL_SEED_OFFSET).make(0)
+  if config.model.cell == "lru":
+    return np.full(train.model_inputs(config, batch).shape[1], np.nan)
+  return np.asarray(train.hidden_grad_curve(config, params, batch))
+
+
+def first_solved(workdir: str, task: str) -> int | None:
+  for row in read_metrics(workdir):
+    if row.get("split") != "eval":
+      continue
+    if (task == "adding" and row["mse"] < train.SOLVED_MSE) or (
+        task == "copy" and row["recall_accuracy"] > 0.99):
+      return int(row["step"])
+  return None
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  logging.set_verbosity(logging.WARNING)
+  unknown = [c for c in FLAGS.cells if c not in VARIANTS]
+  if unknown:
+    sys.stderr.write(f"error: --cells has unknown variants {unknown}; choose from "
+                     f"{list(VARIANTS)}\n")
+    sys.exit(2)
+  os.makedirs(FLAGS.workdir, exist_ok=True)
+  rows = []
+  for length in (int(x) for x in FLAGS.lengths):
+    curves = {}
+    for variant in FLAGS.cells:
+      config = run_config(FLAGS.task, length, variant, FLAGS.steps, FLAGS.hidden_size, FLAGS.seed)
+      workdir = os.path.join(FLAGS.workdir, f"{FLAGS.task}_T{length}_{variant}")
+      start = time.time()
+      result = train.train_and_evaluate(config, workdir, log=lambda _: None)
+      wall = time.time() - start
+      metric = "mse" if FLAGS.task == "adding" else "recall_accuracy"
+      solved_at = first_solved(workdir, FLAGS.task)
+      rows.append({"T": length, "cell": variant, metric: result["final"][metric],
+                   "best": result["best"][metric], "solved_at": solved_at,
+                   "wall_s": round(wall, 1), "steps": result["steps"]})
+      print(json.dumps(rows[-1]), flush=True)
+      model = train.build_model(config)
+      init = model.init(jax.random.PRNGKey(config.seed), train.model_inputs(
+          config, train.SyntheticBatches(config, 0).make(0)))["params"]
+      _, trained = checkpoint_params(workdir, config, init)
+      curves[f"{variant} (init)"] = grad_norm_curve(config, init)
+      curves[f"{variant} (trained)"] = grad_norm_curve(config, trained)
+    curves = {k: v for k, v in curves.items() if np.all(np.isfinite(v))}
+    diagnostics.plot_gradient_norms(
+        curves, os.path.join(FLAGS.workdir, f"grad_norms_T{length}.png"),
+        title=f"{FLAGS.task}, T={length}: gradient of the loss w.r.t. h_t")
+  write_table(rows, os.path.join(FLAGS.workdir, "results.md"), FLAGS.task)
+
+
+def checkpoint_params(workdir, config, init_params):
+  """The trained parameters of a finished run (the last checkpoint)."""
+  from seqjax.train import optim  # pylint: disable=g-import-not-at-top
+  from seqjax.train.state import TrainState  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  optimizer = optim.make_optimizer(config.optimizer, config.train.num_steps,
+                                   config.train.num_steps)
+  template = TrainState(step=jnp.asarray(0, jnp.int32), params=init_params,
+                        opt_state=optimizer.init(init_params), key=jax.random.PRNGKey(0))
+  ckpt = checkpoint.Checkpointer(workdir)
+  state, _, _ = ckpt.restore(template, which="last")
+  ckpt.close()
+  return state, state.params
+
+
+def write_table(rows, path, task):
+  metric = "MSE (< 0.01 solves; predicting 1 scores 0.167)" if task == "adding" else (
+      "recall accuracy (chance 0.125)")
+  key = "mse" if task == "adding" else "recall_accuracy"
+  lines = [f"| T | cell | final {metric} | best | first solved at step | wall |",
+           "|---|---|---|---|---|---|"]
+  for r in rows:
+    solved = r["solved_at"] if r["solved_at"] is not None else "not solved"
+    lines.append(f"| {r['T']} | {r['cell']} | {r[key]:.4f} | {r['best']:.4f} | {solved} | "
+                 f"{r['wall_s'] / 60:.1f} min |")
+  with open(path, "w", encoding="utf-8") as f:
+    f.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+  app.run(main, flags_parser=common.flags_parser)
