@@ -16,7 +16,7 @@ import ml_collections
 from experiments import common
 from experiments.lm.configs import base
 from seqjax import metrics
-from seqjax.cells import CELLS
+from seqjax.cells import CELLS, LINEAR_CELLS
 from seqjax.data import builders
 from seqjax.data import lm as lm_data
 from seqjax.data.vocab import TOKENIZERS, Vocabulary
@@ -44,8 +44,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
               "train.log_every": config.train.log_every,
               "train.checkpoint_every": config.train.checkpoint_every}
   common.check_positive_ints(positive)
-  if not 0.0 <= config.model.dropout_rate < 1.0:
-    raise ValueError(f"model.dropout_rate must be in [0, 1); got {config.model.dropout_rate!r}")
+  for key in ("dropout_rate", "state_dropout", "embed_dropout", "weight_drop"):
+    if not 0.0 <= config.model[key] < 1.0:
+      raise ValueError(f"model.{key} must be in [0, 1); got {config.model[key]!r}")
+  if config.model.parallel and config.model.cell not in LINEAR_CELLS:
+    raise ValueError(f"model.parallel needs a linear-recurrence cell {list(LINEAR_CELLS)}; got "
+                     f"{config.model.cell!r}")
   common.check_num_steps(config.train)
   if config.data.manual_dir:
     if not os.path.isdir(config.data.manual_dir):
@@ -58,7 +62,12 @@ def build_model(config: ml_collections.ConfigDict, vocab_size: int) -> RNNLM:
   return RNNLM(vocab_size=vocab_size, hidden_size=m.hidden_size, num_layers=m.num_layers,
                cell=m.cell, cell_options=dict(m.cell_options), embed_size=m.embed_size or None,
                dropout_rate=m.dropout_rate, tie_weights=m.tie_weights,
-               init_scale=m.init_scale or None, unroll=m.unroll, remat=m.remat)
+               init_scale=m.init_scale or None, unroll=m.unroll, remat=m.remat,
+               # Keys added after the first checkpoints were written: read with defaults.
+               locked_dropout=m.get("locked_dropout", False),
+               state_dropout=m.get("state_dropout", 0.0),
+               embed_dropout=m.get("embed_dropout", 0.0), weight_drop=m.get("weight_drop", 0.0),
+               zoneout=m.get("zoneout", 0.0), parallel=m.get("parallel", False))
 
 
 def derive_fn(level: str) -> Callable[[dict], dict]:

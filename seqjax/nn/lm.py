@@ -10,6 +10,7 @@ import jax.numpy as jnp
 
 from seqjax.cells.initializers import scaled_uniform
 from seqjax.nn import rnn
+from seqjax.unroll import dropout as unroll_dropout
 
 
 class RNNLM(nn.Module):
@@ -23,6 +24,14 @@ class RNNLM(nn.Module):
   ``tie_weights`` the softmax reuses the embedding matrix (Press & Wolf 2017; Inan et al. 2017),
   which needs the last layer's output size to equal ``embed_size``. ``init_scale`` draws every
   parameter U(±init_scale) (Zaremba: 0.1 / 0.05 / 0.04); otherwise each cell's defaults apply.
+
+  Regularisers (Gal & Ghahramani 2016; Merity et al. 2017), all off by default:
+  ``locked_dropout`` makes the embedding, between-layer and output dropout one mask per
+  sequence (window); ``state_dropout`` is variational dropout on the recurrent connections;
+  ``embed_dropout`` drops whole word types (a row of the embedding matrix, the same at every
+  position of the window); ``weight_drop`` is DropConnect on the recurrent matrices;
+  ``zoneout`` as in ``seqjax.unroll.unroll``. ``parallel`` scans linear-recurrence cells
+  (``mingru``, ``minlstm``, ``lru``) with ``jax.lax.associative_scan``.
   """
   vocab_size: int
   hidden_size: int = 200
@@ -35,6 +44,12 @@ class RNNLM(nn.Module):
   init_scale: Optional[float] = None
   unroll: int = 1
   remat: bool = False
+  locked_dropout: bool = False
+  state_dropout: float = 0.0
+  embed_dropout: float = 0.0
+  weight_drop: float = 0.0
+  zoneout: Any = 0.0
+  parallel: bool = False
 
   def setup(self):
     embed_size = self.embed_size or self.hidden_size
@@ -44,7 +59,10 @@ class RNNLM(nn.Module):
     self.rnn = rnn.DeepRNN(cell=self.cell, hidden_size=self.hidden_size,
                            num_layers=self.num_layers, dropout_rate=self.dropout_rate,
                            init_scale=self.init_scale, cell_options=self.cell_options,
-                           unroll=self.unroll, remat=self.remat)
+                           unroll=self.unroll, remat=self.remat,
+                           locked_dropout=self.locked_dropout, state_dropout=self.state_dropout,
+                           weight_drop=self.weight_drop, zoneout=self.zoneout,
+                           parallel=self.parallel)
     self.dropout = nn.Dropout(self.dropout_rate)
     if self.tie_weights:
       self.softmax_bias = self.param("softmax_bias", nn.initializers.zeros, (self.vocab_size,))
@@ -59,9 +77,14 @@ class RNNLM(nn.Module):
                deterministic: bool = True) -> tuple[jax.Array, list[Any]]:
     if tokens.ndim != 2:
       raise ValueError(f"RNNLM: tokens must have shape [batch, time]; got {tokens.shape}")
-    x = self.dropout(self.embed(tokens), deterministic=deterministic)
+    x = self.embed(tokens)
+    if self.embed_dropout > 0 and not deterministic:
+      keep = jax.random.bernoulli(self.make_rng("dropout"), 1.0 - self.embed_dropout,
+                                  (self.vocab_size,))
+      x = x * (keep[tokens] / (1.0 - self.embed_dropout))[..., None].astype(x.dtype)
+    x = self._drop(x, deterministic)
     ys, carry = self.rnn(x, carry, deterministic=deterministic)
-    ys = self.dropout(ys, deterministic=deterministic)
+    ys = self._drop(ys, deterministic)
     if self.tie_weights:
       if ys.shape[-1] != self.embed.features:
         raise ValueError(f"RNNLM: tie_weights needs the RNN output size ({ys.shape[-1]}) to "
@@ -71,6 +94,12 @@ class RNNLM(nn.Module):
     else:
       logits = self.softmax(ys)
     return logits, carry
+
+  def _drop(self, x: jax.Array, deterministic: bool) -> jax.Array:
+    """The non-recurrent dropout: per element, or one mask per sequence (``locked_dropout``)."""
+    if deterministic or self.dropout_rate == 0 or not self.locked_dropout:
+      return self.dropout(x, deterministic=deterministic)
+    return unroll_dropout(x, self.dropout_rate, key=self.make_rng("dropout"), locked=True)
 
 
 def initial_carry(model: RNNLM, params: Any, batch_size: int) -> list[Any]:

@@ -19,7 +19,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.data.max_vocab = 0  # 0: every training token
 
   c.model = ml_collections.ConfigDict()
-  c.model.cell = "lstm"  # rnn | lstm | gru
+  c.model.cell = "lstm"  # rnn | lstm | gru | mingru | minlstm | lru
   c.model.hidden_size = 200
   c.model.num_layers = 2
   c.model.embed_size = 0  # 0: hidden_size
@@ -29,6 +29,12 @@ def get_config() -> ml_collections.ConfigDict:
   c.model.cell_options = ml_collections.ConfigDict({"forget_bias": 0.0})
   c.model.unroll = 1
   c.model.remat = False
+  c.model.locked_dropout = False  # dropout masks shared across the steps of a window
+  c.model.state_dropout = 0.0  # variational dropout on the recurrent connections
+  c.model.embed_dropout = 0.0  # drop whole word types from the embedding
+  c.model.weight_drop = 0.0  # DropConnect on the recurrent matrices
+  c.model.zoneout = 0.0
+  c.model.parallel = False  # associative scan for mingru / minlstm / lru
 
   c.train = common.loop_section(num_epochs=13, checkpoint_every=500)
   c.train.batch_size = 20
