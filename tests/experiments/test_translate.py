@@ -24,6 +24,7 @@ def config(data, **train_overrides):
   c.model.embed_size, c.model.hidden_size = 24, 24
   c.model.dropout_rate = 0.0
   c.optimizer.learning_rate = 1e-2
+  c.train.best_metric = "bleu"
   c.train.update(train_overrides)
   return c
 

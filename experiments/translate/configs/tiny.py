@@ -12,6 +12,7 @@ def get_config():
   c.train.batch_size, c.train.eval_batch_size = 16, 32
   c.train.num_steps, c.train.log_every, c.train.eval_every = 6, 2, 3
   c.train.checkpoint_every = 3
+  c.train.best_metric = "loss"  # no decoding at every evaluation: keeps smoke tests quick
   c.decode.beam_size, c.decode.max_len_b = 2, 4
   c.decode.max_len_a = 1.0
   c.decode.test_splits = ("test_2016_flickr",)
