@@ -42,14 +42,6 @@ VARIANTS = {
 }
 
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("task", "adding", ["adding", "copy"], "The synthetic task.")
-flags.DEFINE_list("lengths", ["50", "200", "500"], "Sequence lengths T.")
-flags.DEFINE_list("cells", list(VARIANTS), f"Cell variants, from {list(VARIANTS)}.")
-flags.DEFINE_integer("steps", 5000, "Training steps per run.")
-flags.DEFINE_integer("hidden_size", 128, "Hidden units of every cell.")
-flags.DEFINE_integer("seed", 0, "Seed of every run.")
-flags.DEFINE_string("workdir", None, "Where the runs, the table and the plots go.")
-flags.mark_flags_as_required(["workdir"])
 
 
 def run_config(task: str, length: int, variant: str, steps: int, hidden: int, seed: int):
@@ -155,5 +147,17 @@ def write_table(rows, path, task):
     f.write("\n".join(lines) + "\n")
 
 
+def define_flags() -> None:
+  flags.DEFINE_enum("task", "adding", ["adding", "copy"], "The synthetic task.")
+  flags.DEFINE_list("lengths", ["50", "200", "500"], "Sequence lengths T.")
+  flags.DEFINE_list("cells", list(VARIANTS), f"Cell variants, from {list(VARIANTS)}.")
+  flags.DEFINE_integer("steps", 5000, "Training steps per run.")
+  flags.DEFINE_integer("hidden_size", 128, "Hidden units of every cell.")
+  flags.DEFINE_integer("seed", 0, "Seed of every run.")
+  flags.DEFINE_string("workdir", None, "Where the runs, the table and the plots go.")
+  flags.mark_flags_as_required(["workdir"])
+
+
 if __name__ == "__main__":
+  define_flags()
   app.run(main, flags_parser=common.flags_parser)

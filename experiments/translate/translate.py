@@ -27,19 +27,6 @@ from seqjax.data import translation as data_lib
 from seqjax.train import translate as translate_lib
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "A trained translation workdir.")
-flags.DEFINE_string("input", None, "A UTF-8 file with one source sentence per line (every line "
-                    "must hold a sentence); sentences may also be given as arguments.")
-flags.DEFINE_enum("checkpoint", "best", ["best", "last"], "Which checkpoint to use.")
-flags.DEFINE_integer("beam_size", None, "Beam size; 1 is greedy. Default: the config's.")
-flags.DEFINE_float("alpha", None, "Length penalty exponent. Default: the config's.")
-flags.DEFINE_float("temperature", 0.0, "> 0 samples translations (with --beam_size=1) from "
-                   "softmax(logits / temperature) instead of searching.")
-flags.DEFINE_integer("top_k", 0, "Sampling: keep the k most likely tokens (0: all).")
-flags.DEFINE_integer("seed", 0, "Sampling seed.")
-flags.DEFINE_integer("batch_size", 64, "Sentences decoded together.")
-flags.DEFINE_string("plot_dir", None, "Write one attention heat map PNG per sentence here.")
-flags.mark_flags_as_required(["workdir"])
 
 
 class Translator:
@@ -129,5 +116,24 @@ def main(argv):
       sys.stderr.write(f"wrote {path}\n")
 
 
+def define_flags() -> None:
+  """The command's flags (defined only when run as a program, so importing this module for
+  ``Translator`` adds no flags)."""
+  flags.DEFINE_string("workdir", None, "A trained translation workdir.")
+  flags.DEFINE_string("input", None, "A UTF-8 file with one source sentence per line (every line "
+                      "must hold a sentence); sentences may also be given as arguments.")
+  flags.DEFINE_enum("checkpoint", "best", ["best", "last"], "Which checkpoint to use.")
+  flags.DEFINE_integer("beam_size", None, "Beam size; 1 is greedy. Default: the config's.")
+  flags.DEFINE_float("alpha", None, "Length penalty exponent. Default: the config's.")
+  flags.DEFINE_float("temperature", 0.0, "> 0 samples translations (with --beam_size=1) from "
+                     "softmax(logits / temperature) instead of searching.")
+  flags.DEFINE_integer("top_k", 0, "Sampling: keep the k most likely tokens (0: all).")
+  flags.DEFINE_integer("seed", 0, "Sampling seed.")
+  flags.DEFINE_integer("batch_size", 64, "Sentences decoded together.")
+  flags.DEFINE_string("plot_dir", None, "Write one attention heat map PNG per sentence here.")
+  flags.mark_flags_as_required(["workdir"])
+
+
 if __name__ == "__main__":
+  define_flags()
   app.run(main, flags_parser=common.flags_parser)

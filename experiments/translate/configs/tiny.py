@@ -9,7 +9,7 @@ def get_config():
   c.data.max_length = 20
   c.model.embed_size, c.model.hidden_size = 16, 16
   c.model.dropout_rate = 0.1
-  c.train.batch_size, c.train.eval_batch_size = 16, 32
+  c.train.batch_size, c.train.eval_batch_size = 16, 256  # few evaluation shapes to compile
   c.train.num_steps, c.train.log_every, c.train.eval_every = 6, 2, 3
   c.train.checkpoint_every = 3
   c.train.best_metric = "loss"  # no decoding at every evaluation: keeps smoke tests quick
