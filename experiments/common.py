@@ -3,6 +3,8 @@ them, and the ``main.py`` entry point with one-line errors for bad flags and con
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 from typing import Any, Callable
 
@@ -76,6 +78,13 @@ def check_positive_ints(values: dict[str, Any]) -> None:
 def check_num_steps(train: ml_collections.ConfigDict) -> None:
   if train.num_steps < 0 or (train.num_steps == 0 and train.num_epochs < 1):
     raise ValueError("train.num_steps must be > 0, or train.num_epochs >= 1 when num_steps is 0")
+
+
+def write_results(workdir: str, result: dict[str, Any]) -> dict[str, Any]:
+  """Writes a run's summary to ``workdir/results.json`` and returns it."""
+  with open(os.path.join(workdir, "results.json"), "w", encoding="utf-8") as f:
+    json.dump(result, f, indent=1)
+  return result
 
 
 def one_line(error: BaseException) -> str:

@@ -119,3 +119,18 @@ def multi30k_like(tmp_path_factory):
   root = tmp_path_factory.mktemp("multi30k_like")
   write_multi30k_like(root / "raw")
   return {"manual_dir": str(root / "raw"), "data_dir": str(root / "tfds")}
+
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def assert_one_line_error(module: str, args, message: str) -> None:
+  """Runs ``python -m module *args``: it must exit with 2 and print exactly one ``error:`` line
+  holding ``message`` (the experiments' promise for bad flags, keys and paths)."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  proc = subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, capture_output=True,
+                        text=True, timeout=120)
+  assert proc.returncode == 2, proc.stderr
+  lines = proc.stderr.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], proc.stderr

@@ -167,6 +167,4 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                                seed=config.seed)
     log("sample:\n" + text)
     result["sample"] = text
-  with open(os.path.join(workdir, "results.json"), "w", encoding="utf-8") as f:
-    json.dump(result, f, indent=1)
-  return result
+  return common.write_results(workdir, result)

@@ -219,6 +219,4 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       log(f"{split} (best checkpoint, step {summary['best_step']}): accuracy "
           f"{scores['accuracy']:.4f} loss {scores['loss']:.4f} ({int(scores['count'])} "
           f"examples)\n{_confusion_text(scores['confusion'], data.label_names)}")
-  with open(os.path.join(workdir, "results.json"), "w", encoding="utf-8") as f:
-    json.dump(result, f, indent=1)
-  return result
+  return common.write_results(workdir, result)

@@ -10,7 +10,6 @@ before and after clipping.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any, Callable
 
@@ -223,6 +222,4 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   result = {"stopped": summary["stopped"], "best_step": summary["best_step"],
             "best": summary["best"], "steps": int(state.step),
             "final": evaluate_batches(config, model, state.params, eval_data)}
-  with open(os.path.join(workdir, "results.json"), "w", encoding="utf-8") as f:
-    json.dump(result, f, indent=1)
-  return result
+  return common.write_results(workdir, result)

@@ -257,6 +257,4 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     log(f"{split} (best checkpoint, step {summary['best_step']}): perplexity "
         f"{scores['perplexity']:.2f}, BLEU greedy {scores['bleu_greedy']:.2f}, beam "
         f"{dec.beam_size} {scores[f'bleu_beam{dec.beam_size}']:.2f} ({signature})")
-  with open(os.path.join(workdir, "results.json"), "w", encoding="utf-8") as f:
-    json.dump(result, f, indent=1)
-  return result
+  return common.write_results(workdir, result)

@@ -1,9 +1,6 @@
 """The LM experiment end to end on generated PTB-format text and (when present) real PTB."""
 
 import math
-import pathlib
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -15,10 +12,7 @@ from experiments.lm.configs import tiny
 from seqjax.data import lm as lm_data
 from seqjax.train import Checkpointer, lm as lm_train, optim
 from seqjax.train.writer import read_metrics
-from tests.conftest import shared_data
-
-REPO = pathlib.Path(__file__).resolve().parents[2]
-
+from tests.conftest import assert_one_line_error, shared_data
 
 def config(data, **train_overrides):
   c = tiny.get_config()
@@ -115,8 +109,4 @@ def test_tiny_config_on_real_ptb(tmp_path):
      "model.dropout_rate must be in [0, 1)"),
 ])
 def test_cli_errors_are_one_line(args, message, tmp_path):
-  proc = subprocess.run([sys.executable, "-m", "experiments.lm.main", f"--workdir={tmp_path}",
-                         *args], cwd=REPO, capture_output=True, text=True, timeout=120)
-  assert proc.returncode == 2
-  lines = proc.stderr.strip().splitlines()
-  assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], proc.stderr
+  assert_one_line_error("experiments.lm.main", [f"--workdir={tmp_path}", *args], message)

@@ -1,16 +1,11 @@
 """The synthetic-task experiment: learning, diagnostics logging, resume, errors."""
 
-import pathlib
-import subprocess
-import sys
-
 import pytest
 
 from experiments.synthetic import train
 from experiments.synthetic.configs import tiny
 from seqjax.train.writer import read_metrics
-
-REPO = pathlib.Path(__file__).resolve().parents[2]
+from tests.conftest import assert_one_line_error
 
 
 def _quiet(_):
@@ -54,9 +49,5 @@ def test_diagnostics_are_logged_and_resume_is_exact(tmp_path):
      "train.diagnose_every needs model.num_layers=1"),
 ])
 def test_cli_errors_are_one_line(args, message, tmp_path):
-  proc = subprocess.run([sys.executable, "-m", "experiments.synthetic.main",
-                         f"--workdir={tmp_path}", "--config=experiments/synthetic/configs/tiny.py",
-                         *args], cwd=REPO, capture_output=True, text=True, timeout=120)
-  assert proc.returncode == 2
-  lines = proc.stderr.strip().splitlines()
-  assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], proc.stderr
+  assert_one_line_error("experiments.synthetic.main", [
+      f"--workdir={tmp_path}", "--config=experiments/synthetic/configs/tiny.py", *args], message)

@@ -12,7 +12,7 @@ import pytest
 from experiments.translate import train, translate
 from experiments.translate.configs import tiny
 from seqjax.train.writer import read_metrics
-from tests.conftest import shared_data
+from tests.conftest import assert_one_line_error, shared_data
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
@@ -147,12 +147,8 @@ def test_tiny_config_on_real_multi30k(tmp_path):
     (["--config.decode.test_splits=('test_2019',)"], "decode.test_splits has unknown splits"),
 ])
 def test_cli_errors_are_one_line(args, message, tmp_path):
-  proc = subprocess.run([sys.executable, "-m", "experiments.translate.main",
-                         f"--workdir={tmp_path}", "--config=experiments/translate/configs/tiny.py",
-                         *args], cwd=REPO, capture_output=True, text=True, timeout=120)
-  assert proc.returncode == 2
-  lines = proc.stderr.strip().splitlines()
-  assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], proc.stderr
+  assert_one_line_error("experiments.translate.main", [
+      f"--workdir={tmp_path}", "--config=experiments/translate/configs/tiny.py", *args], message)
 
 
 def test_missing_data_files_are_named(tmp_path):
