@@ -52,6 +52,7 @@ def test_tiny_model_learns_the_separable_task(trained):
   assert saved["validation"]["accuracy"] == result["validation"]["accuracy"]
 
 
+@pytest.mark.slow  # run with `pytest -m slow`
 def test_resume_is_exact(sst2_like, tmp_path):
   def run(workdir, steps):
     return train.train_and_evaluate(config(sst2_like, num_steps=steps, eval_every=20,
@@ -115,6 +116,7 @@ def test_frozen_pretrained_vectors_end_to_end(sst2_like, tmp_path):
     train.train_and_evaluate(c, str(tmp_path / "run8"), log=_quiet)
 
 
+@pytest.mark.slow  # run with `pytest -m slow`
 def test_tiny_config_on_real_sst2(tmp_path):
   root = shared_data("sst2")
   c = tiny.get_config()

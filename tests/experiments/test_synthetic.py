@@ -12,6 +12,7 @@ def _quiet(_):
   pass
 
 
+@pytest.mark.slow  # run with `pytest -m slow`
 def test_lstm_learns_the_short_adding_problem(tmp_path):
   c = tiny.get_config()
   c.data.length = 8
@@ -22,6 +23,7 @@ def test_lstm_learns_the_short_adding_problem(tmp_path):
   assert result["final"]["mse"] < 0.05  # the baseline of predicting 1 is 0.167
 
 
+@pytest.mark.slow  # run with `pytest -m slow`
 def test_diagnostics_are_logged_and_resume_is_exact(tmp_path):
   def run(workdir, steps):
     c = tiny.get_config()

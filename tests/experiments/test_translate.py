@@ -90,6 +90,7 @@ def test_translator_translates_new_sentences(trained, tmp_path):
   assert proc.returncode == 2 and "bad.de:2: empty sentence" in proc.stderr
 
 
+@pytest.mark.slow  # run with `pytest -m slow`
 def test_resume_is_exact(multi30k_like, tmp_path):
   def run(workdir, steps):
     c = config(multi30k_like, num_steps=steps, eval_every=100, log_every=1,
@@ -108,6 +109,7 @@ def test_resume_is_exact(multi30k_like, tmp_path):
     assert b[step] == pytest.approx(a[step], rel=1e-6)
 
 
+@pytest.mark.slow  # run with `pytest -m slow`
 def test_sentencepiece_tokenizers_travel_with_the_checkpoint(multi30k_like, tmp_path):
   c = config(multi30k_like, num_steps=4, eval_every=4, checkpoint_every=4)
   c.data.tokenizer, c.data.vocab_size, c.data.lowercase = "sentencepiece", 18, False
