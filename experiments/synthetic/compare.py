@@ -44,7 +44,8 @@ VARIANTS = {
 FLAGS = flags.FLAGS
 
 
-def run_config(task: str, length: int, variant: str, steps: int, hidden: int, seed: int):
+def run_config(task: str, length: int, variant: str, steps: int, hidden: int, seed: int,
+               batch_size: int = 64):
   cell, options, lr = VARIANTS[variant]
   c = base.get_config()
   c.seed = seed
@@ -52,7 +53,7 @@ def run_config(task: str, length: int, variant: str, steps: int, hidden: int, se
   c.model.cell, c.model.hidden_size = cell, hidden
   c.model.cell_options.update(options)
   c.model.parallel = cell in cells_lib.LINEAR_CELLS
-  c.train.num_steps = steps
+  c.train.num_steps, c.train.batch_size = steps, batch_size
   c.train.eval_every = max(steps // 20, 1)
   c.train.log_every = max(steps // 50, 1)
   c.train.checkpoint_every = max(steps // 5, 1)
@@ -94,7 +95,8 @@ def main(argv):
   for length in (int(x) for x in FLAGS.lengths):
     curves = {}
     for variant in FLAGS.cells:
-      config = run_config(FLAGS.task, length, variant, FLAGS.steps, FLAGS.hidden_size, FLAGS.seed)
+      config = run_config(FLAGS.task, length, variant, FLAGS.steps, FLAGS.hidden_size, FLAGS.seed,
+                          FLAGS.batch_size)
       workdir = os.path.join(FLAGS.workdir, f"{FLAGS.task}_T{length}_{variant}")
       start = time.time()
       result = train.train_and_evaluate(config, workdir, log=lambda _: None)
@@ -153,6 +155,7 @@ def define_flags() -> None:
   flags.DEFINE_list("cells", list(VARIANTS), f"Cell variants, from {list(VARIANTS)}.")
   flags.DEFINE_integer("steps", 5000, "Training steps per run.")
   flags.DEFINE_integer("hidden_size", 128, "Hidden units of every cell.")
+  flags.DEFINE_integer("batch_size", 64, "Training batch size of every run.")
   flags.DEFINE_integer("seed", 0, "Seed of every run.")
   flags.DEFINE_string("workdir", None, "Where the runs, the table and the plots go.")
   flags.mark_flags_as_required(["workdir"])

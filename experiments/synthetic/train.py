@@ -167,16 +167,25 @@ def make_diagnose(config: ml_collections.ConfigDict) -> Callable:
   return diagnose
 
 
-def evaluate_batches(config, model, params, batches: list[dict]) -> dict[str, float]:
-  totals: dict[str, float] = {}
-  for batch in batches:
+def make_evaluate(config, model) -> Callable[[Any, list[dict]], dict[str, float]]:
+  """``evaluate(params, batches)``: batch means of the loss and the task metric (jitted)."""
+
+  @jax.jit
+  def batch_metrics(params, batch):
     outputs = model.apply({"params": params}, model_inputs(config, batch))
     loss, metrics = task_loss(config, outputs, batch)
-    for k, v in {"loss": loss, **metrics}.items():
-      totals[k] = totals.get(k, 0.0) + float(v) / len(batches)
-  if config.data.task == "adding":
-    totals["solved"] = float(totals["mse"] < SOLVED_MSE)
-  return totals
+    return {"loss": loss, **metrics}
+
+  def evaluate(params, batches: list[dict]) -> dict[str, float]:
+    totals: dict[str, float] = {}
+    for batch in batches:
+      for k, v in batch_metrics(params, batch).items():
+        totals[k] = totals.get(k, 0.0) + float(v) / len(batches)
+    if config.data.task == "adding":
+      totals["solved"] = float(totals["mse"] < SOLVED_MSE)
+    return totals
+
+  return evaluate
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
@@ -202,6 +211,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       f"{config.model.hidden_size}, {n_params:,} parameters; {baseline}")
   train_step = jax.jit(make_train_step(config, model, optimizer), donate_argnums=0)
   diagnose = jax.jit(make_diagnose(config)) if t.diagnose_every else None
+  evaluate = make_evaluate(config, model)
 
   if diagnose is not None:
     inner = train_step
@@ -217,9 +227,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   options = common.loop_options(t, t.num_steps, t.num_steps, best_metric=metric, best_mode=mode)
   state, summary = fit(state, train_step=train_step, batches=batches, options=options,
                        workdir=workdir, meta={"config": config.to_json()},
-                       evaluate=lambda s: evaluate_batches(config, model, s.params, eval_data),
+                       evaluate=lambda s: evaluate(s.params, eval_data),
                        log=log)
   result = {"stopped": summary["stopped"], "best_step": summary["best_step"],
             "best": summary["best"], "steps": int(state.step),
-            "final": evaluate_batches(config, model, state.params, eval_data)}
+            "final": evaluate(state.params, eval_data)}
   return common.write_results(workdir, result)
