@@ -9,9 +9,11 @@ import sys
 from typing import Any, Callable
 
 from absl import app, flags, logging
+import jax
 import ml_collections
 from ml_collections import config_flags
 
+from seqjax import parallel
 from seqjax.train.loop import LoopOptions
 
 
@@ -50,6 +52,39 @@ def optimizer_section(**defaults: Any) -> ml_collections.ConfigDict:
   return c
 
 
+def parallel_section(**defaults: Any) -> ml_collections.ConfigDict:
+  """``config.parallel``: the device mesh (``seqjax.parallel``). ``train.batch_size`` is the
+  global batch over every device of every process unless ``per_device_batch_size`` is set."""
+  c = ml_collections.ConfigDict()
+  c.data = -1  # devices on the data axis; -1: every device the model axis leaves
+  c.model = 1  # devices on the model axis (the vocabulary axis with shard_vocab)
+  c.shard_vocab = False  # shard the embedding rows and softmax columns over the model axis
+  c.per_device_batch_size = 0  # > 0: train.batch_size = this x the data-axis devices
+  c.update(defaults)
+  return c
+
+
+def data_parallel(config: ml_collections.ConfigDict, vocab_size: int = 0,
+                  log: Callable[[str], None] = print) -> parallel.DataParallel:
+  """The run's ``DataParallel`` from ``config.parallel`` (starting ``jax.distributed`` when
+  launched as several processes). Resolves ``train.batch_size`` to the global batch (from
+  ``parallel.per_device_batch_size`` when set) and checks that it splits over the devices."""
+  section = config.parallel
+  check_positive_ints({"parallel.model": section.model})
+  if section.data != -1:
+    check_positive_ints({"parallel.data": section.data})
+  par = parallel.from_config(section)
+  if section.shard_vocab:
+    par.vocab_size = vocab_size
+  if section.per_device_batch_size:
+    check_positive_ints({"parallel.per_device_batch_size": section.per_device_batch_size})
+    config.train.batch_size = section.per_device_batch_size * par.data_size
+  par.check_batch_size(config.train.batch_size)
+  log(f"{parallel.describe(par.mesh)}; global batch {config.train.batch_size} "
+      f"({config.train.batch_size // par.data_size} per device)")
+  return par
+
+
 def loop_options(train: ml_collections.ConfigDict, num_steps: int, steps_per_epoch: int,
                  **extra: Any) -> LoopOptions:
   """``LoopOptions`` from a ``loop_section`` (``extra``: tokens_per_step, best_metric, ...)."""
@@ -81,9 +116,11 @@ def check_num_steps(train: ml_collections.ConfigDict) -> None:
 
 
 def write_results(workdir: str, result: dict[str, Any]) -> dict[str, Any]:
-  """Writes a run's summary to ``workdir/results.json`` and returns it."""
-  with open(os.path.join(workdir, "results.json"), "w", encoding="utf-8") as f:
-    json.dump(result, f, indent=1)
+  """Writes a run's summary to ``workdir/results.json`` (the first process of a multi-process
+  run only) and returns it."""
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, "results.json"), "w", encoding="utf-8") as f:
+      json.dump(result, f, indent=1)
   return result
 
 

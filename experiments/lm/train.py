@@ -15,7 +15,7 @@ import ml_collections
 
 from experiments import common
 from experiments.lm.configs import base
-from seqjax import metrics
+from seqjax import metrics, parallel
 from seqjax.cells import CELLS, LINEAR_CELLS
 from seqjax.data import builders
 from seqjax.data import lm as lm_data
@@ -118,7 +118,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   corpus = load_corpus(config, vocab)
   vocab = corpus.vocab
   t = config.train
-  train_stream = lm_data.LMStream(corpus.splits["train"], t.batch_size, t.bptt)
+  par = common.data_parallel(config, len(vocab), log=log)
+  train_stream = lm_data.LMStream(corpus.splits["train"], t.batch_size, t.bptt,
+                                  rows=parallel.process_rows(t.batch_size))
   streams = {s: lm_data.LMStream(corpus.splits[s], t.eval_batch_size, t.bptt, pad_last=True)
              for s in ("validation", "test")}
   steps_per_epoch = len(train_stream)
@@ -128,22 +130,25 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
 
   model = build_model(config, len(vocab))
   optimizer = optim.make_optimizer(config.optimizer, steps_per_epoch, num_steps)
-  state = init_state(config, model, optimizer)
+  state = par.put_state(init_state(config, model, optimizer))
   n_params = sum(x.size for x in jax.tree.leaves(state.params))
   log(f"model: {config.model.num_layers}x{config.model.hidden_size} {config.model.cell}, "
       f"{n_params:,} parameters")
-  train_step = jax.jit(lm_train.make_train_step(model, optimizer, t.loss_reduction),
-                       donate_argnums=0)
+  example = {**train_stream.batch(0), "epoch": 0}
+  train_step = par.jit_train_step(lm_train.make_train_step(model, optimizer, t.loss_reduction),
+                                  state, example, t.batch_size)
   eval_step = jax.jit(lm_train.make_eval_step(model))
 
   def evaluate(state, split="validation"):
-    return lm_train.evaluate(eval_step, model, state.params, streams[split])
+    place = lambda batch, carry: par.place_eval(batch, carry, t.eval_batch_size)
+    return lm_train.evaluate(eval_step, model, state.params, streams[split], place=place)
 
   derive = derive_fn(config.data.level)
   options = common.loop_options(t, num_steps, steps_per_epoch,
                                 tokens_per_step=t.batch_size * t.bptt)
   meta = {"vocab": vocab.to_json(), "config": config.to_json()}
-  state, summary = fit(state, train_step=train_step, batches=train_stream, options=options,
+  state, summary = fit(state, train_step=train_step,
+                       batches=par.batches(train_stream, t.batch_size), options=options,
                        workdir=workdir, evaluate=evaluate, derive=derive, meta=meta, log=log)
 
   result = {"stopped": summary["stopped"], "best_step": summary["best_step"],

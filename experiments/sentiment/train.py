@@ -18,6 +18,7 @@ import numpy as np
 
 from experiments import common
 from experiments.sentiment.configs import base
+from seqjax import parallel
 from seqjax.cells import CELLS
 from seqjax.data import classify as data_lib
 from seqjax.data import sentiment
@@ -175,10 +176,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                        f"model.embed_size is {config.model.embed_size}")
     log(f"pretrained vectors: {found:,} of {len(vocab):,} words found")
 
+  par = common.data_parallel(config, len(vocab), log=log)
   bucket = dict(bucket_chunk=d.bucket_chunk, pad_multiple=d.pad_multiple,
                 min_length=min_length(config))
   train_batches = data_lib.Batches(data.splits["train"], t.batch_size, shuffle=True,
-                                   seed=config.seed, **bucket)
+                                   seed=config.seed, shard=parallel.shard_options(), **bucket)
   eval_batches = {s: data_lib.Batches(split, t.eval_batch_size, shuffle=False, **bucket)
                   for s, split in data.splits.items() if s != "train" and split.labelled}
   steps_per_epoch = len(train_batches)
@@ -186,21 +188,25 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
 
   model = build_model(config, len(vocab), data.num_classes, pretrained)
   optimizer = make_optimizer(config, steps_per_epoch, num_steps)
-  state = init_state(config, model, optimizer)
+  state = par.put_state(init_state(config, model, optimizer))
   n_params = sum(x.size for x in jax.tree.leaves(state.params))
   log(f"model: {config.model.kind} ({model.__class__.__name__}), {n_params:,} parameters; "
       f"{steps_per_epoch} steps per epoch, {num_steps} steps")
-  train_step = jax.jit(classify_train.make_train_step(model, optimizer), donate_argnums=0)
+  example = {**next(iter(train_batches.dataset(0))), "epoch": 0}
+  train_step = par.jit_train_step(classify_train.make_train_step(model, optimizer), state,
+                                  example, t.batch_size)
   eval_step = jax.jit(classify_train.make_eval_step(model, data.num_classes))
 
   def evaluate(state, split="validation"):
+    place = lambda batch: par.place_eval(batch, None, t.eval_batch_size)[0]
     return classify_train.evaluate(eval_step, state.params, eval_batches[split].epoch_batches(),
-                                   data.num_classes)
+                                   data.num_classes, place=place)
 
   options = common.loop_options(t, num_steps, steps_per_epoch, best_metric="accuracy",
                                 best_mode="max")
   meta = {"vocab": vocab.to_json(), "config": config.to_json(), "label_names": data.label_names}
-  state, summary = fit(state, train_step=train_step, batches=train_batches, options=options,
+  state, summary = fit(state, train_step=train_step,
+                       batches=par.batches(train_batches, t.batch_size), options=options,
                        workdir=workdir, evaluate=evaluate, meta=meta, log=log)
 
   result: dict[str, Any] = {"stopped": summary["stopped"], "best_step": summary["best_step"],

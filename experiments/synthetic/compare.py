@@ -30,15 +30,16 @@ from seqjax import diagnostics
 from seqjax.train import checkpoint
 from seqjax.train.writer import read_metrics
 
-# name -> (cell, cell options, learning rate or None for the config's)
+# name -> (cell, cell options, learning rate or None for the config's, other model keys)
 VARIANTS = {
-    "rnn": ("rnn", {}, None),
-    "irnn": ("rnn", {"activation": "relu", "identity_init": True}, 1e-4),  # Le et al. 2015
-    "lstm": ("lstm", {"forget_bias": 1.0}, None),
-    "gru": ("gru", {}, None),
-    "mingru": ("mingru", {}, None),
-    "minlstm": ("minlstm", {}, None),
-    "lru": ("lru", {"r_min": 0.9, "r_max": 0.999}, None),
+    "rnn": ("rnn", {}, None, {}),
+    "irnn": ("rnn", {"activation": "relu", "identity_init": True}, 1e-4, {}),  # Le et al. 2015
+    "lstm": ("lstm", {"forget_bias": 1.0}, None, {}),
+    "gru": ("gru", {}, None, {}),
+    "mingru": ("mingru", {}, None, {}),
+    "minlstm": ("minlstm", {}, None, {}),
+    # The LRU as its paper's blocks use it: a nonlinear encoder to the hidden width first.
+    "lru": ("lru", {"r_min": 0.9, "r_max": 0.999}, None, {"encoder_size": -1}),
 }
 
 FLAGS = flags.FLAGS
@@ -46,12 +47,14 @@ FLAGS = flags.FLAGS
 
 def run_config(task: str, length: int, variant: str, steps: int, hidden: int, seed: int,
                batch_size: int = 64):
-  cell, options, lr = VARIANTS[variant]
+  cell, options, lr, model_keys = VARIANTS[variant]
   c = base.get_config()
   c.seed = seed
   c.data.task, c.data.length = task, length
   c.model.cell, c.model.hidden_size = cell, hidden
   c.model.cell_options.update(options)
+  for key, value in model_keys.items():
+    c.model[key] = hidden if value == -1 else value  # -1: the hidden size
   c.model.parallel = cell in cells_lib.LINEAR_CELLS
   c.train.num_steps, c.train.batch_size = steps, batch_size
   c.train.eval_every = max(steps // 20, 1)
@@ -69,6 +72,18 @@ def grad_norm_curve(config, params) -> np.ndarray:
   if config.model.cell == "lru":
     return np.full(train.model_inputs(config, batch).shape[1], np.nan)
   return np.asarray(train.hidden_grad_curve(config, params, batch))
+
+
+def first_wall_time(workdir: str, wall: float) -> float:
+  """The wall time of the run that trained ``workdir``: recorded the first time, so that
+  rerunning the comparison (finished runs only evaluate) keeps the training time."""
+  path = os.path.join(workdir, "wall_time.json")
+  if os.path.exists(path):
+    with open(path, encoding="utf-8") as f:
+      return json.load(f)["wall_s"]
+  with open(path, "w", encoding="utf-8") as f:
+    json.dump({"wall_s": wall}, f)
+  return wall
 
 
 def first_solved(workdir: str, task: str) -> int | None:
@@ -100,7 +115,7 @@ def main(argv):
       workdir = os.path.join(FLAGS.workdir, f"{FLAGS.task}_T{length}_{variant}")
       start = time.time()
       result = train.train_and_evaluate(config, workdir, log=lambda _: None)
-      wall = time.time() - start
+      wall = first_wall_time(workdir, time.time() - start)
       metric = "mse" if FLAGS.task == "adding" else "recall_accuracy"
       solved_at = first_solved(workdir, FLAGS.task)
       rows.append({"T": length, "cell": variant, metric: result["final"][metric],

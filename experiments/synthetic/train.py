@@ -47,6 +47,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
                               "train.eval_batches": t.eval_batches,
                               "train.log_every": t.log_every,
                               "train.checkpoint_every": t.checkpoint_every})
+  if isinstance(m.encoder_size, bool) or not isinstance(m.encoder_size, int) or (
+      m.encoder_size < 0):
+    raise ValueError(f"model.encoder_size must be an int >= 0; got {m.encoder_size!r}")
   if t.num_steps < 1:
     raise ValueError(f"train.num_steps must be > 0 (the data is endless); got {t.num_steps}")
   if d.task == "adding" and d.length < 2:
@@ -54,9 +57,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if m.parallel and m.cell not in cells_lib.LINEAR_CELLS:
     raise ValueError(f"model.parallel needs a linear-recurrence cell {list(cells_lib.LINEAR_CELLS)}"
                      f"; got {m.cell!r}")
-  if t.diagnose_every and (m.num_layers != 1 or m.cell == "lru"):
-    raise ValueError("train.diagnose_every needs model.num_layers=1 and a cell whose state is "
-                     "its output h (not lru)")
+  if t.diagnose_every and (m.num_layers != 1 or m.cell == "lru" or m.encoder_size):
+    raise ValueError("train.diagnose_every needs model.num_layers=1, no model.encoder_size and "
+                     "a cell whose state is its output h (not lru)")
 
 
 def build_model(config: ml_collections.ConfigDict) -> RNNReadout:
@@ -66,7 +69,7 @@ def build_model(config: ml_collections.ConfigDict) -> RNNReadout:
                     num_layers=m.num_layers, cell=m.cell, cell_options=dict(m.cell_options),
                     vocab_size=d.num_symbols + 2 if copy else 0,
                     readout="every" if copy else "last", parallel=m.parallel,
-                    init_scale=m.init_scale or None)
+                    init_scale=m.init_scale or None, encoder_size=m.encoder_size)
 
 
 class SyntheticBatches:

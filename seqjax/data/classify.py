@@ -187,10 +187,11 @@ def pad_batch(ids: Sequence[np.ndarray], labels: Sequence[int], *, batch_size: i
   filler with weight 0 (one ``<pad>`` token, label 0)."""
   n = len(ids)
   rows = batch_size or n
-  if n == 0 or n > rows:
+  if (n == 0 and not batch_size) or n > rows:
     raise ValueError(f"pad_batch: {n} examples for a batch of {rows}")
   lengths = np.ones(rows, np.int32)
-  lengths[:n] = [len(x) for x in ids]
+  if n:
+    lengths[:n] = [len(x) for x in ids]
   if lengths.min() < 1:
     raise ValueError("pad_batch: an example has no tokens")
   width = max(round_up(int(lengths.max()), pad_multiple), min_length)
@@ -217,10 +218,16 @@ class Batches:
 
   Evaluation order (``shuffle=False``): the split sorted by length, every example exactly once,
   the last batch filled up with weight-0 rows.
+
+  ``shard`` (``seqjax.parallel.shard_options()``: shard ``i`` of ``n`` processes): every process
+  computes the same global batches of ``batch_size`` examples but reads and pads only its rows
+  ``[i * batch_size / n, (i + 1) * batch_size / n)``, to the global batch's width, so the
+  processes' parts assemble into the global batch.
   """
 
   def __init__(self, split: Split, batch_size: int, *, shuffle: bool, seed: int = 0,
-               bucket_chunk: int = 100, pad_multiple: int = 8, min_length: int = 1):
+               bucket_chunk: int = 100, pad_multiple: int = 8, min_length: int = 1,
+               shard: Any = None):
     for key, value in (("batch_size", batch_size), ("bucket_chunk", bucket_chunk),
                        ("pad_multiple", pad_multiple), ("min_length", min_length)):
       if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -231,6 +238,13 @@ class Batches:
     self.split, self.batch_size, self.shuffle, self.seed = split, batch_size, shuffle, seed
     self.bucket_chunk, self.pad_multiple, self.min_length = bucket_chunk, pad_multiple, min_length
     self.lengths = self.example_lengths(split)
+    self.rows = slice(0, batch_size)
+    if shard is not None and shard.shard_count > 1:
+      if batch_size % shard.shard_count:
+        raise ValueError(f"Batches: batch_size={batch_size} must be divisible by the "
+                         f"{shard.shard_count} processes")
+      per = batch_size // shard.shard_count
+      self.rows = slice(shard.shard_index * per, (shard.shard_index + 1) * per)
     self.epoch, self.position = 0, 0
     self._epoch_ds: tuple[int, Any] | None = None
 
@@ -261,9 +275,15 @@ class Batches:
     return [batches[i] for i in rng.permutation(len(batches))]
 
   def _make(self, indices: np.ndarray) -> dict[str, np.ndarray]:
-    return pad_batch([self.split.ids[i] for i in indices], self.split.labels[indices],
-                     batch_size=self.batch_size, pad_multiple=self.pad_multiple,
-                     min_length=self.min_length)
+    local_rows = self.rows.stop - self.rows.start
+    if local_rows == self.batch_size:
+      return pad_batch([self.split.ids[i] for i in indices], self.split.labels[indices],
+                       batch_size=self.batch_size, pad_multiple=self.pad_multiple,
+                       min_length=self.min_length)
+    width = max(round_up(int(self.lengths[indices].max()), self.pad_multiple), self.min_length)
+    mine = indices[self.rows]
+    return pad_batch([self.split.ids[i] for i in mine], self.split.labels[mine],
+                     batch_size=local_rows, pad_multiple=self.pad_multiple, min_length=width)
 
   def dataset(self, epoch: int) -> grain.MapDataset:
     """The batches of ``epoch`` as a random-access grain ``MapDataset``."""

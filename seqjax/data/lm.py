@@ -65,9 +65,14 @@ class LMStream:
   ``(n - 1) // bptt`` windows, all full; with ``pad_last=True`` (evaluation) the last partial
   window is padded with zeros and ``mask`` marks the real targets, so every target is scored
   once. Each batch has ``reset=True`` at window 0: the carry restarts every epoch.
+
+  ``rows`` keeps only those rows of the ``batch_size`` (global) rows: a process's share in
+  multi-process training (``seqjax.parallel.process_rows``), so each row, and the carry that
+  follows it, always lives on the same device.
   """
 
-  def __init__(self, ids: np.ndarray, batch_size: int, bptt: int, *, pad_last: bool = False):
+  def __init__(self, ids: np.ndarray, batch_size: int, bptt: int, *, pad_last: bool = False,
+               rows: slice | None = None):
     for name, value in (("batch_size", batch_size), ("bptt", bptt)):
       if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"LMStream: {name} must be a positive int; got {value!r}")
@@ -78,6 +83,10 @@ class LMStream:
     if n < 2:
       raise ValueError(f"LMStream: {len(ids)} tokens are too few for batch_size={batch_size}")
     self.rows = ids[:n * batch_size].reshape(batch_size, n)
+    if rows is not None:  # this process's rows of the global batch (seqjax.parallel)
+      self.rows = self.rows[rows]
+      if not len(self.rows):
+        raise ValueError(f"LMStream: rows {rows} select none of the {batch_size} rows")
     self.batch_size, self.bptt, self.pad_last = batch_size, bptt, pad_last
     steps = n - 1
     self.num_windows = -(-steps // bptt) if pad_last else steps // bptt
@@ -97,7 +106,7 @@ class LMStream:
     inputs = self.rows[:, start:start + self.bptt]
     targets = self.rows[:, start + 1:start + 1 + self.bptt]
     width = targets.shape[1]
-    mask = np.ones((self.batch_size, self.bptt), np.float32)
+    mask = np.ones((len(self.rows), self.bptt), np.float32)
     if width < self.bptt:
       pad = ((0, 0), (0, self.bptt - width))
       inputs, targets = np.pad(inputs[:, :width], pad), np.pad(targets, pad)

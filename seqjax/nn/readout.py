@@ -18,8 +18,12 @@ READOUTS = ("last", "every")
 
 class RNNReadout(nn.Module):
   """``inputs [B, T, F]`` (or token ids ``[B, T]`` when ``vocab_size > 0``, one-hot encoded)
-  -> ``DeepRNN`` -> ``Dense(num_outputs)`` at the last step (``[B, num_outputs]``) or at every
-  step (``[B, T, num_outputs]``)."""
+  -> [``encoder``] -> ``DeepRNN`` -> ``Dense(num_outputs)`` at the last step
+  (``[B, num_outputs]``) or at every step (``[B, T, num_outputs]``).
+
+  ``encoder_size > 0`` puts ``gelu(Dense(encoder_size))`` before the recurrence, as the LRU's
+  blocks do (Orvieto et al. 2023): a linear recurrence with a linear readout is linear in its
+  inputs and cannot form products of them (the adding problem's marker x value) by itself."""
   num_outputs: int
   hidden_size: int = 128
   num_layers: int = 1
@@ -31,6 +35,7 @@ class RNNReadout(nn.Module):
   parallel: bool = False
   init_scale: Optional[float] = None
   unroll: int = 1
+  encoder_size: int = 0
 
   @nn.compact
   def __call__(self, inputs: jax.Array, lengths: Optional[jax.Array] = None, *,
@@ -42,6 +47,8 @@ class RNNReadout(nn.Module):
     if xs.ndim != 3:
       raise ValueError(f"RNNReadout: inputs must be [batch, time, features] (or token ids "
                        f"[batch, time] with vocab_size); got {inputs.shape}")
+    if self.encoder_size:
+      xs = jax.nn.gelu(nn.Dense(self.encoder_size, name="encoder")(xs))
     ys, _ = rnn.DeepRNN(cell=self.cell, hidden_size=self.hidden_size,
                         num_layers=self.num_layers, bidirectional=self.bidirectional,
                         cell_options=self.cell_options, init_scale=self.init_scale,

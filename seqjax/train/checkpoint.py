@@ -13,17 +13,23 @@ from typing import Any, Optional
 import orbax.checkpoint as ocp
 
 
+def _barriers(prefix: str) -> ocp.options.MultiprocessingOptions:
+  return ocp.options.MultiprocessingOptions(barrier_sync_key_prefix=prefix)
+
+
 class Checkpointer:
   """``workdir/checkpoints`` keeps the last ``keep`` steps; ``workdir/best`` the best one."""
 
   def __init__(self, workdir: str, keep: int = 3):
     workdir = os.path.abspath(workdir)
     self.directory = os.path.join(workdir, "checkpoints")
+    # Each manager names its own multi-process barriers: both save the same step.
     self.last = ocp.CheckpointManager(
-        self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True))
+        self.directory, options=ocp.CheckpointManagerOptions(
+            max_to_keep=keep, create=True, multiprocessing_options=_barriers("last")))
     self.best = ocp.CheckpointManager(
-        os.path.join(workdir, "best"),
-        options=ocp.CheckpointManagerOptions(max_to_keep=1, create=True))
+        os.path.join(workdir, "best"), options=ocp.CheckpointManagerOptions(
+            max_to_keep=1, create=True, multiprocessing_options=_barriers("best")))
 
   @staticmethod
   def _save_args(state: Any, data_state: dict, meta: dict) -> Any:

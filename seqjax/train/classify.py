@@ -64,12 +64,14 @@ def make_eval_step(model: nn.Module, num_classes: int) -> Callable:
 
 
 def evaluate(eval_step: Callable, params: Any, batches: Iterable[dict],
-             num_classes: int) -> dict[str, Any]:
-  """``{"loss", "accuracy", "count", "confusion"}`` over every batch of a split."""
+             num_classes: int, place: Callable[[dict], dict] | None = None) -> dict[str, Any]:
+  """``{"loss", "accuracy", "count", "confusion"}`` over every batch of a split; ``place``
+  puts each batch on the devices (``seqjax.parallel``), by default JAX does."""
   total, count = 0.0, 0.0
   confusion = np.zeros((num_classes, num_classes))
   for batch in batches:
-    nll, conf, n = eval_step(params, {k: v for k, v in batch.items() if k != "epoch"})
+    batch = {k: v for k, v in batch.items() if k != "epoch"}
+    nll, conf, n = eval_step(params, place(batch) if place is not None else batch)
     total, count, confusion = total + nll, count + n, confusion + np.asarray(conf)
   count = float(count)
   if count == 0:

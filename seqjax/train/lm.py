@@ -83,12 +83,19 @@ def make_eval_step(model: lm_nn.RNNLM) -> Callable:
   return eval_step
 
 
-def evaluate(eval_step: Callable, model: lm_nn.RNNLM, params: Any, stream) -> dict[str, float]:
-  """Mean token NLL over a whole split, the carry threaded from window to window."""
+def evaluate(eval_step: Callable, model: lm_nn.RNNLM, params: Any, stream,
+             place: Callable[[dict, Any], tuple[dict, Any]] | None = None) -> dict[str, float]:
+  """Mean token NLL over a whole split, the carry threaded from window to window.
+
+  ``place(batch, carry) -> (batch, carry)`` puts them on the devices (``seqjax.parallel``);
+  by default JAX places them.
+  """
   carry = lm_nn.initial_carry(model, params, stream.batch_size)
   total, count = 0.0, 0.0
   for batch in stream.epoch_batches():
     batch = {k: v for k, v in batch.items() if k != "reset"}
+    if place is not None:
+      batch, carry = place(batch, carry)
     carry, nll, n = eval_step(params, carry, batch)
     total, count = total + nll, count + n
   total, count = float(total), float(count)

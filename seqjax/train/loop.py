@@ -125,7 +125,8 @@ def fit(state: TrainState, *, train_step: Callable[[TrainState, dict], tuple[Tra
   """
   meta = dict(meta or {})
   ckpt = Checkpointer(workdir, keep=options.keep_checkpoints)
-  writer = MetricWriter(workdir, tensorboard=options.tensorboard)
+  writer = MetricWriter(workdir, tensorboard=options.tensorboard,
+                        active=jax.process_index() == 0)
   # The summary, including the early-stopping counters, is saved with every checkpoint.
   summary: dict[str, Any] = {"best": None, "best_step": None, "stopped": "num_steps",
                              "bad_evals": 0, "plateau_evals": 0}

@@ -9,9 +9,13 @@ from typing import Any
 
 class MetricWriter:
   """Appends ``{"step": s, "split": name, **metrics}`` lines to ``workdir/metrics.jsonl`` and
-  writes the same scalars as ``split/name`` to TensorBoard (tensorboardX)."""
+  writes the same scalars as ``split/name`` to TensorBoard (tensorboardX). With
+  ``active=False`` (every process but the first of a multi-process run) it writes nothing."""
 
-  def __init__(self, workdir: str, tensorboard: bool = True):
+  def __init__(self, workdir: str, tensorboard: bool = True, active: bool = True):
+    self.active = active
+    if not active:
+      return
     os.makedirs(workdir, exist_ok=True)
     self.path = os.path.join(workdir, "metrics.jsonl")
     self._file = open(self.path, "a", encoding="utf-8")
@@ -21,6 +25,8 @@ class MetricWriter:
       self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"))
 
   def write(self, step: int, split: str, metrics: dict[str, Any]) -> None:
+    if not self.active:
+      return
     scalars = {k: float(v) for k, v in metrics.items()}
     self._file.write(json.dumps({"step": int(step), "split": split, **scalars}) + "\n")
     self._file.flush()
@@ -29,6 +35,8 @@ class MetricWriter:
         self._tb.add_scalar(f"{split}/{k}", v, int(step))
 
   def close(self) -> None:
+    if not self.active:
+      return
     self._file.close()
     if self._tb is not None:
       self._tb.close()

@@ -37,12 +37,14 @@ def get_config() -> ml_collections.ConfigDict:
   c.model.parallel = False  # associative scan for mingru / minlstm / lru
 
   c.train = common.loop_section(num_epochs=13, checkpoint_every=500)
-  c.train.batch_size = 20
+  c.train.batch_size = 20  # global: over every device (see parallel)
   c.train.bptt = 35
   c.train.loss_reduction = "sum_time_mean_batch"  # or "mean"
   c.train.eval_batch_size = 1
 
   c.optimizer = common.optimizer_section(learning_rate=1.0, clip_norm=5.0, schedule="zaremba")
+
+  c.parallel = common.parallel_section()
 
   c.sample = ml_collections.ConfigDict()
   c.sample.length = 0  # characters/words printed after training; 0: none

@@ -49,8 +49,10 @@ def get_config() -> ml_collections.ConfigDict:
   c.model.unroll = 1
 
   c.train = common.loop_section(num_epochs=10, keep_checkpoints=2)
-  c.train.batch_size = 64
+  c.train.batch_size = 64  # global: over every device (see parallel)
   c.train.eval_batch_size = 256
+
+  c.parallel = common.parallel_section()
 
   c.optimizer = common.optimizer_section(learning_rate=0.1, momentum=0.9)
   return c

@@ -22,6 +22,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.model.hidden_size = 128
   c.model.num_layers = 1
   c.model.parallel = False  # associative scan for mingru / minlstm / lru
+  c.model.encoder_size = 0  # > 0: gelu(Dense) before the recurrence (what the LRU needs)
   c.model.init_scale = 0.0  # > 0: every weight U(±init_scale)
 
   c.train = common.loop_section(num_steps=2000, num_epochs=0, log_every=100, eval_every=500,
