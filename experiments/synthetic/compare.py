@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 
@@ -74,6 +75,25 @@ def grad_norm_curve(config, params) -> np.ndarray:
   return np.asarray(train.hidden_grad_curve(config, params, batch))
 
 
+def read_divergence(workdir: str) -> dict | None:
+  path = os.path.join(workdir, "diverged.json")
+  if not os.path.exists(path):
+    return None
+  with open(path, encoding="utf-8") as f:
+    return json.load(f)
+
+
+def record_divergence(workdir: str, message: str, wall: float) -> dict:
+  """Keeps a run that stopped on a non-finite loss or gradient as a result: reruns of the
+  comparison report it instead of training it again."""
+  match = re.search(r"at step (\d+)", message)
+  record = {"message": message.split(";")[0], "step": int(match.group(1)) if match else None,
+            "wall_s": round(wall, 1)}
+  with open(os.path.join(workdir, "diverged.json"), "w", encoding="utf-8") as f:
+    json.dump(record, f)
+  return record
+
+
 def first_wall_time(workdir: str, wall: float) -> float:
   """The wall time of the run that trained ``workdir``: recorded the first time, so that
   rerunning the comparison (finished runs only evaluate) keeps the training time."""
@@ -113,10 +133,21 @@ def main(argv):
       config = run_config(FLAGS.task, length, variant, FLAGS.steps, FLAGS.hidden_size, FLAGS.seed,
                           FLAGS.batch_size)
       workdir = os.path.join(FLAGS.workdir, f"{FLAGS.task}_T{length}_{variant}")
-      start = time.time()
-      result = train.train_and_evaluate(config, workdir, log=lambda _: None)
-      wall = first_wall_time(workdir, time.time() - start)
       metric = "mse" if FLAGS.task == "adding" else "recall_accuracy"
+      start = time.time()
+      diverged = read_divergence(workdir)
+      if diverged is None:
+        try:
+          result = train.train_and_evaluate(config, workdir, log=lambda _: None)
+        except FloatingPointError as e:  # IRNN and tanh RNN may explode: a result, not a crash
+          diverged = record_divergence(workdir, str(e), time.time() - start)
+      if diverged is not None:
+        rows.append({"T": length, "cell": variant, metric: float("nan"), "best": float("nan"),
+                     "solved_at": None, "wall_s": diverged["wall_s"],
+                     "diverged": diverged["message"], "steps": diverged["step"]})
+        print(json.dumps(rows[-1]), flush=True)
+        continue
+      wall = first_wall_time(workdir, time.time() - start)
       solved_at = first_solved(workdir, FLAGS.task)
       rows.append({"T": length, "cell": variant, metric: result["final"][metric],
                    "best": result["best"][metric], "solved_at": solved_at,
@@ -157,6 +188,10 @@ def write_table(rows, path, task):
   lines = [f"| T | cell | final {metric} | best | first solved at step | wall |",
            "|---|---|---|---|---|---|"]
   for r in rows:
+    if r.get("diverged"):
+      lines.append(f"| {r['T']} | {r['cell']} | diverged at step {r['steps']} ({r['diverged']}) "
+                   f"| - | not solved | {r['wall_s'] / 60:.1f} min |")
+      continue
     solved = r["solved_at"] if r["solved_at"] is not None else "not solved"
     lines.append(f"| {r['T']} | {r['cell']} | {r[key]:.4f} | {r['best']:.4f} | {solved} | "
                  f"{r['wall_s'] / 60:.1f} min |")

@@ -22,7 +22,7 @@ import optax
 from experiments import common
 from experiments.synthetic.configs import base
 from seqjax import cells as cells_lib
-from seqjax import diagnostics
+from seqjax import diagnostics, parallel
 from seqjax.data import synthetic
 from seqjax.nn.readout import RNNReadout
 from seqjax.train import config as config_lib, optim
@@ -73,10 +73,12 @@ def build_model(config: ml_collections.ConfigDict) -> RNNReadout:
 
 
 class SyntheticBatches:
-  """Endless batches ``f(seed, step)``; the position is the step (checkpointable)."""
+  """Endless batches ``f(seed, step)``; the position is the step (checkpointable). With
+  ``rows`` (a process's share, ``seqjax.parallel.process_rows``) only those rows of each global
+  batch are yielded."""
 
-  def __init__(self, config: ml_collections.ConfigDict, seed: int):
-    self.config, self.seed, self.position = config, seed, 0
+  def __init__(self, config: ml_collections.ConfigDict, seed: int, rows: slice | None = None):
+    self.config, self.seed, self.position, self.rows = config, seed, 0, rows
 
   def make(self, step: int) -> dict[str, np.ndarray]:
     d, b = self.config.data, self.config.train.batch_size
@@ -88,6 +90,8 @@ class SyntheticBatches:
   def __iter__(self):
     while True:
       batch = self.make(self.position)
+      if self.rows is not None:
+        batch = {k: v[self.rows] for k, v in batch.items()}
       self.position += 1
       yield batch
 
@@ -196,23 +200,26 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   validate(config)
   os.makedirs(workdir, exist_ok=True)
   d, t = config.data, config.train
+  par = common.data_parallel(config, log=log)
   model = build_model(config)
-  batches = SyntheticBatches(config, config.seed)
+  batches = SyntheticBatches(config, config.seed,
+                             rows=parallel.process_rows(config.train.batch_size))
   held_out = SyntheticBatches(config, config.seed + EVAL_SEED_OFFSET)
   eval_data = [held_out.make(i) for i in range(t.eval_batches)]
   optimizer = optim.make_optimizer(config.optimizer, t.num_steps, t.num_steps)
   init_key, train_key = jax.random.split(jax.random.PRNGKey(config.seed))
   sample = batches.make(0)
   params = model.init(init_key, model_inputs(config, sample))["params"]
-  state = TrainState(step=jnp.asarray(0, jnp.int32), params=params,
-                     opt_state=optimizer.init(params), key=train_key)
+  state = par.put_state(TrainState(step=jnp.asarray(0, jnp.int32), params=params,
+                                   opt_state=optimizer.init(params), key=train_key))
   n_params = sum(x.size for x in jax.tree.leaves(params))
   baseline = (f"MSE baseline {synthetic.ADDING_BASELINE_MSE:.3f}" if d.task == "adding" else
               f"loss baseline {synthetic.copy_baseline_loss(d.length, d.num_symbols, d.copy_length):.4f},"
               f" chance accuracy {1 / d.num_symbols:.3f}")
   log(f"{d.task} T={d.length}: {config.model.cell} {config.model.num_layers}x"
       f"{config.model.hidden_size}, {n_params:,} parameters; {baseline}")
-  train_step = jax.jit(make_train_step(config, model, optimizer), donate_argnums=0)
+  train_step = par.jit_train_step(make_train_step(config, model, optimizer), state, sample,
+                                  t.batch_size)
   diagnose = jax.jit(make_diagnose(config)) if t.diagnose_every else None
   evaluate = make_evaluate(config, model)
 
@@ -228,7 +235,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
 
   metric, mode = ("mse", "min") if d.task == "adding" else ("recall_accuracy", "max")
   options = common.loop_options(t, t.num_steps, t.num_steps, best_metric=metric, best_mode=mode)
-  state, summary = fit(state, train_step=train_step, batches=batches, options=options,
+  state, summary = fit(state, train_step=train_step, batches=par.batches(batches, t.batch_size),
+                       options=options,
                        workdir=workdir, meta={"config": config.to_json()},
                        evaluate=lambda s: evaluate(s.params, eval_data),
                        log=log)

@@ -20,7 +20,7 @@ import ml_collections
 
 from experiments import common
 from experiments.translate.configs import base
-from seqjax import diagnostics, metrics
+from seqjax import diagnostics, metrics, parallel
 from seqjax.cells import CELLS
 from seqjax.data import translation as data_lib
 from seqjax.nn import seq2seq
@@ -193,9 +193,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   log(f"{d.name} {d.source_lang}->{d.target_lang}: {d.tokenizer} vocabularies "
       f"{len(data.src_tokenizer):,} / {len(data.tgt_tokenizer):,}; {sizes} pairs")
 
+  par = common.data_parallel(config, log=log)
   bucket = dict(bucket_chunk=d.bucket_chunk, pad_multiple=d.pad_multiple)
   train_batches = data_lib.PairBatches(data.splits["train"], t.batch_size, shuffle=True,
-                                       seed=config.seed, **bucket)
+                                       seed=config.seed, shard=parallel.shard_options(), **bucket)
   eval_batches = {s: data_lib.PairBatches(split, t.eval_batch_size, shuffle=False, **bucket)
                   for s, split in data.splits.items() if s != "train"}
   steps_per_epoch = len(train_batches)
@@ -203,13 +204,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
 
   model = build_model(config, len(data.src_tokenizer), len(data.tgt_tokenizer))
   optimizer = optim.make_optimizer(config.optimizer, steps_per_epoch, num_steps)
-  state = init_state(config, model, optimizer)
+  state = par.put_state(init_state(config, model, optimizer))
   n_params = sum(x.size for x in jax.tree.leaves(state.params))
   log(f"model: {config.model.cell} seq2seq, attention {config.model.attention}, "
       f"{n_params:,} parameters; {steps_per_epoch} steps per epoch, {num_steps} steps")
-  train_step = jax.jit(translate_lib.make_train_step(model, optimizer,
-                                                     label_smoothing=t.label_smoothing),
-                       donate_argnums=0)
+  example = {**next(iter(train_batches.dataset(0))), "epoch": 0}
+  train_step = par.jit_train_step(
+      translate_lib.make_train_step(model, optimizer, label_smoothing=t.label_smoothing), state,
+      example, t.batch_size)
   eval_step = jax.jit(translate_lib.make_eval_step(model))
   decode_args = dict(alpha=dec.alpha, max_len_a=dec.max_len_a, max_len_b=dec.max_len_b)
   greedy = translate_lib.make_translator(model, beam_size=1, **decode_args)
@@ -230,7 +232,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                                 best_mode="max" if t.best_metric == "bleu" else "min")
   meta = {"config": config.to_json(), "src_tokenizer": data.src_tokenizer.to_json(),
           "tgt_tokenizer": data.tgt_tokenizer.to_json()}
-  state, summary = fit(state, train_step=train_step, batches=train_batches, options=options,
+  state, summary = fit(state, train_step=train_step,
+                       batches=par.batches(train_batches, t.batch_size), options=options,
                        workdir=workdir, evaluate=evaluate, meta=meta, log=log)
   result: dict[str, Any] = {"stopped": summary["stopped"], "best_step": summary["best_step"],
                             "steps": int(state.step), "steps_per_epoch": steps_per_epoch}

@@ -353,22 +353,25 @@ def load_parallel(name: str, source_lang: str, target_lang: str, options: Tokeni
 
 
 def pad_pairs(src: Sequence[np.ndarray], tgt: Sequence[np.ndarray], index: Sequence[int], *,
-              batch_size: int, pad_multiple: int = 1) -> dict[str, np.ndarray]:
-  """One padded batch of pairs; rows past ``len(src)`` are weight-0 filler.
+              batch_size: int, pad_multiple: int = 1, min_src: int = 1,
+              min_tgt: int = 1) -> dict[str, np.ndarray]:
+  """One padded batch of pairs; rows past ``len(src)`` are weight-0 filler; the source and
+  target are at least ``min_src`` / ``min_tgt`` wide (a process's rows of a global batch).
 
   Returns ``src [B, S]``, ``src_lengths [B]``, ``tgt_in [B, T]`` (``<bos> y``), ``tgt_out
   [B, T]`` (``y <eos>``), ``tgt_mask [B, T]``, ``weights [B]`` and ``index [B]`` (the
   examples' positions in their split; -1 for filler).
   """
   n = len(src)
-  if n == 0 or n > batch_size or len(tgt) != n:
+  if n > batch_size or len(tgt) != n:
     raise ValueError(f"pad_pairs: {n} sources and {len(tgt)} targets for a batch of {batch_size}")
   src_lengths = np.ones(batch_size, np.int32)
-  src_lengths[:n] = [len(x) for x in src]
   tgt_lengths = np.ones(batch_size, np.int32)
-  tgt_lengths[:n] = [len(y) + 1 for y in tgt]
-  s = classify.round_up(int(src_lengths.max()), pad_multiple)
-  t = classify.round_up(int(tgt_lengths.max()), pad_multiple)
+  if n:
+    src_lengths[:n] = [len(x) for x in src]
+    tgt_lengths[:n] = [len(y) + 1 for y in tgt]
+  s = max(classify.round_up(int(src_lengths.max()), pad_multiple), min_src)
+  t = max(classify.round_up(int(tgt_lengths.max()), pad_multiple), min_tgt)
   src_ids = np.full((batch_size, s), PAD_ID, np.int32)
   tgt_in = np.full((batch_size, t), PAD_ID, np.int32)
   tgt_out = np.full((batch_size, t), PAD_ID, np.int32)
@@ -384,7 +387,7 @@ def pad_pairs(src: Sequence[np.ndarray], tgt: Sequence[np.ndarray], index: Seque
   weights[:n] = 1.0
   mask = (np.arange(t)[None, :] < tgt_lengths[:, None]).astype(np.float32) * weights[:, None]
   rows = np.full(batch_size, -1, np.int32)
-  rows[:n] = index
+  rows[:n] = np.asarray(index, np.int32)[:n]
   return {"src": src_ids, "src_lengths": src_lengths, "tgt_in": tgt_in, "tgt_out": tgt_out,
           "tgt_mask": mask, "weights": weights, "index": rows}
 
@@ -399,5 +402,15 @@ class PairBatches(classify.Batches):
     return np.asarray([max(len(x), len(y) + 1) for x, y in zip(split.src, split.tgt)], np.int64)
 
   def _make(self, indices: np.ndarray) -> dict[str, np.ndarray]:
-    return pad_pairs([self.split.src[i] for i in indices], [self.split.tgt[i] for i in indices],
-                     indices, batch_size=self.batch_size, pad_multiple=self.pad_multiple)
+    local_rows = self.rows.stop - self.rows.start
+    if local_rows == self.batch_size:
+      return pad_pairs([self.split.src[i] for i in indices], [self.split.tgt[i] for i in indices],
+                       indices, batch_size=self.batch_size, pad_multiple=self.pad_multiple)
+    # This process's rows, as wide as the global batch.
+    min_src = classify.round_up(max(len(self.split.src[i]) for i in indices), self.pad_multiple)
+    min_tgt = classify.round_up(max(len(self.split.tgt[i]) + 1 for i in indices),
+                                self.pad_multiple)
+    mine = indices[self.rows]
+    return pad_pairs([self.split.src[i] for i in mine], [self.split.tgt[i] for i in mine], mine,
+                     batch_size=local_rows, pad_multiple=self.pad_multiple, min_src=min_src,
+                     min_tgt=min_tgt)

@@ -27,9 +27,11 @@ def get_config() -> ml_collections.ConfigDict:
 
   c.train = common.loop_section(num_steps=2000, num_epochs=0, log_every=100, eval_every=500,
                                 checkpoint_every=1000, keep_checkpoints=1)
-  c.train.batch_size = 64
+  c.train.batch_size = 64  # global: over every device (see parallel)
   c.train.eval_batches = 10  # held-out batches (seeds never used in training)
   c.train.diagnose_every = 0  # > 0: log ‖∂L/∂h_t‖ at a few distances every N steps
+
+  c.parallel = common.parallel_section()
 
   c.optimizer = common.optimizer_section(name="adam", learning_rate=1e-3, clip_norm=1.0)
   return c

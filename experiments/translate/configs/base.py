@@ -48,7 +48,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.model.unroll = 1
 
   c.train = common.loop_section(num_epochs=10, keep_checkpoints=2, log_every=50)
-  c.train.batch_size = 128
+  c.train.batch_size = 128  # global: over every device (see parallel)
   c.train.eval_batch_size = 128
   c.train.label_smoothing = 0.0
   c.train.best_metric = "bleu"  # bleu (greedy, validation) | loss
@@ -60,6 +60,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.decode.max_len_b = 10
   c.decode.test_splits = ("test_2016_flickr", "test_2017_flickr", "test_2017_mscoco")
   c.decode.plot_examples = (0, 1, 2)  # test_2016_flickr sentences drawn as attention heat maps
+
+  c.parallel = common.parallel_section()
 
   c.optimizer = common.optimizer_section(name="adam", learning_rate=1e-3, clip_norm=1.0)
   return c

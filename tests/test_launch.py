@@ -1,0 +1,115 @@
+"""The launch scripts: ``--dry_run`` prints the exact commands; bad options get one-line errors;
+``local.sh`` really runs a tiny experiment as two processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def launch(script: str, *args: str, check: bool = True, timeout: int = 60):
+  env = {**os.environ, "PYTHON": sys.executable}
+  env.pop("XLA_FLAGS", None)
+  result = subprocess.run(["bash", str(REPO / "launch" / script), *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+  if check:
+    assert result.returncode == 0, result.stderr
+  return result
+
+
+def commands(result) -> list[str]:
+  return [line[2:] for line in result.stdout.splitlines() if line.startswith("+ ")]
+
+
+PY = sys.executable
+
+
+def test_tpu_vm_dry_run_creates_copies_installs_and_runs_on_every_worker():
+  out = commands(launch("tpu_vm.sh", "--name=tpu1", "--zone=us-central2-b", "--create",
+                        "--project=proj", "--accelerator=v4-32", "--dry_run", "lm",
+                        "--config=experiments/lm/configs/ptb_medium.py", "--workdir=gs://b/r"))
+  where = "--zone=us-central2-b --project=proj"
+  assert out[0] == f"gcloud compute tpus tpu-vm describe tpu1 {where}"
+  assert out[1] == (f"gcloud compute tpus tpu-vm create tpu1 {where} --accelerator-type=v4-32 "
+                    "--version=tpu-ubuntu2204-base")
+  assert out[2].startswith("tar czf ") and "--exclude=.git" in out[2]
+  assert out[3].endswith(f"tpu1:seqjax.tgz {where} --worker=all")
+  assert out[4].startswith(f"gcloud compute tpus tpu-vm ssh tpu1 {where} --worker=all "
+                           "--command=mkdir\\ -p\\ seqjax")
+  assert "pip\\ install" in out[4] and "jax\\[tpu\\]" in out[4]
+  assert out[5] == (f"gcloud compute tpus tpu-vm ssh tpu1 {where} --worker=all --command=cd\\ "
+                    f"seqjax\\ \\&\\&\\ {PY}\\ -m\\ experiments.lm.main\\ "
+                    "--config=experiments/lm/configs/ptb_medium.py\\ --workdir=gs://b/r")
+  assert len(out) == 6
+
+
+def test_gpu_multihost_dry_runs():
+  out = commands(launch("gpu_multihost.sh", "--hosts=g0,g1,g2", "--port=999", "--dir=/code",
+                        "--dry_run", "sentiment", "--workdir=/nfs/r"))
+  assert len(out) == 3
+  for i, line in enumerate(out):
+    assert line == (f"ssh g{i} cd\\ /code\\ \\&\\&\\ JAX_COORDINATOR_ADDRESS=g0:999\\ "
+                    f"JAX_NUM_PROCESSES=3\\ JAX_PROCESS_ID={i}\\ {PY}\\ -m\\ "
+                    "experiments.sentiment.main\\ --workdir=/nfs/r")
+  out = commands(launch("gpu_multihost.sh", "--slurm", "--nodes=4", "--gpus_per_node=8",
+                        "--dry_run", "lm", "--workdir=/nfs/r"))
+  assert out == [f"srun --nodes=4 --ntasks-per-node=1 --gpus-per-node=8 {PY} -m "
+                 "experiments.lm.main --workdir=/nfs/r"]
+  out = commands(launch("gpu_multihost.sh", "--coordinator=g0:1", "--num_processes=2",
+                        "--process_id=1", "--dry_run", "lm", "--workdir=/nfs/r"))
+  assert out == [f"env JAX_COORDINATOR_ADDRESS=g0:1 JAX_NUM_PROCESSES=2 JAX_PROCESS_ID=1 {PY} "
+                 "-m experiments.lm.main --workdir=/nfs/r"]
+
+
+def test_local_dry_run_with_processes():
+  out = commands(launch("local.sh", "--cpu_devices=4", "--processes=2", "--port=5555",
+                        "--dry_run", "synthetic", "--workdir=/tmp/w"))
+  flags = "XLA_FLAGS=--xla_force_host_platform_device_count=4 JAX_PLATFORMS=cpu"
+  dist = "JAX_COORDINATOR_ADDRESS=127.0.0.1:5555 JAX_NUM_PROCESSES=2"
+  assert out == ["mkdir -p /tmp/w",
+                 f"(background, log /tmp/w/process_1.log) env {flags} {dist} JAX_PROCESS_ID=1 "
+                 f"{PY} -m experiments.synthetic.main --workdir=/tmp/w",
+                 f"env {flags} {dist} JAX_PROCESS_ID=0 {PY} -m experiments.synthetic.main "
+                 "--workdir=/tmp/w"]
+
+
+@pytest.mark.parametrize("script,args,message", [
+    ("local.sh", ["--dry_run", "nlp"], "unknown experiment 'nlp'; choose from: lm sentiment"),
+    ("local.sh", ["--gpus=2", "lm"], "unknown option --gpus=2"),
+    ("local.sh", ["--processes=2", "lm"], "--processes needs --workdir=DIR"),
+    ("tpu_vm.sh", ["--zone=z", "lm"], "--name=NAME (the TPU VM) is required"),
+    ("gpu_multihost.sh", ["--slurm", "lm"], "--slurm needs --nodes=N"),
+    ("gpu_multihost.sh", ["--slurm", "--nodes=2", "--hosts=a", "lm"], "choose exactly one of"),
+    ("gpu_multihost.sh", ["--coordinator=a:1", "--num_processes=2", "--process_id=2", "lm"],
+     "--process_id=2 must be < --num_processes=2"),
+])
+def test_bad_options_exit_2_with_one_line(script, args, message):
+  result = launch(script, *args, check=False)
+  assert result.returncode == 2
+  assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+
+
+def test_local_runs_a_tiny_experiment_as_two_processes(tmp_path):
+  workdir = tmp_path / "run"
+  result = launch("local.sh", "--cpu_devices=2", "--processes=2", f"--port={_port()}",
+                  "synthetic", "--config=experiments/synthetic/configs/tiny.py",
+                  f"--workdir={workdir}", timeout=240)
+  assert "mesh data=4 x model=1 over 4 cpu devices, process 0 of 2" in result.stdout
+  other = (workdir / "process_1.log").read_text()
+  assert "process 1 of 2" in other
+  summary = json.loads((workdir / "results.json").read_text())
+  assert summary["steps"] == 6
+
+
+def _port() -> int:
+  import socket  # pylint: disable=g-import-not-at-top
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
