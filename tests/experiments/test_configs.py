@@ -1,0 +1,22 @@
+"""Every config file of every experiment passes its task's schema and value checks."""
+
+import importlib
+import pathlib
+
+import pytest
+
+EXPERIMENTS = pathlib.Path(__file__).resolve().parents[2] / "experiments"
+CONFIGS = sorted((p.parent.parent.name, p.stem)
+                 for p in EXPERIMENTS.glob("*/configs/*.py") if p.stem != "__init__")
+
+
+def test_every_experiment_has_configs():
+  assert {task for task, _ in CONFIGS} == {"lm", "sentiment", "translate", "synthetic"}
+
+
+@pytest.mark.parametrize("task,name", CONFIGS)
+def test_config_validates(task, name):
+  config = importlib.import_module(f"experiments.{task}.configs.{name}").get_config()
+  train = importlib.import_module(f"experiments.{task}.train")
+  train.validate(config)
+  assert config.parallel.data == -1 and config.parallel.model == 1
