@@ -75,7 +75,11 @@ def data_parallel(config: ml_collections.ConfigDict, vocab_size: int = 0,
     check_positive_ints({"parallel.data": section.data})
   par = parallel.from_config(section)
   if section.shard_vocab:
+    if section.model < 2 or not vocab_size or vocab_size % section.model:
+      raise ValueError(f"parallel.shard_vocab needs parallel.model > 1 dividing the vocabulary "
+                       f"size; got model={section.model}, vocabulary {vocab_size or 'none'}")
     par.vocab_size = vocab_size
+    log(f"vocabulary axis ({vocab_size}) sharded over model={section.model}")
   if section.per_device_batch_size:
     check_positive_ints({"parallel.per_device_batch_size": section.per_device_batch_size})
     config.train.batch_size = section.per_device_batch_size * par.data_size

@@ -170,18 +170,24 @@ def plot_attention(weights: np.ndarray, source: Sequence[str], target: Sequence[
 def plot_gradient_norms(curves: Mapping[str, Sequence[float]], path: str, *,
                         title: str = "", log_scale: bool = True) -> str:
   """``{label: ‖∂L/∂h_t‖ for t = 0..T-1}`` against the distance ``T-1-t`` to the loss, one line
-  per label (e.g. per cell), on one chart."""
+  per label (e.g. per cell), on one chart. Labels ``"<name> (<stage>)"`` share a colour per
+  name; a stage ``init`` is dashed (e.g. ``"lstm (init)"`` and ``"lstm (trained)"``)."""
   plt = _pyplot()
-  fig, ax = plt.subplots(figsize=(6.5, 4.0))
+  fig, ax = plt.subplots(figsize=(7.0, 4.4))
+  names = list(dict.fromkeys(label.split(" (")[0] for label in curves))
+  colours = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
   for label, norms in curves.items():
     norms = np.asarray(norms, np.float64)
-    ax.plot(np.arange(len(norms))[::-1], norms, label=label)
+    name = label.split(" (")[0]
+    ax.plot(np.arange(len(norms))[::-1], norms, label=label,
+            color=colours(names.index(name) % colours.N),
+            linestyle="--" if label.endswith("(init)") else "-")
   if log_scale:
     ax.set_yscale("log")
   ax.set_xlabel("distance in time to the loss (steps)")
   ax.set_ylabel("‖∂L/∂h_t‖")
   ax.set_title(title or "gradient norm vs. distance in time", fontsize=9)
-  ax.legend(fontsize=8)
+  ax.legend(fontsize=7, ncol=2 if len(curves) > 8 else 1)
   fig.tight_layout()
   return _save(fig, plt, path)
 

@@ -83,10 +83,10 @@ def assert_close_losses(a: dict, b: dict) -> None:
                              rtol=1e-5)
 
 
-def assert_close_params(a: list, b: list) -> None:
+def assert_close_params(a: list, b: list, tol: float = 1e-5) -> None:
   assert len(a) == len(b)
   for x, y in zip(a, b):
-    np.testing.assert_allclose(x, y, atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(x, y, atol=tol, rtol=tol)
 
 
 def quiet(_):
@@ -223,6 +223,29 @@ def test_eight_devices_match_one_and_checkpoints_restore_on_four_and_one(
     assert_close_params(params(continued[8], MORE), params(continued[devices], MORE))
 
 
+def test_vocabulary_sharded_over_the_model_axis_trains_what_one_device_trains(ptb_like, tmp_path):
+  train = trainer("lm")
+  vocab = len(train.load_corpus(config("lm", ptb_like, 1, 1)).vocab)
+  model = 2 if vocab % 2 == 0 else next(m for m in (3, 5, 7) if vocab % m == 0)
+  runs = {}
+  for name, (data, model_axis, shard) in {"one": (1, 1, False),
+                                          "sharded": (-1, model, True)}.items():
+    c = config("lm", ptb_like, data, STEPS)
+    c.parallel.model, c.parallel.shard_vocab = model_axis, shard
+    runs[name] = tmp_path / name
+    logs = []
+    train.train_and_evaluate(c, str(runs[name]), log=logs.append)
+  assert any(f"vocabulary axis ({vocab}) sharded over model={model}" in line for line in logs)
+  assert_close_losses(losses(runs["one"]), losses(runs["sharded"]))
+  # The sharded softmax sums its logits in another order; Adam's first steps (update ~ sign of
+  # the gradient) amplify that float rounding to ~1e-5 in a few weights.
+  assert_close_params(params(runs["one"], STEPS), params(runs["sharded"], STEPS), tol=5e-5)
+  c = config("lm", ptb_like, -1, 1)
+  c.parallel.shard_vocab = True
+  with pytest.raises(ValueError, match=r"parallel.shard_vocab needs parallel.model > 1"):
+    train.train_and_evaluate(c, str(tmp_path / "bad"), log=quiet)
+
+
 # --- two real processes -----------------------------------------------------------------------
 
 def _free_port() -> int:
@@ -234,7 +257,8 @@ def _free_port() -> int:
 def test_two_processes_on_localhost_train_what_one_device_trains(ptb_like, tmp_path):
   """Two processes with 2 CPU devices each (``jax.distributed`` with the coordinator on
   127.0.0.1, gloo collectives) train the tiny LM: the same losses and parameters as one
-  device, each process reading its own rows."""
+  device, each process reading its own rows; their checkpoint then resumes in this one
+  process."""
   train = trainer("lm")
   single = tmp_path / "one_device"
   train.train_and_evaluate(config("lm", ptb_like, 1, STEPS), str(single), log=quiet)
@@ -266,3 +290,11 @@ def test_two_processes_on_localhost_train_what_one_device_trains(ptb_like, tmp_p
     assert f"process {pid} of 2: 4 devices, done" in out, out[-2000:]
   assert_close_losses(losses(single), losses(workdir))
   assert_close_params(params(single, STEPS), params(workdir, STEPS, like=single))
+  # The two-process checkpoint resumes here, in one process on 8 devices, and goes on as the
+  # one-device run does.
+  for run, devices in ((single, 1), (workdir, 8)):
+    logs = []
+    train.train_and_evaluate(config("lm", ptb_like, devices, MORE), str(run), log=logs.append)
+    assert any(line.startswith("resumed from") and f"at step {STEPS}" in line for line in logs)
+  assert_close_losses(losses(single), losses(workdir))
+  assert_close_params(params(single, MORE), params(workdir, MORE))
