@@ -189,8 +189,8 @@ def write_table(rows, path, task):
            "|---|---|---|---|---|---|"]
   for r in rows:
     if r.get("diverged"):
-      lines.append(f"| {r['T']} | {r['cell']} | diverged at step {r['steps']} ({r['diverged']}) "
-                   f"| - | not solved | {r['wall_s'] / 60:.1f} min |")
+      lines.append(f"| {r['T']} | {r['cell']} | diverged: {r['diverged']} | - | not solved | "
+                   f"{r['wall_s'] / 60:.1f} min |")
       continue
     solved = r["solved_at"] if r["solved_at"] is not None else "not solved"
     lines.append(f"| {r['T']} | {r['cell']} | {r[key]:.4f} | {r['best']:.4f} | {solved} | "

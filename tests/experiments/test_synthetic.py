@@ -1,11 +1,15 @@
 """The synthetic-task experiment: learning, diagnostics logging, resume, errors."""
 
+import json
+import subprocess
+import sys
+
 import pytest
 
-from experiments.synthetic import train
+from experiments.synthetic import compare, train
 from experiments.synthetic.configs import tiny
 from seqjax.train.writer import read_metrics
-from tests.conftest import assert_one_line_error
+from tests.conftest import REPO, assert_one_line_error
 
 
 def _quiet(_):
@@ -53,3 +57,37 @@ def test_diagnostics_are_logged_and_resume_is_exact(tmp_path):
 def test_cli_errors_are_one_line(args, message, tmp_path):
   assert_one_line_error("experiments.synthetic.main", [
       f"--workdir={tmp_path}", "--config=experiments/synthetic/configs/tiny.py", *args], message)
+
+
+def test_compare_writes_the_table_and_the_gradient_plot(tmp_path):
+  workdir = tmp_path / "compare"
+  result = subprocess.run(
+      [sys.executable, "-m", "experiments.synthetic.compare", "--task=adding", "--lengths=8",
+       "--cells=rnn,lru", "--steps=4", "--hidden_size=8", "--batch_size=8",
+       f"--workdir={workdir}"], cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-2000:]
+  rows = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+  assert [(r["T"], r["cell"], r["steps"]) for r in rows] == [(8, "rnn", 4), (8, "lru", 4)]
+  table = (workdir / "results.md").read_text().splitlines()
+  assert table[0].startswith("| T | cell | final MSE") and len(table) == 4
+  assert (workdir / "grad_norms_T8.png").stat().st_size > 10_000
+  # A rerun (finished runs only evaluate) reports the first run's wall time.
+  again = subprocess.run(
+      [sys.executable, "-m", "experiments.synthetic.compare", "--task=adding", "--lengths=8",
+       "--cells=rnn", "--steps=4", "--hidden_size=8", "--batch_size=8", f"--workdir={workdir}"],
+      cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert json.loads(again.stdout.splitlines()[0])["wall_s"] == rows[0]["wall_s"]
+
+
+def test_a_diverged_run_is_a_result_not_a_crash(tmp_path):
+  record = compare.record_divergence(
+      str(tmp_path), "non-finite grad_norm (inf) at step 2394; training stopped, ...", 46.27)
+  assert record == {"message": "non-finite grad_norm (inf) at step 2394", "step": 2394,
+                    "wall_s": 46.3}
+  assert compare.read_divergence(str(tmp_path)) == record
+  assert compare.read_divergence(str(tmp_path / "none")) is None
+  compare.write_table([{"T": 500, "cell": "irnn", "mse": float("nan"), "best": float("nan"),
+                        "solved_at": None, "wall_s": 46.3, "diverged": record["message"],
+                        "steps": 2394}], str(tmp_path / "t.md"), "adding")
+  assert "| 500 | irnn | diverged: non-finite grad_norm (inf) at step 2394 | - |" in (
+      tmp_path / "t.md").read_text()
