@@ -14,4 +14,7 @@ def get_config():
   c.train.loss_reduction = "mean"
   c.optimizer.name, c.optimizer.learning_rate, c.optimizer.schedule = "adam", 3e-2, "constant"
   c.sample.length = 10
+  # One device: the tests run with 8 fake CPU devices sharing 2 cores, where a model this small
+  # gains nothing from splitting (tests/train/test_parallel.py sets parallel.data itself).
+  c.parallel.data = 1
   return c

@@ -12,4 +12,7 @@ def get_config():
   c.train.batch_size, c.train.eval_batch_size, c.train.num_steps = 16, 32, 60
   c.train.log_every, c.train.eval_every, c.train.checkpoint_every = 20, 30, 30
   c.optimizer.name, c.optimizer.learning_rate, c.optimizer.momentum = "adam", 1e-2, 0.0
+  # One device: the tests run with 8 fake CPU devices sharing 2 cores, where a model this small
+  # gains nothing from splitting (tests/train/test_parallel.py sets parallel.data itself).
+  c.parallel.data = 1
   return c

@@ -17,4 +17,7 @@ def get_config():
   c.decode.max_len_a = 1.0
   c.decode.test_splits = ("test_2016_flickr",)
   c.decode.plot_examples = (0,)
+  # One device: the tests run with 8 fake CPU devices sharing 2 cores, where a model this small
+  # gains nothing from splitting (tests/train/test_parallel.py sets parallel.data itself).
+  c.parallel.data = 1
   return c
