@@ -7,8 +7,11 @@ gradient-norm plot.
 For each (length, cell) it trains ``configs/base.py`` with the cell's variant (``VARIANTS``) for
 ``--steps`` steps in ``<workdir>/<task>_T<length>_<cell>`` (resumable), then writes
 ``<workdir>/results.md`` (solved or not, the step it was first solved at, the final metric,
-wall time) and ``<workdir>/grad_norms_T<length>.png``: ‖∂L/∂h_t‖ against the distance to the
-loss for every cell, at initialisation and after training.
+wall time), ``<workdir>/grad_norms_T<length>.png`` (‖∂L/∂h_t‖ against the distance to the
+loss for every cell, at initialisation and after training) and ``<workdir>/gates_T<length>.png``
+(histograms of the LSTM forget gate and GRU update gate, with their mean and saturation).
+A run that stops on a non-finite loss or gradient (the IRNN can explode) is reported as
+diverged, not retried.
 """
 
 from __future__ import annotations
@@ -106,6 +109,20 @@ def first_wall_time(workdir: str, wall: float) -> float:
   return wall
 
 
+def gate_inputs(config, params) -> tuple:
+  """``(cell, layer params, inputs)`` of the single recurrent layer on a held-out batch."""
+  batch = train.SyntheticBatches(config, config.seed + train.EVAL_SEED_OFFSET).make(0)
+  xs = train.model_inputs(config, batch)
+  if config.data.task == "copy":
+    xs = jax.nn.one_hot(xs, config.data.num_symbols + 2)
+  return cells_lib.get(config.model.cell), params["DeepRNN_0"]["layer_0"], xs
+
+
+def gate_values(config, params) -> np.ndarray:
+  """The LSTM forget gate or GRU update gate at every step of a held-out batch."""
+  return np.asarray(diagnostics.gate_values(*gate_inputs(config, params)))
+
+
 def first_solved(workdir: str, task: str) -> int | None:
   for row in read_metrics(workdir):
     if row.get("split") != "eval":
@@ -128,7 +145,7 @@ def main(argv):
   os.makedirs(FLAGS.workdir, exist_ok=True)
   rows = []
   for length in (int(x) for x in FLAGS.lengths):
-    curves = {}
+    curves, gates = {}, {}
     for variant in FLAGS.cells:
       config = run_config(FLAGS.task, length, variant, FLAGS.steps, FLAGS.hidden_size, FLAGS.seed,
                           FLAGS.batch_size)
@@ -159,6 +176,17 @@ def main(argv):
       _, trained = checkpoint_params(workdir, config, init)
       curves[f"{variant} (init)"] = grad_norm_curve(config, init)
       curves[f"{variant} (trained)"] = grad_norm_curve(config, trained)
+      if config.model.cell in ("lstm", "gru"):
+        kind = "forget gate f" if config.model.cell == "lstm" else "update gate z"
+        for stage, p in (("init", init), ("trained", trained)):
+          values = gate_values(config, p)
+          stats = diagnostics.gate_statistics(*gate_inputs(config, p))
+          gates[f"{variant} {kind} ({stage}): mean {stats['mean']:.2f}, "
+                f"{stats['saturated']:.0%} saturated"] = values
+    if gates:
+      diagnostics.plot_gate_histograms(
+          gates, os.path.join(FLAGS.workdir, f"gates_T{length}.png"),
+          title=f"{FLAGS.task}, T={length}: gate values on a held-out batch")
     curves = {k: v for k, v in curves.items() if np.all(np.isfinite(v))}
     diagnostics.plot_gradient_norms(
         curves, os.path.join(FLAGS.workdir, f"grad_norms_T{length}.png"),

@@ -63,18 +63,19 @@ def test_compare_writes_the_table_and_the_gradient_plot(tmp_path):
   workdir = tmp_path / "compare"
   result = subprocess.run(
       [sys.executable, "-m", "experiments.synthetic.compare", "--task=adding", "--lengths=8",
-       "--cells=rnn,lru", "--steps=4", "--hidden_size=8", "--batch_size=8",
+       "--cells=lstm,lru", "--steps=4", "--hidden_size=8", "--batch_size=8",
        f"--workdir={workdir}"], cwd=REPO, capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-2000:]
   rows = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
-  assert [(r["T"], r["cell"], r["steps"]) for r in rows] == [(8, "rnn", 4), (8, "lru", 4)]
+  assert [(r["T"], r["cell"], r["steps"]) for r in rows] == [(8, "lstm", 4), (8, "lru", 4)]
   table = (workdir / "results.md").read_text().splitlines()
   assert table[0].startswith("| T | cell | final MSE") and len(table) == 4
   assert (workdir / "grad_norms_T8.png").stat().st_size > 10_000
+  assert (workdir / "gates_T8.png").stat().st_size > 10_000  # the LSTM's forget gate
   # A rerun (finished runs only evaluate) reports the first run's wall time.
   again = subprocess.run(
       [sys.executable, "-m", "experiments.synthetic.compare", "--task=adding", "--lengths=8",
-       "--cells=rnn", "--steps=4", "--hidden_size=8", "--batch_size=8", f"--workdir={workdir}"],
+       "--cells=lstm", "--steps=4", "--hidden_size=8", "--batch_size=8", f"--workdir={workdir}"],
       cwd=REPO, capture_output=True, text=True, timeout=300)
   assert json.loads(again.stdout.splitlines()[0])["wall_s"] == rows[0]["wall_s"]
 
