@@ -83,6 +83,7 @@ def test_uniform_model_perplexity_is_vocabulary_size(ptb_like):
   assert result["tokens"] == 3 * (len(corpus.splits["test"]) // 3 - 1)
 
 
+@pytest.mark.slow  # run with `pytest -m slow`
 def test_tiny_config_on_real_ptb(tmp_path):
   c = tiny.get_config()
   c.data.manual_dir, c.data.data_dir = str(shared_data("ptb")), str(tmp_path / "tfds")

@@ -60,6 +60,7 @@ def test_tiny_model_learns_word_for_word_translation(trained):
   assert saved["validation"]["bleu_greedy"] == result["validation"]["bleu_greedy"]
 
 
+@pytest.mark.slow  # run with `pytest -m slow`
 def test_translator_translates_new_sentences(trained, tmp_path):
   workdir, _ = trained
   translator = translate.Translator(str(workdir), beam_size=1)
@@ -124,6 +125,7 @@ def test_sentencepiece_tokenizers_travel_with_the_checkpoint(multi30k_like, tmp_
   assert len(out) == 1 and isinstance(out[0], str)
 
 
+@pytest.mark.slow  # run with `pytest -m slow`
 def test_tiny_config_on_real_multi30k(tmp_path):
   root = shared_data("multi30k")
   c = tiny.get_config()
