@@ -181,7 +181,7 @@ def main(argv):
         for stage, p in (("init", init), ("trained", trained)):
           values = gate_values(config, p)
           stats = diagnostics.gate_statistics(*gate_inputs(config, p))
-          gates[f"{variant} {kind} ({stage}): mean {stats['mean']:.2f}, "
+          gates[f"{variant} {kind} ({stage})\nmean {stats['mean']:.2f}, "
                 f"{stats['saturated']:.0%} saturated"] = values
     if gates:
       diagnostics.plot_gate_histograms(
