@@ -39,6 +39,8 @@ done
 TASK="${1:-}"
 check_task "$TASK"
 shift
+[[ "$PORT" =~ ^[1-9][0-9]*$ ]] || die "--port must be a port number; got '$PORT'"
+[[ "$GPUS" =~ ^[1-9][0-9]*$ ]] || die "--gpus_per_node must be a positive number; got '$GPUS'"
 modes=$(( (${#HOSTS} > 0) + SLURM + (${#COORDINATOR} > 0) ))
 [[ "$modes" == 1 ]] || die "choose exactly one of --hosts, --slurm or --coordinator; usage: $USAGE"
 

@@ -34,6 +34,7 @@ while [[ $# -gt 0 ]]; do
 done
 [[ "$CPU_DEVICES" =~ ^[0-9]+$ ]] || die "--cpu_devices must be a number; got '$CPU_DEVICES'"
 [[ "$PROCESSES" =~ ^[1-9][0-9]*$ ]] || die "--processes must be a positive number; got '$PROCESSES'"
+[[ "$PORT" =~ ^[1-9][0-9]*$ ]] || die "--port must be a port number; got '$PORT'"
 TASK="${1:-}"
 check_task "$TASK"
 shift

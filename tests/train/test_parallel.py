@@ -226,7 +226,10 @@ def test_eight_devices_match_one_and_checkpoints_restore_on_four_and_one(
 def test_vocabulary_sharded_over_the_model_axis_trains_what_one_device_trains(ptb_like, tmp_path):
   train = trainer("lm")
   vocab = len(train.load_corpus(config("lm", ptb_like, 1, 1)).vocab)
-  model = 2 if vocab % 2 == 0 else next(m for m in (3, 5, 7) if vocab % m == 0)
+  divisors = [m for m in (2, 4, 8) if vocab % m == 0]
+  if not divisors:
+    pytest.skip(f"the generated vocabulary ({vocab}) has no model-axis divisor in 2, 4, 8")
+  model = divisors[0]
   runs = {}
   for name, (data, model_axis, shard) in {"one": (1, 1, False),
                                           "sharded": (-1, model, True)}.items():
