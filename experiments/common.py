@@ -167,13 +167,18 @@ def define_train_flags(task: str) -> None:
 
 def train_main(trainer: Any) -> Callable[[list[str]], None]:
   """The ``main`` of a task whose module ``trainer`` has ``validate(config)`` and
-  ``train_and_evaluate(config, workdir)``; run it with ``run(main)``."""
+  ``train_and_evaluate(config, workdir)`` (and optionally ``prepare_data(config)``, which reads
+  the raw files once so that a malformed one stops with one line); run it with ``run(main)``."""
 
   def main(argv):
     if len(argv) > 1:
       raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO; progress is printed
+    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+    tfds.disable_progress_bar()  # the trainers log what was prepared; bars only clutter logs
     check_or_exit(lambda: trainer.validate(flags.FLAGS.config))
+    if hasattr(trainer, "prepare_data"):  # a malformed data file is a one-line error too
+      check_or_exit(lambda: trainer.prepare_data(flags.FLAGS.config))
     trainer.train_and_evaluate(flags.FLAGS.config, flags.FLAGS.workdir)
 
   return main

@@ -121,6 +121,68 @@ def multi30k_like(tmp_path_factory):
   return {"manual_dir": str(root / "raw"), "data_dir": str(root / "tfds")}
 
 
+def tagged_sentence(rng: np.random.Generator, stems: list[str]) -> list[tuple[str, str]]:
+  """``[(word, UPOS)]`` of a toy grammar: ``DET ADJ* NOUN [AUX PART] VERB (DET NOUN)? PUNCT``.
+  Nouns end in *-tion*, verbs in *-ed*, adjectives in *-ous* (so characters tag unseen stems),
+  and ``run`` is a NOUN after a determiner or adjective but a VERB after a noun (so a tagger
+  needs the context)."""
+  stem = lambda: stems[rng.integers(len(stems))]
+  noun = lambda: ("run", "NOUN") if rng.random() < 0.2 else (stem() + "tion", "NOUN")
+  verb = lambda: ("run", "VERB") if rng.random() < 0.2 else (stem() + "ed", "VERB")
+  words = [(("the", "a")[rng.integers(2)], "DET")]
+  words += [(stem() + "ous", "ADJ") for _ in range(rng.integers(0, 3))]
+  words.append(noun())
+  if rng.random() < 0.2:
+    words += [("do", "AUX"), ("n't", "PART")]
+  words.append(verb())
+  if rng.random() < 0.5:
+    words += [(("the", "a")[rng.integers(2)], "DET"), noun()]
+  return words + [(".", "PUNCT")]
+
+
+def conllu_text(sentences: list[list[tuple[str, str]]], prefix: str = "s") -> str:
+  """CoNLL-U of ``[(word, UPOS)]`` sentences, with comments, a multiword-token range over each
+  ``do n't`` and an empty node after the first word of every fifth sentence."""
+  blocks = []
+  for k, words in enumerate(sentences):
+    text = " ".join(w for w, _ in words)
+    lines = [f"# sent_id = {prefix}-{k}", f"# text = {text}"]
+    for i, (w, tag) in enumerate(words, start=1):
+      if w == "do" and i < len(words) and words[i][0] == "n't":
+        lines.append(f"{i}-{i + 1}\tdon't\t_\t_\t_\t_\t_\t_\t_\t_")
+      lines.append(f"{i}\t{w}\t{w.lower()}\t{tag}\t{tag[:2]}\t_\t0\tdep\t_\t_")
+      if i == 1 and k % 5 == 0:
+        lines.append(f"1.1\tgone\tgo\tVERB\tVBN\t_\t_\t_\t0:root\t_")
+    blocks.append("\n".join(lines))
+  return "\n\n".join(blocks) + "\n\n"
+
+
+def write_conllu_like(directory: pathlib.Path, seed: int = 0, sizes=(400, 60, 60)) -> None:
+  """UD English-EWT's layout (``en_ewt-ud-{train,dev,test}.conllu``; train gzipped) of the toy
+  grammar of ``tagged_sentence``; dev and test use stems unseen in train half of the time."""
+  import gzip  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(seed)
+  directory.mkdir(parents=True, exist_ok=True)
+  train_stems = [f"st{k}x" for k in range(40)]
+  new_stems = train_stems + [f"nu{k}y" for k in range(40)]
+  for name, n in zip(("train", "dev", "test"), sizes):
+    stems = train_stems if name == "train" else new_stems
+    text = conllu_text([tagged_sentence(rng, stems) for _ in range(n)], prefix=name)
+    if name == "train":
+      with gzip.open(directory / "en_ewt-ud-train.conllu.gz", "wt", encoding="utf-8") as f:
+        f.write(text)
+    else:
+      (directory / f"en_ewt-ud-{name}.conllu").write_text(text, encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def conllu_like(tmp_path_factory):
+  """A generated EWT-format treebank and a TFDS data_dir of its own."""
+  root = tmp_path_factory.mktemp("conllu_like")
+  write_conllu_like(root / "raw")
+  return {"manual_dir": str(root / "raw"), "data_dir": str(root / "tfds")}
+
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
