@@ -186,7 +186,8 @@ def fit(state: TrainState, *, train_step: Callable[[TrainState, dict], tuple[Tra
           mean = {k: sum(m[k] for m in window if k in m) / sum(k in m for m in window)
                   for k in keys}
           mean.update(derive(mean))
-          mean["learning_rate"] = optim.learning_rate(state.opt_state)
+          if "learning_rate" not in mean:  # a step that schedules its own reports it
+            mean["learning_rate"] = optim.learning_rate(state.opt_state)
           elapsed = time.time() - t_window
           rate = len(window) / max(elapsed, 1e-9)
           eta = (options.num_steps - step) / max((step - start_step) /
