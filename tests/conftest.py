@@ -183,6 +183,34 @@ def conllu_like(tmp_path_factory):
   return {"manual_dir": str(root / "raw"), "data_dir": str(root / "tfds")}
 
 
+def write_diginetica_like(directory: pathlib.Path, seed: int = 0, sessions: int = 600,
+                          items: int = 40) -> None:
+  """DIGINETICA's ``train-item-views.csv`` layout (under SR-GNN's sample name) of walks through
+  the items: a session starts anywhere and views item ``k + 1 (mod items)`` after ``k``, with
+  the rows of a session shuffled (``timeframe`` gives the order) over 30 days."""
+  import datetime  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(seed)
+  directory.mkdir(parents=True, exist_ok=True)
+  lines = ["session_id;user_id;item_id;timeframe;eventdate"]
+  day0 = datetime.date(2016, 5, 1)
+  for session in range(1, sessions + 1):
+    start, n = int(rng.integers(items)), int(rng.integers(2, 8))
+    date = day0 + datetime.timedelta(days=int(30 * (session - 1) / sessions))
+    rows = [(1000 + (start + t) % items, 5000 * t + int(rng.integers(1000))) for t in range(n)]
+    for k in rng.permutation(n):
+      item, frame = rows[k]
+      lines.append(f"{session};NA;{item};{frame};{date.isoformat()}")
+  (directory / "sample_train-item-views.csv").write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture(scope="session")
+def diginetica_like(tmp_path_factory):
+  """A generated DIGINETICA-format log and a TFDS data_dir of its own."""
+  root = tmp_path_factory.mktemp("diginetica_like")
+  write_diginetica_like(root / "raw")
+  return {"manual_dir": str(root / "raw"), "data_dir": str(root / "tfds")}
+
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
