@@ -26,6 +26,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from seqjax import fused as fused_lib
+from seqjax.cells import base as base_cells
 from seqjax.cells.base import Cell
 
 MERGES = ("concat", "sum", "mean")
@@ -92,7 +94,8 @@ def unroll(cell: Cell, params: Any, xs: jax.Array, *, carry: Any = None,
            reverse: bool = False, unroll: int = 1, remat: bool = False,
            state_dropout: float = 0.0, zoneout: Any = 0.0, key: Optional[jax.Array] = None,
            deterministic: bool = True, parallel: bool = False,
-           perturb: Optional[jax.Array] = None) -> tuple[jax.Array, Any]:
+           perturb: Optional[jax.Array] = None, fused: Optional[bool] = None,
+           compute_dtype: Any = None) -> tuple[jax.Array, Any]:
   """Runs ``cell`` over ``xs``.
 
   Args:
@@ -124,6 +127,14 @@ def unroll(cell: Cell, params: Any, xs: jax.Array, *, carry: Any = None,
     perturb: ``[*B, T, O]`` added to each step's output ``h_t`` (and to the carry's ``h``)
       before the next step reads it. Zeros change nothing; the gradient of a loss with respect
       to them is ``∂L/∂h_t`` for every ``t`` at once (``seqjax.diagnostics``).
+    fused: the LSTM/GRU recurrence with the hand-written backward of ``seqjax.fused`` (weight
+      gradients as large matmuls after the loop). ``None`` (default) uses it wherever it
+      applies (``seqjax.fused.applies``, and no state dropout, zoneout, ``perturb`` or
+      ``remat``); ``False`` always runs the autodiff scan; ``True`` requires it (an error says
+      why it does not apply).
+    compute_dtype: e.g. ``jnp.bfloat16``: mixed precision on the fused path. The input
+      projection and the recurrent matmuls take bf16 operands and accumulate in float32; the
+      parameters, the carry and the gate math stay float32. Needs the fused path.
 
   Returns:
     ``(ys, final_carry)``: ``ys: [*B, T, O]`` with zeros at padded steps, and the carry at each
@@ -134,7 +145,14 @@ def unroll(cell: Cell, params: Any, xs: jax.Array, *, carry: Any = None,
   if xs.ndim < 2:
     raise ValueError(f"{where}: xs must have shape [*batch, T, input_size]; got {xs.shape}")
   batch_shape, T = tuple(xs.shape[:-2]), xs.shape[-2]
-  projected = cell.project(params, xs)
+  if compute_dtype is not None and hasattr(params, "w_ih"):
+    # The input projection in compute_dtype with float32 accumulation (one large matmul).
+    base_cells.check_features(where, xs, params.w_ih.shape[0])
+    projected = jnp.matmul(xs.astype(compute_dtype), params.w_ih.astype(compute_dtype),
+                           preferred_element_type=jnp.float32)
+    projected = projected + base_cells.expand_as(params.b.astype(jnp.float32), projected)
+  else:
+    projected = cell.project(params, xs)
   initial = cell.initial_carry(params, batch_shape)
   if carry is None:
     carry = initial
@@ -189,6 +207,29 @@ def unroll(cell: Cell, params: Any, xs: jax.Array, *, carry: Any = None,
       valid = jnp.arange(T).reshape((T,) + (1,) * len(batch_shape)) < lengths[None]
     return _parallel(cell, params, projected, carry, valid, resets if use_resets else None,
                      reverse)
+
+  reasons = []
+  if not fused_lib.applies(cell, params):
+    reasons.append(f"{getattr(cell, '__name__', cell)} with these options has no fused form")
+  if training or use_zoneout:
+    reasons.append("state dropout and zoneout need the scan")
+  if perturb is not None:
+    reasons.append("perturb needs the scan")
+  if remat:
+    reasons.append("remat needs the scan")
+  if fused and reasons:
+    raise ValueError(f"{where}: fused=True but {'; '.join(reasons)}")
+  if compute_dtype is not None and (reasons or fused is False):
+    raise ValueError(f"{where}: compute_dtype needs the fused path (LSTM without projection "
+                     f"or layer norm, or GRU); here {'; '.join(reasons) or 'fused=False'}")
+  if fused is not False and not reasons:
+    valid = None
+    if lengths is not None:
+      valid = jnp.arange(T).reshape((T,) + (1,) * len(batch_shape)) < lengths[None]
+    ys, final = fused_lib.run(cell, params, projected, carry, valid=valid,
+                              resets=resets if use_resets else None, reverse=reverse,
+                              compute_dtype=compute_dtype)
+    return jnp.moveaxis(ys, 0, -2), final
 
   step = cell.step
   if remat:
@@ -298,7 +339,8 @@ def bidirectional(cell: Cell, params: Bidirectional, xs: jax.Array, *, carry: An
                   merge: str = "concat", unroll: int = 1, remat: bool = False,
                   state_dropout: float = 0.0, zoneout: Any = 0.0,
                   key: Optional[jax.Array] = None, deterministic: bool = True,
-                  parallel: bool = False) -> tuple[jax.Array, Bidirectional]:
+                  parallel: bool = False, fused: Optional[bool] = None,
+                  compute_dtype: Any = None) -> tuple[jax.Array, Bidirectional]:
   """A forward and a (length-aware) reverse unroll of ``xs``, outputs merged per step.
 
   ``params`` and ``carry`` are ``Bidirectional(forward, backward)``. Returns
@@ -314,7 +356,7 @@ def bidirectional(cell: Cell, params: Bidirectional, xs: jax.Array, *, carry: An
   k_fw, k_bw = (None, None) if key is None else jax.random.split(key)
   common = dict(lengths=lengths, resets=resets, unroll=unroll, remat=remat,
                 state_dropout=state_dropout, zoneout=zoneout, deterministic=deterministic,
-                parallel=parallel)
+                parallel=parallel, fused=fused, compute_dtype=compute_dtype)
   ys_fw, f_fw = _unroll(cell, params.forward, xs, carry=c_fw, key=k_fw, **common)
   ys_bw, f_bw = _unroll(cell, params.backward, xs, carry=c_bw, key=k_bw, reverse=True, **common)
   return merge_outputs(ys_fw, ys_bw, merge), Bidirectional(f_fw, f_bw)
@@ -379,7 +421,8 @@ def stack(cell: Cell, params: Sequence[Any], xs: jax.Array, *, carry: Optional[S
           key: Optional[jax.Array] = None, deterministic: bool = False, residual: bool = False,
           unroll: int = 1, remat: bool = False, locked_dropout: bool = False,
           state_dropout: float = 0.0, zoneout: Any = 0.0,
-          parallel: bool = False) -> tuple[jax.Array, list[Any]]:
+          parallel: bool = False, fused: Optional[bool] = None,
+          compute_dtype: Any = None) -> tuple[jax.Array, list[Any]]:
   """A deep RNN: layer ``l`` unrolls over layer ``l-1``'s outputs.
 
   Args:
@@ -392,6 +435,7 @@ def stack(cell: Cell, params: Sequence[Any], xs: jax.Array, *, carry: Optional[S
     state_dropout, zoneout: recurrent regularisers of every layer (``unroll``), with a key of
       their own per layer.
     residual: add each layer's input to its output from the second layer on (shapes must agree).
+    fused, compute_dtype: the fused LSTM/GRU path and mixed precision (``unroll``).
     Other arguments as in ``unroll`` / ``bidirectional``.
 
   Returns:
@@ -423,7 +467,7 @@ def stack(cell: Cell, params: Sequence[Any], xs: jax.Array, *, carry: Optional[S
     common = dict(carry=c, lengths=lengths, resets=resets, unroll=unroll, remat=remat,
                   state_dropout=state_dropout, zoneout=zoneout, deterministic=not regularize,
                   key=None if reg_key is None else jax.random.fold_in(reg_key, l),
-                  parallel=parallel)
+                  parallel=parallel, fused=fused, compute_dtype=compute_dtype)
     if isinstance(layer, Bidirectional):
       ys, final = bidirectional(cell, layer, h, merge=merge, **common)
     else:

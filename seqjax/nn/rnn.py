@@ -43,6 +43,10 @@ class DeepRNN(nn.Module):
     weight_drop: DropConnect rate on every layer's recurrent matrix (``weight_drop``).
     parallel: associative scans for the linear-recurrence cells (``mingru``, ``minlstm``,
       ``lru``).
+    fused: the fused LSTM/GRU recurrence with a hand-written backward (``seqjax.fused``);
+      ``None`` picks it wherever it applies, ``False`` never.
+    compute_dtype: ``"bfloat16"`` (or a dtype): mixed precision on the fused path, bf16 matmul
+      operands with float32 accumulation, carry and parameters.
 
   Parameters are ``layer_{l}`` (a cell params dataclass or ``Bidirectional``).
   """
@@ -62,6 +66,8 @@ class DeepRNN(nn.Module):
   zoneout: Any = 0.0
   weight_drop: float = 0.0
   parallel: bool = False
+  fused: Optional[bool] = None
+  compute_dtype: Any = None
 
   def _cell(self):
     return cells_lib.get(self.cell)
@@ -105,7 +111,9 @@ class DeepRNN(nn.Module):
                  deterministic=deterministic or not (use_dropout or regularize),
                  residual=self.residual, unroll=self.unroll, remat=self.remat,
                  locked_dropout=self.locked_dropout, state_dropout=self.state_dropout,
-                 zoneout=self.zoneout, parallel=self.parallel)
+                 zoneout=self.zoneout, parallel=self.parallel, fused=self.fused,
+                 compute_dtype=None if self.compute_dtype is None
+                 else jnp.dtype(self.compute_dtype))
 
 
 def initial_carry(cell: str, params: Any, batch_shape: Any) -> list[Any]:

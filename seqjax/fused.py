@@ -1,0 +1,287 @@
+r"""The fused recurrence for LSTM and GRU: one recurrent matmul per step forward, a hand-written
+backward (``jax.custom_vjp``) whose weight gradients are large matmuls after the loop.
+
+Autodiff through ``lax.scan`` stores a dozen tensors per step and computes the recurrent weight
+gradient as one thin ``[H, B] x [B, G*H]`` matmul per step. Here the forward scan keeps only
+what the backward needs (the carry entering each step and the gate activations), the reverse
+scan does per step just ``dh_{t-1} = dz_t W_hh^T`` and the elementwise gate derivatives, and
+after it
+
+    dW_hh = Σ_t h_{t-1}^T dz_t     (one [H, T·B] x [T·B, G·H] matmul)
+
+with ``dz_t`` also the gradient of the hoisted input projection ``x_t W_ih + b`` (so autodiff
+of that projection gives ``dW_ih = X^T dZ`` and ``db = Σ dZ`` as one matmul and one sum too).
+This is the schedule of oneDNN's and cuDNN's RNN primitives.
+
+What it covers (``applies``): the LSTM with or without peepholes, coupled or not (no
+projection, no layer norm), and both GRU forms; with lengths (padded steps keep the carry and
+emit zeros), in-sequence resets, reverse, and a given initial carry (whose gradient is
+returned). ``seqjax.unroll.unroll`` uses it automatically where it applies and no per-step
+regulariser is on (state dropout, zoneout, ``perturb``, ``remat``); every other case runs the
+autodiff scan. Both paths are tested equal in values and gradients.
+
+``compute_dtype`` (e.g. ``jnp.bfloat16``): the recurrent matmuls take their operands in that
+dtype and accumulate in float32 (``preferred_element_type``); the carry, the gate math and the
+weight gradients stay float32.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Optional
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+
+def _dot(a: jax.Array, b: jax.Array, compute_dtype: Any) -> jax.Array:
+  if compute_dtype is None:
+    return a @ b
+  return jnp.matmul(a.astype(compute_dtype), b.astype(compute_dtype),
+                    preferred_element_type=jnp.float32)
+
+
+def _weight_grad(inputs: jax.Array, dz: jax.Array, compute_dtype: Any) -> jax.Array:
+  """``Σ_{t,n} inputs[t, n]^T dz[t, n]``: ``[T, N, H], [T, N, G] -> [H, G]``."""
+  t, n = inputs.shape[:2]
+  return _dot(inputs.reshape(t * n, -1).T, dz.reshape(t * n, -1), compute_dtype)
+
+
+def _select(mask: jax.Array, a: jax.Array, b: jax.Array) -> jax.Array:
+  return jnp.where(mask[..., None], a, b)
+
+
+def applies(cell: Any, params: Any) -> bool:
+  """Whether the fused path covers this cell and these parameters."""
+  name = getattr(cell, "__name__", "")
+  if name.endswith("cells.lstm"):
+    return (params.w_hr is None and params.ln_x is None and params.ln_h is None
+            and params.ln_c_scale is None)
+  return name.endswith("cells.gru")
+
+
+# ------------------------------------------------------------------------------------- LSTM
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
+def _lstm(reverse, coupled, compute_dtype, w_hh, peep, projected, h0, c0, valid, resets):
+  ys, final, _ = _lstm_forward(reverse, coupled, compute_dtype, w_hh, peep, projected, h0, c0,
+                               valid, resets)
+  return ys, final
+
+
+def _lstm_forward(reverse, coupled, compute_dtype, w_hh, peep, projected, h0, c0, valid,
+                  resets):
+  p_i, p_f, p_o = peep
+
+  def step(carry, inputs):
+    h, c = carry
+    p_t, v_t, r_t = inputs
+    h_in, c_in = _select(r_t, h0, h), _select(r_t, c0, c)
+    z = p_t + _dot(h_in, w_hh, compute_dtype)
+    if coupled:
+      z_f, z_g, z_o = jnp.split(z, 3, axis=-1)
+      f = jax.nn.sigmoid(z_f + (0.0 if p_f is None else p_f * c_in))
+      i = 1.0 - f
+    else:
+      z_i, z_f, z_g, z_o = jnp.split(z, 4, axis=-1)
+      i = jax.nn.sigmoid(z_i + (0.0 if p_i is None else p_i * c_in))
+      f = jax.nn.sigmoid(z_f + (0.0 if p_f is None else p_f * c_in))
+    g = jnp.tanh(z_g)
+    c_new = f * c_in + i * g
+    o = jax.nn.sigmoid(z_o + (0.0 if p_o is None else p_o * c_new))
+    h_new = o * jnp.tanh(c_new)
+    h_out, c_out = _select(v_t, h_new, h_in), _select(v_t, c_new, c_in)
+    y = jnp.where(v_t[..., None], h_new, 0.0)
+    return (h_out, c_out), (y, (h_in, c_in, i, f, g, o, c_new))
+
+  final, (ys, res) = lax.scan(step, (h0, c0), (projected, valid, resets), reverse=reverse)
+  return ys, final, res
+
+
+def _lstm_fwd(reverse, coupled, compute_dtype, w_hh, peep, projected, h0, c0, valid, resets):
+  ys, final, res = _lstm_forward(reverse, coupled, compute_dtype, w_hh, peep, projected, h0,
+                                 c0, valid, resets)
+  return (ys, final), (w_hh, peep, res, valid, resets)
+
+
+def _lstm_bwd(reverse, coupled, compute_dtype, saved, cotangents):
+  w_hh, (p_i, p_f, p_o), res, valid, resets = saved
+  d_ys, (d_hT, d_cT) = cotangents
+  w_t = w_hh.T
+
+  def step(carry, inputs):
+    dh, dc, d_h0, d_c0 = carry
+    dy, v, r, (h_in, c_in, i, f, g, o, c_new) = inputs
+    vm = v[..., None]
+    dh_new = jnp.where(vm, dh + dy, 0.0)
+    dc_new = jnp.where(vm, dc, 0.0)
+    tanh_c = jnp.tanh(c_new)
+    d_zo = dh_new * tanh_c * o * (1.0 - o)
+    dc_tot = dc_new + dh_new * o * (1.0 - tanh_c * tanh_c)
+    if p_o is not None:
+      dc_tot = dc_tot + d_zo * p_o
+    di, dg, df = dc_tot * g, dc_tot * i, dc_tot * c_in
+    dc_in = dc_tot * f
+    d_zg = dg * (1.0 - g * g)
+    if coupled:
+      d_zf = (df - di) * f * (1.0 - f)
+      dz = jnp.concatenate([d_zf, d_zg, d_zo], axis=-1)
+      d_zi = None
+    else:
+      d_zi, d_zf = di * i * (1.0 - i), df * f * (1.0 - f)
+      dz = jnp.concatenate([d_zi, d_zf, d_zg, d_zo], axis=-1)
+    d_peep = (None if p_i is None or coupled else jnp.sum(d_zi * c_in, 0, keepdims=True),
+              None if p_f is None else jnp.sum(d_zf * c_in, 0, keepdims=True),
+              None if p_o is None else jnp.sum(d_zo * c_new, 0, keepdims=True))
+    if p_i is not None and not coupled:
+      dc_in = dc_in + d_zi * p_i
+    if p_f is not None:
+      dc_in = dc_in + d_zf * p_f
+    dh_in = _dot(dz, w_t, compute_dtype) + jnp.where(vm, 0.0, dh)
+    dc_in = dc_in + jnp.where(vm, 0.0, dc)
+    rm = r[..., None]
+    d_h0, d_c0 = d_h0 + jnp.where(rm, dh_in, 0.0), d_c0 + jnp.where(rm, dc_in, 0.0)
+    return (jnp.where(rm, 0.0, dh_in), jnp.where(rm, 0.0, dc_in), d_h0, d_c0), (dz, d_peep)
+
+  zeros = jnp.zeros_like(d_hT)
+  (dh, dc, d_h0, d_c0), (dz, d_peep) = lax.scan(
+      step, (d_hT, d_cT, zeros, jnp.zeros_like(d_cT)), (d_ys, valid, resets, res),
+      reverse=not reverse)
+  h_in = res[0]
+  d_w = _weight_grad(h_in, dz, compute_dtype).astype(w_hh.dtype)
+  d_peep = tuple(None if d is None else jnp.sum(d, 0).astype(p.dtype)
+                 for d, p in zip(d_peep, (p_i, p_f, p_o)))
+  return (d_w, d_peep, dz, dh + d_h0, dc + d_c0, None, None)
+
+
+_lstm.defvjp(_lstm_fwd, _lstm_bwd)
+
+
+# -------------------------------------------------------------------------------------- GRU
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
+def _gru(reverse, compute_dtype, w_hh, b_hn, projected, h0, valid, resets):
+  ys, final, _ = _gru_forward(reverse, compute_dtype, w_hh, b_hn, projected, h0, valid, resets)
+  return ys, final
+
+
+def _gru_forward(reverse, compute_dtype, w_hh, b_hn, projected, h0, valid, resets):
+  hidden = w_hh.shape[0]
+
+  def step(h, inputs):
+    p_t, v_t, r_t = inputs
+    h_in = _select(r_t, h0, h)
+    x_r, x_z, x_n = jnp.split(p_t, 3, axis=-1)
+    if b_hn is not None:  # reset-after: one matmul
+      h_r, h_z, h_n = jnp.split(_dot(h_in, w_hh, compute_dtype), 3, axis=-1)
+      hn = h_n + b_hn
+      r = jax.nn.sigmoid(x_r + h_r)
+      z = jax.nn.sigmoid(x_z + h_z)
+      n = jnp.tanh(x_n + r * hn)
+      extra = hn
+    else:  # Cho et al.: the candidate reads r ⊙ h
+      h_r, h_z = jnp.split(_dot(h_in, w_hh[:, :2 * hidden], compute_dtype), 2, axis=-1)
+      r = jax.nn.sigmoid(x_r + h_r)
+      z = jax.nn.sigmoid(x_z + h_z)
+      extra = r * h_in
+      n = jnp.tanh(x_n + _dot(extra, w_hh[:, 2 * hidden:], compute_dtype))
+    h_new = (1.0 - z) * n + z * h_in
+    y = jnp.where(v_t[..., None], h_new, 0.0)
+    return _select(v_t, h_new, h_in), (y, (h_in, r, z, n, extra))
+
+  final, (ys, res) = lax.scan(step, h0, (projected, valid, resets), reverse=reverse)
+  return ys, final, res
+
+
+def _gru_fwd(reverse, compute_dtype, w_hh, b_hn, projected, h0, valid, resets):
+  ys, final, res = _gru_forward(reverse, compute_dtype, w_hh, b_hn, projected, h0, valid, resets)
+  return (ys, final), (w_hh, b_hn, res, valid, resets)
+
+
+def _gru_bwd(reverse, compute_dtype, saved, cotangents):
+  w_hh, b_hn, res, valid, resets = saved
+  d_ys, d_hT = cotangents
+  hidden = w_hh.shape[0]
+  w_t = w_hh.T
+
+  def step(carry, inputs):
+    dh, d_h0 = carry
+    dy, v, rr, (h_in, r, z, n, extra) = inputs
+    vm = v[..., None]
+    dh_new = jnp.where(vm, dh + dy, 0.0)
+    d_zn = dh_new * (1.0 - z) * (1.0 - n * n)
+    d_zz = dh_new * (h_in - n) * z * (1.0 - z)
+    dh_in = dh_new * z + jnp.where(vm, 0.0, dh)
+    if b_hn is not None:
+      d_hn = d_zn * r
+      d_zr = d_zn * extra * r * (1.0 - r)
+      d_rec = jnp.concatenate([d_zr, d_zz, d_hn], axis=-1)  # gradient of h W_hh (+ b_hn)
+      dh_in = dh_in + _dot(d_rec, w_t, compute_dtype)
+      d_b = jnp.sum(d_hn, 0, keepdims=True)
+    else:
+      d_rh = _dot(d_zn, w_t[2 * hidden:], compute_dtype)  # gradient of r ⊙ h
+      d_zr = d_rh * h_in * r * (1.0 - r)
+      d_rec = jnp.concatenate([d_zr, d_zz], axis=-1)
+      dh_in = dh_in + d_rh * r + _dot(d_rec, w_t[:2 * hidden], compute_dtype)
+      d_b = jnp.zeros((), jnp.float32)
+    rm = rr[..., None]
+    d_h0 = d_h0 + jnp.where(rm, dh_in, 0.0)
+    dx = jnp.concatenate([d_zr, d_zz, d_zn], axis=-1)
+    return (jnp.where(rm, 0.0, dh_in), d_h0), (dx, d_rec, d_b)
+
+  (dh, d_h0), (dx, d_rec, d_b) = lax.scan(step, (d_hT, jnp.zeros_like(d_hT)),
+                                          (d_ys, valid, resets, res), reverse=not reverse)
+  h_in, extra = res[0], res[4]
+  if b_hn is not None:
+    d_w = _weight_grad(h_in, d_rec, compute_dtype)
+    d_bhn = jnp.sum(d_b, 0).astype(b_hn.dtype)
+  else:
+    d_w = jnp.concatenate([_weight_grad(h_in, d_rec, compute_dtype),
+                           _weight_grad(extra, dx[..., 2 * hidden:], compute_dtype)], axis=-1)
+    d_bhn = None
+  return (d_w.astype(w_hh.dtype), d_bhn, dx, dh + d_h0, None, None)
+
+
+_gru.defvjp(_gru_fwd, _gru_bwd)
+
+
+# ------------------------------------------------------------------------------------ entry
+
+
+def run(cell: Any, params: Any, projected: jax.Array, carry: Any, *,
+        valid: Optional[jax.Array] = None, resets: Optional[jax.Array] = None,
+        reverse: bool = False, compute_dtype: Any = None) -> tuple[jax.Array, Any]:
+  """The fused unroll of a time-major ``projected [T, *B, G·H]`` from ``carry`` (batch shape
+  ``B``); ``valid``/``resets``: ``[T, *B]`` bools (None: all valid / no resets). Returns
+  ``(ys [T, *B, H], final carry)`` as ``seqjax.unroll.unroll``'s scan does."""
+  T = projected.shape[0]
+  batch_shape = projected.shape[1:-1]
+  n = 1
+  for d in batch_shape:
+    n *= d
+  flat = lambda x: jnp.reshape(x, (n, x.shape[-1]))
+  steps = lambda m: (jnp.ones((T, n), bool) if m is None
+                     else jnp.reshape(jnp.broadcast_to(m, (T,) + batch_shape), (T, n)))
+  acc = jnp.promote_types(carry.h.dtype, jnp.float32)  # float32, or float64 under x64
+  proj = jnp.reshape(projected, (T, n, projected.shape[-1])).astype(acc)
+  valid_f, resets_f = steps(valid), steps(resets) if resets is not None else jnp.zeros((T, n),
+                                                                                     bool)
+  unflat = lambda x: jnp.reshape(x, batch_shape + (x.shape[-1],))
+  name = getattr(cell, "__name__", "")
+  if name.endswith("cells.lstm"):
+    row = lambda p: None if p is None else p.astype(acc)[None]  # [1, H] (no rank
+    peep = (row(params.p_i), row(params.p_f), row(params.p_o))             # promotion)
+    ys, (h, c) = _lstm(reverse, params.coupled, compute_dtype, params.w_hh, peep, proj,
+                       flat(carry.h).astype(acc), flat(carry.c).astype(acc),
+                       valid_f, resets_f)
+    final = type(carry)(h=unflat(h).astype(carry.h.dtype), c=unflat(c).astype(carry.c.dtype))
+  else:
+    b_hn = None if params.b_hn is None else params.b_hn.astype(acc)[None]
+    ys, h = _gru(reverse, compute_dtype, params.w_hh, b_hn, proj,
+                 flat(carry.h).astype(acc), valid_f, resets_f)
+    final = type(carry)(h=unflat(h).astype(carry.h.dtype))
+  ys = jnp.reshape(ys, (T,) + batch_shape + (ys.shape[-1],)).astype(carry.h.dtype)
+  return ys, final
