@@ -64,14 +64,15 @@ def applies(cell: Any, params: Any) -> bool:
 # ------------------------------------------------------------------------------------- LSTM
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
-def _lstm(reverse, coupled, compute_dtype, w_hh, peep, projected, h0, c0, valid, resets):
-  ys, final, _ = _lstm_forward(reverse, coupled, compute_dtype, w_hh, peep, projected, h0, c0,
-                               valid, resets)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2, 3))
+def _lstm(reverse, unroll, coupled, compute_dtype, w_hh, peep, projected, h0, c0, valid,
+          resets):
+  ys, final, _ = _lstm_forward(reverse, unroll, coupled, compute_dtype, w_hh, peep, projected,
+                               h0, c0, valid, resets)
   return ys, final
 
 
-def _lstm_forward(reverse, coupled, compute_dtype, w_hh, peep, projected, h0, c0, valid,
+def _lstm_forward(reverse, unroll, coupled, compute_dtype, w_hh, peep, projected, h0, c0, valid,
                   resets):
   p_i, p_f, p_o = peep
 
@@ -96,17 +97,19 @@ def _lstm_forward(reverse, coupled, compute_dtype, w_hh, peep, projected, h0, c0
     y = jnp.where(v_t[..., None], h_new, 0.0)
     return (h_out, c_out), (y, (h_in, c_in, i, f, g, o, c_new))
 
-  final, (ys, res) = lax.scan(step, (h0, c0), (projected, valid, resets), reverse=reverse)
+  final, (ys, res) = lax.scan(step, (h0, c0), (projected, valid, resets), reverse=reverse,
+                              unroll=unroll)
   return ys, final, res
 
 
-def _lstm_fwd(reverse, coupled, compute_dtype, w_hh, peep, projected, h0, c0, valid, resets):
-  ys, final, res = _lstm_forward(reverse, coupled, compute_dtype, w_hh, peep, projected, h0,
-                                 c0, valid, resets)
+def _lstm_fwd(reverse, unroll, coupled, compute_dtype, w_hh, peep, projected, h0, c0, valid,
+              resets):
+  ys, final, res = _lstm_forward(reverse, unroll, coupled, compute_dtype, w_hh, peep,
+                                 projected, h0, c0, valid, resets)
   return (ys, final), (w_hh, peep, res, valid, resets)
 
 
-def _lstm_bwd(reverse, coupled, compute_dtype, saved, cotangents):
+def _lstm_bwd(reverse, unroll, coupled, compute_dtype, saved, cotangents):
   w_hh, (p_i, p_f, p_o), res, valid, resets = saved
   d_ys, (d_hT, d_cT) = cotangents
   w_t = w_hh.T
@@ -148,7 +151,7 @@ def _lstm_bwd(reverse, coupled, compute_dtype, saved, cotangents):
   zeros = jnp.zeros_like(d_hT)
   (dh, dc, d_h0, d_c0), (dz, d_peep) = lax.scan(
       step, (d_hT, d_cT, zeros, jnp.zeros_like(d_cT)), (d_ys, valid, resets, res),
-      reverse=not reverse)
+      reverse=not reverse, unroll=unroll)
   h_in = res[0]
   d_w = _weight_grad(h_in, dz, compute_dtype).astype(w_hh.dtype)
   d_peep = tuple(None if d is None else jnp.sum(d, 0).astype(p.dtype)
@@ -162,13 +165,14 @@ _lstm.defvjp(_lstm_fwd, _lstm_bwd)
 # -------------------------------------------------------------------------------------- GRU
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
-def _gru(reverse, compute_dtype, w_hh, b_hn, projected, h0, valid, resets):
-  ys, final, _ = _gru_forward(reverse, compute_dtype, w_hh, b_hn, projected, h0, valid, resets)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
+def _gru(reverse, unroll, compute_dtype, w_hh, b_hn, projected, h0, valid, resets):
+  ys, final, _ = _gru_forward(reverse, unroll, compute_dtype, w_hh, b_hn, projected, h0, valid,
+                              resets)
   return ys, final
 
 
-def _gru_forward(reverse, compute_dtype, w_hh, b_hn, projected, h0, valid, resets):
+def _gru_forward(reverse, unroll, compute_dtype, w_hh, b_hn, projected, h0, valid, resets):
   hidden = w_hh.shape[0]
 
   def step(h, inputs):
@@ -192,16 +196,18 @@ def _gru_forward(reverse, compute_dtype, w_hh, b_hn, projected, h0, valid, reset
     y = jnp.where(v_t[..., None], h_new, 0.0)
     return _select(v_t, h_new, h_in), (y, (h_in, r, z, n, extra))
 
-  final, (ys, res) = lax.scan(step, h0, (projected, valid, resets), reverse=reverse)
+  final, (ys, res) = lax.scan(step, h0, (projected, valid, resets), reverse=reverse,
+                              unroll=unroll)
   return ys, final, res
 
 
-def _gru_fwd(reverse, compute_dtype, w_hh, b_hn, projected, h0, valid, resets):
-  ys, final, res = _gru_forward(reverse, compute_dtype, w_hh, b_hn, projected, h0, valid, resets)
+def _gru_fwd(reverse, unroll, compute_dtype, w_hh, b_hn, projected, h0, valid, resets):
+  ys, final, res = _gru_forward(reverse, unroll, compute_dtype, w_hh, b_hn, projected, h0,
+                                valid, resets)
   return (ys, final), (w_hh, b_hn, res, valid, resets)
 
 
-def _gru_bwd(reverse, compute_dtype, saved, cotangents):
+def _gru_bwd(reverse, unroll, compute_dtype, saved, cotangents):
   w_hh, b_hn, res, valid, resets = saved
   d_ys, d_hT = cotangents
   hidden = w_hh.shape[0]
@@ -233,7 +239,8 @@ def _gru_bwd(reverse, compute_dtype, saved, cotangents):
     return (jnp.where(rm, 0.0, dh_in), d_h0), (dx, d_rec, d_b)
 
   (dh, d_h0), (dx, d_rec, d_b) = lax.scan(step, (d_hT, jnp.zeros_like(d_hT)),
-                                          (d_ys, valid, resets, res), reverse=not reverse)
+                                          (d_ys, valid, resets, res), reverse=not reverse,
+                                          unroll=unroll)
   h_in, extra = res[0], res[4]
   if b_hn is not None:
     d_w = _weight_grad(h_in, d_rec, compute_dtype)
@@ -253,7 +260,8 @@ _gru.defvjp(_gru_fwd, _gru_bwd)
 
 def run(cell: Any, params: Any, projected: jax.Array, carry: Any, *,
         valid: Optional[jax.Array] = None, resets: Optional[jax.Array] = None,
-        reverse: bool = False, compute_dtype: Any = None) -> tuple[jax.Array, Any]:
+        reverse: bool = False, unroll: int = 1,
+        compute_dtype: Any = None) -> tuple[jax.Array, Any]:
   """The fused unroll of a time-major ``projected [T, *B, G·H]`` from ``carry`` (batch shape
   ``B``); ``valid``/``resets``: ``[T, *B]`` bools (None: all valid / no resets). Returns
   ``(ys [T, *B, H], final carry)`` as ``seqjax.unroll.unroll``'s scan does."""
@@ -274,13 +282,13 @@ def run(cell: Any, params: Any, projected: jax.Array, carry: Any, *,
   if name.endswith("cells.lstm"):
     row = lambda p: None if p is None else p.astype(acc)[None]  # [1, H] (no rank
     peep = (row(params.p_i), row(params.p_f), row(params.p_o))             # promotion)
-    ys, (h, c) = _lstm(reverse, params.coupled, compute_dtype, params.w_hh, peep, proj,
+    ys, (h, c) = _lstm(reverse, unroll, params.coupled, compute_dtype, params.w_hh, peep, proj,
                        flat(carry.h).astype(acc), flat(carry.c).astype(acc),
                        valid_f, resets_f)
     final = type(carry)(h=unflat(h).astype(carry.h.dtype), c=unflat(c).astype(carry.c.dtype))
   else:
     b_hn = None if params.b_hn is None else params.b_hn.astype(acc)[None]
-    ys, h = _gru(reverse, compute_dtype, params.w_hh, b_hn, proj,
+    ys, h = _gru(reverse, unroll, compute_dtype, params.w_hh, b_hn, proj,
                  flat(carry.h).astype(acc), valid_f, resets_f)
     final = type(carry)(h=unflat(h).astype(carry.h.dtype))
   ys = jnp.reshape(ys, (T,) + batch_shape + (ys.shape[-1],)).astype(carry.h.dtype)

@@ -228,7 +228,7 @@ def unroll(cell: Cell, params: Any, xs: jax.Array, *, carry: Any = None,
       valid = jnp.arange(T).reshape((T,) + (1,) * len(batch_shape)) < lengths[None]
     ys, final = fused_lib.run(cell, params, projected, carry, valid=valid,
                               resets=resets if use_resets else None, reverse=reverse,
-                              compute_dtype=compute_dtype)
+                              unroll=unroll, compute_dtype=compute_dtype)
     return jnp.moveaxis(ys, 0, -2), final
 
   step = cell.step

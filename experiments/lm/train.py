@@ -50,6 +50,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if config.model.parallel and config.model.cell not in LINEAR_CELLS:
     raise ValueError(f"model.parallel needs a linear-recurrence cell {list(LINEAR_CELLS)}; got "
                      f"{config.model.cell!r}")
+  common.check_choices({"model.compute_dtype": (config.model.compute_dtype,
+                                                ("", "bfloat16", "float16"))})
   common.check_num_steps(config.train)
   if config.data.manual_dir:
     if not os.path.isdir(config.data.manual_dir):
@@ -67,7 +69,8 @@ def build_model(config: ml_collections.ConfigDict, vocab_size: int) -> RNNLM:
                locked_dropout=m.get("locked_dropout", False),
                state_dropout=m.get("state_dropout", 0.0),
                embed_dropout=m.get("embed_dropout", 0.0), weight_drop=m.get("weight_drop", 0.0),
-               zoneout=m.get("zoneout", 0.0), parallel=m.get("parallel", False))
+               zoneout=m.get("zoneout", 0.0), parallel=m.get("parallel", False),
+               compute_dtype=m.get("compute_dtype", "") or None)
 
 
 def derive_fn(level: str) -> Callable[[dict], dict]:

@@ -50,6 +50,8 @@ class RNNLM(nn.Module):
   weight_drop: float = 0.0
   zoneout: Any = 0.0
   parallel: bool = False
+  fused: Optional[bool] = None
+  compute_dtype: Any = None
 
   def setup(self):
     embed_size = self.embed_size or self.hidden_size
@@ -62,7 +64,8 @@ class RNNLM(nn.Module):
                            unroll=self.unroll, remat=self.remat,
                            locked_dropout=self.locked_dropout, state_dropout=self.state_dropout,
                            weight_drop=self.weight_drop, zoneout=self.zoneout,
-                           parallel=self.parallel)
+                           parallel=self.parallel, fused=self.fused,
+                           compute_dtype=self.compute_dtype)
     self.dropout = nn.Dropout(self.dropout_rate)
     if self.tie_weights:
       self.softmax_bias = self.param("softmax_bias", nn.initializers.zeros, (self.vocab_size,))

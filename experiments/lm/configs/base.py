@@ -35,6 +35,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.model.weight_drop = 0.0  # DropConnect on the recurrent matrices
   c.model.zoneout = 0.0
   c.model.parallel = False  # associative scan for mingru / minlstm / lru
+  c.model.compute_dtype = ""  # "bfloat16": bf16 matmuls, float32 carry (fused LSTM / GRU)
 
   c.train = common.loop_section(num_epochs=13, checkpoint_every=500)
   c.train.batch_size = 20  # global: over every device (see parallel)

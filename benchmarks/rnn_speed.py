@@ -1,0 +1,406 @@
+"""seqjax vs PyTorch vs Flax: LSTM/GRU training and inference throughput, interleaved.
+
+    python -m benchmarks.rnn_speed                  # every case, 5 rounds (~10 min on 2 cores)
+    python -m benchmarks.rnn_speed --only lstm-train --rounds 3
+    python -m benchmarks.rnn_speed --check          # numerical agreement only
+
+The method is ``../shared/bench``'s (its README explains it): one worker process per framework
+(``--worker jax`` / ``--worker torch``), driven over JSON lines so that only one computes at a
+time; each item is compiled and warmed up, then timed in batches of at least 0.3 s; in each of
+``--rounds`` rounds every implementation of a case is timed in a freshly shuffled order; the
+reported time is the median over rounds of each round's median, and ratios are computed per
+round then their median taken (min-max in brackets).
+
+Cases (single layer, float32, batch-major, zero initial state): training step = forward,
+``sum(outputs)``, gradients of all parameters; inference = forward only. Implementations:
+
+- ``torch``: ``torch.nn.LSTM`` / ``torch.nn.GRU`` (CPU wheel, 2 threads).
+- ``seqjax``: ``seqjax.unroll.unroll`` as the library runs it (the fused path of
+  ``seqjax.fused`` for training), scan ``unroll`` 1 and 4.
+- ``seqjax-scan``: the same with ``fused=False`` (autodiff through ``lax.scan``).
+- ``seqjax-bf16``: ``compute_dtype=bfloat16`` (bf16 matmul operands, float32 accumulation).
+- ``flax``: ``flax.linen.RNN(OptimizedLSTMCell)`` / ``RNN(GRUCell)``.
+- ``ptb-small`` (end to end): one SGD step of Zaremba et al.'s small PTB model (2x200 LSTM,
+  vocabulary 10,000, batch 20 x 35, clip 5) in seqjax (``seqjax.train.lm``) and the same model
+  in PyTorch; words/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+import traceback
+
+CASES = {  # name -> (cell, mode, (B, T, I, H))
+    "lstm-train-64x35x200x200": ("lstm", "train", (64, 35, 200, 200)),
+    "lstm-train-32x100x256x512": ("lstm", "train", (32, 100, 256, 512)),
+    "lstm-train-16x200x512x1024": ("lstm", "train", (16, 200, 512, 1024)),
+    "lstm-infer-1x200x512x512": ("lstm", "infer", (1, 200, 512, 512)),
+    "gru-train-64x35x200x200": ("gru", "train", (64, 35, 200, 200)),
+    "gru-train-32x100x256x512": ("gru", "train", (32, 100, 256, 512)),
+    "gru-train-16x200x512x1024": ("gru", "train", (16, 200, 512, 1024)),
+    "gru-infer-1x200x512x512": ("gru", "infer", (1, 200, 512, 512)),
+    "ptb-small-train": ("lstm", "ptb", (20, 35, 200, 200)),
+}
+TORCH_THREADS = 2
+
+
+# ------------------------------------------------------------------ the worker protocol
+
+
+def time_batch(fn, n):
+  """Runs ``fn()`` ``n`` times; per-iteration wall times and CPU use."""
+  c0, w0 = time.process_time(), time.perf_counter()
+  times = []
+  for _ in range(n):
+    t0 = time.perf_counter()
+    fn()
+    times.append(time.perf_counter() - t0)
+  cpu = (time.process_time() - c0) / max(time.perf_counter() - w0, 1e-12)
+  return {"times": times, "cpu": cpu}
+
+
+def serve(builders):
+  """Answers ``setup`` / ``time`` / ``check`` / ``quit`` commands on stdin (one JSON line each)
+  on the original stdout; library output goes to stderr."""
+  out = os.fdopen(os.dup(1), "w", buffering=1)
+  os.dup2(2, 1)
+  sys.stdout = sys.stderr
+  fns = {}
+  for line in sys.stdin:
+    msg = json.loads(line)
+    try:
+      if msg["cmd"] == "items":
+        reply = {"items": sorted(builders)}
+      elif msg["cmd"] == "setup":
+        t0 = time.perf_counter()
+        fns[msg["id"]] = builders[msg["id"]]()
+        fns[msg["id"]]()
+        first = time.perf_counter() - t0
+        reply = {"first": first, "warm": time_batch(fns[msg["id"]], 2)}
+      elif msg["cmd"] == "time":
+        reply = time_batch(fns[msg["id"]], msg["n"])
+      elif msg["cmd"] == "free":
+        fns.pop(msg["id"], None)
+        reply = {}
+      elif msg["cmd"] == "quit":
+        out.write(json.dumps({"ok": True}) + "\n")
+        return
+      else:
+        raise ValueError(f"unknown command {msg['cmd']!r}")
+      reply["ok"] = True
+    except Exception as e:  # pylint: disable=broad-except
+      reply = {"ok": False, "error": f"{type(e).__name__}: {e}", "tb": traceback.format_exc()}
+    out.write(json.dumps(reply) + "\n")
+
+
+# -------------------------------------------------------------------------- JAX worker
+
+
+def _inputs(shape, seed=0):
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  b, t, i, _ = shape
+  return np.random.default_rng(seed).standard_normal((b, t, i), dtype=np.float32)
+
+
+def jax_builders():
+  import flax.linen as fnn  # pylint: disable=g-import-not-at-top
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  from seqjax.cells import gru, lstm  # pylint: disable=g-import-not-at-top
+  from seqjax.unroll import unroll  # pylint: disable=g-import-not-at-top
+
+  def block(tree):
+    jax.block_until_ready(tree)
+
+  def seqjax_item(cell_name, mode, shape, **kw):
+    def build():
+      cell = lstm if cell_name == "lstm" else gru
+      params = cell.init(jax.random.PRNGKey(0), shape[2], shape[3])
+      x = jnp.asarray(_inputs(shape))
+      if mode == "train":
+        f = jax.jit(jax.grad(lambda p, x: jnp.sum(unroll(cell, p, x, **kw)[0])))
+      else:
+        f = jax.jit(lambda p, x: unroll(cell, p, x, **kw)[0])
+      return lambda: block(f(params, x))
+    return build
+
+  def flax_item(cell_name, mode, shape):
+    def build():
+      h = shape[3]
+      cell = fnn.OptimizedLSTMCell(h) if cell_name == "lstm" else fnn.GRUCell(h)
+      model = fnn.RNN(cell)
+      x = jnp.asarray(_inputs(shape))
+      params = model.init(jax.random.PRNGKey(0), x)
+      if mode == "train":
+        f = jax.jit(jax.grad(lambda p, x: jnp.sum(model.apply(p, x))))
+      else:
+        f = jax.jit(model.apply)
+      return lambda: block(f(params, x))
+    return build
+
+  def ptb_item(**kw):
+    def build():
+      import ml_collections  # pylint: disable=g-import-not-at-top
+      import numpy as np  # pylint: disable=g-import-not-at-top
+      from seqjax.nn.lm import RNNLM, initial_carry  # pylint: disable=g-import-not-at-top
+      from seqjax.train import lm as lm_train, optim  # pylint: disable=g-import-not-at-top
+      from seqjax.train.state import TrainState  # pylint: disable=g-import-not-at-top
+      model = RNNLM(vocab_size=10000, hidden_size=200, num_layers=2, init_scale=0.1, **kw)
+      opt_cfg = ml_collections.ConfigDict(dict(
+          name="sgd", learning_rate=1.0, momentum=0.0, weight_decay=0.0, clip_norm=5.0,
+          schedule="constant", decay=0.5, decay_after=4, warmup_steps=0, total_steps=0))
+      optimizer = optim.make_optimizer(opt_cfg, 1000)
+      tokens = jnp.zeros((20, 35), jnp.int32)
+      params = model.init(jax.random.PRNGKey(0), tokens)["params"]
+      state = TrainState(step=jnp.asarray(0, jnp.int32), params=params,
+                         opt_state=optimizer.init(params), key=jax.random.PRNGKey(1),
+                         carry=initial_carry(model, params, 20))
+      step = jax.jit(lm_train.make_train_step(model, optimizer), donate_argnums=0)
+      rng = np.random.default_rng(0)
+      batch = {"inputs": jnp.asarray(rng.integers(0, 10000, (20, 35)), jnp.int32),
+               "targets": jnp.asarray(rng.integers(0, 10000, (20, 35)), jnp.int32),
+               "mask": jnp.ones((20, 35)), "reset": jnp.asarray(False)}
+      holder = [state]
+
+      def fn():
+        holder[0], metrics = step(holder[0], batch)
+        block(metrics)
+      return fn
+    return build
+
+  items = {}
+  for case, (cell, mode, shape) in CASES.items():
+    if mode == "ptb":
+      items[f"{case}:seqjax"] = ptb_item()
+      items[f"{case}:seqjax-scan"] = ptb_item(fused=False)
+      continue
+    items[f"{case}:seqjax"] = seqjax_item(cell, mode, shape)
+    items[f"{case}:seqjax-u4"] = seqjax_item(cell, mode, shape, unroll=4)
+    items[f"{case}:seqjax-scan"] = seqjax_item(cell, mode, shape, fused=False)
+    items[f"{case}:seqjax-bf16"] = seqjax_item(cell, mode, shape,
+                                               compute_dtype=jnp.bfloat16)
+    items[f"{case}:flax"] = flax_item(cell, mode, shape)
+  return items
+
+
+# ------------------------------------------------------------------------ torch worker
+
+
+def torch_builders():
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import torch  # pylint: disable=g-import-not-at-top
+  torch.set_num_threads(TORCH_THREADS)
+
+  def rnn_item(cell, mode, shape):
+    def build():
+      torch.manual_seed(0)
+      cls = torch.nn.LSTM if cell == "lstm" else torch.nn.GRU
+      m = cls(shape[2], shape[3], batch_first=True)
+      x = torch.from_numpy(_inputs(shape))
+      params = list(m.parameters())
+      if mode == "train":
+        def fn():
+          for p in params:
+            p.grad = None
+          out, _ = m(x)
+          out.sum().backward()
+      else:
+        def fn():
+          with torch.inference_mode():
+            m(x)
+      return fn
+    return build
+
+  def ptb_item():
+    def build():
+      torch.manual_seed(0)
+
+      class LM(torch.nn.Module):
+        def __init__(self):
+          super().__init__()
+          self.embed = torch.nn.Embedding(10000, 200)
+          self.rnn = torch.nn.LSTM(200, 200, num_layers=2, batch_first=True)
+          self.out = torch.nn.Linear(200, 10000)
+          for p in self.parameters():
+            torch.nn.init.uniform_(p, -0.1, 0.1)
+
+        def forward(self, x, state):
+          y, state = self.rnn(self.embed(x), state)
+          return self.out(y), state
+
+      model = LM()
+      opt = torch.optim.SGD(model.parameters(), lr=1.0)
+      rng = np.random.default_rng(0)
+      x = torch.from_numpy(rng.integers(0, 10000, (20, 35)))
+      y = torch.from_numpy(rng.integers(0, 10000, (20, 35)))
+      state = [(torch.zeros(2, 20, 200), torch.zeros(2, 20, 200))]
+      loss_fn = torch.nn.CrossEntropyLoss(reduction="sum")
+
+      def fn():
+        opt.zero_grad(set_to_none=True)
+        logits, new = model(x, state[0])
+        loss = loss_fn(logits.reshape(-1, 10000), y.reshape(-1)) / 20
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        state[0] = tuple(s.detach() for s in new)
+      return fn
+    return build
+
+  items = {}
+  for case, (cell, mode, shape) in CASES.items():
+    items[f"{case}:torch"] = ptb_item() if mode == "ptb" else rnn_item(cell, mode, shape)
+  return items
+
+
+def check():
+  """seqjax (fused and scan) against torch.nn.LSTM / GRU on the same weights: outputs and the
+  gradients of sum(outputs) w.r.t. W_ih, W_hh and the bias. Returns the worst relative error."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import torch  # pylint: disable=g-import-not-at-top
+  from seqjax.interop import torch as interop  # pylint: disable=g-import-not-at-top
+  from seqjax.unroll import unroll  # pylint: disable=g-import-not-at-top
+  rel = lambda a, b: float(np.max(np.abs(np.asarray(a) - b)) / max(np.max(np.abs(b)), 1e-12))
+  worst = 0.0
+  for cell_name, shape in (("lstm", (4, 9, 16, 32)), ("gru", (4, 9, 16, 32)),
+                           ("lstm", (64, 35, 200, 200)), ("gru", (64, 35, 200, 200))):
+    torch.manual_seed(0)
+    m = (torch.nn.LSTM if cell_name == "lstm" else torch.nn.GRU)(shape[2], shape[3],
+                                                                 batch_first=True)
+    x = _inputs(shape)
+    out, _ = m(torch.from_numpy(x))
+    out.sum().backward()
+    spec = interop.spec_of(m)
+    params = interop.convert_state_dict(m.state_dict(), spec)[0]
+    want = {"y": out.detach().numpy(), "w_ih": m.weight_ih_l0.grad.numpy().T,
+            "w_hh": m.weight_hh_l0.grad.numpy().T, "b": m.bias_ih_l0.grad.numpy()}
+    for fused in (True, False):
+      def loss(p):
+        ys = unroll(spec.cell, p, jnp.asarray(x), fused=fused)[0]
+        return jnp.sum(ys), ys
+      (_, ys), g = jax.value_and_grad(loss, has_aux=True)(params)
+      errs = {"y": rel(ys, want["y"]), "w_ih": rel(g.w_ih, want["w_ih"]),
+              "w_hh": rel(g.w_hh, want["w_hh"]), "b": rel(g.b, want["b"])}
+      worst = max(worst, *errs.values())
+      print(f"{cell_name} {shape} fused={fused}: " +
+            "  ".join(f"{k} {v:.1e}" for k, v in errs.items()), flush=True)
+  return worst
+
+
+# ------------------------------------------------------------------------------ driver
+
+
+class Worker:
+  def __init__(self, kind, log):
+    self.kind = kind
+    self.proc = subprocess.Popen([sys.executable, "-m", "benchmarks.rnn_speed", "--worker",
+                                  kind], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 stderr=log, text=True, bufsize=1,
+                                 cwd=os.path.dirname(os.path.dirname(os.path.abspath(
+                                     __file__))))
+
+  def call(self, **msg):
+    self.proc.stdin.write(json.dumps(msg) + "\n")
+    self.proc.stdin.flush()
+    line = self.proc.stdout.readline()
+    if not line:
+      raise RuntimeError(f"the {self.kind} worker died (see its log)")
+    reply = json.loads(line)
+    if not reply.get("ok"):
+      raise RuntimeError(f"{self.kind}: {reply.get('error')}\n{reply.get('tb', '')}")
+    return reply
+
+
+def drive(args):
+  log = open(args.log, "w") if args.log else subprocess.DEVNULL
+  workers = {"jax": Worker("jax", log), "torch": Worker("torch", log)}
+  items = []
+  for kind, w in workers.items():
+    items += [(kind, i) for i in w.call(cmd="items")["items"]]
+  cases = [c for c in CASES if not args.only or any(o in c for o in args.only.split(","))]
+  by_case = {c: [(k, i) for k, i in items if i.split(":")[0] == c] for c in cases}
+  n_iter, results = {}, {}
+  print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {os.cpu_count()} CPUs; "
+        f"rounds {args.rounds}", flush=True)
+  for case in cases:
+    for kind, item in by_case[case]:
+      r = workers[kind].call(cmd="setup", id=item)
+      warm = statistics.median(r["warm"]["times"])
+      n_iter[item] = max(1, min(50, int(args.batch_seconds / max(warm, 1e-6)) + 1))
+      print(f"  setup {item:<45} first call {r['first']:6.2f}s  warm {warm * 1e3:9.2f} ms "
+            f"-> {n_iter[item]} iters", flush=True)
+  for rnd in range(args.rounds):
+    for case in cases:
+      order = by_case[case][:]
+      random.Random(rnd * 1000 + len(case)).shuffle(order)
+      for kind, item in order:
+        r = workers[kind].call(cmd="time", id=item, n=n_iter[item])
+        results.setdefault(item, []).append((statistics.median(r["times"]), r["cpu"]))
+        time.sleep(0.02)
+    print(f"  round {rnd + 1}/{args.rounds} done", flush=True)
+  for w in workers.values():
+    w.call(cmd="quit")
+  rows = []
+  for case in cases:
+    cell, mode, shape = CASES[case]
+    tokens = shape[0] * shape[1]
+    ref = f"{case}:torch"
+    print(f"\n{case}: {tokens} tokens per step")
+    print(f"  {'implementation':<14} {'ms/step':>9} {'spread':>7} {'tok/s':>10} "
+          f"{'x torch (min-max)':>20} {'cpu':>5}")
+    flax_item = f"{case}:flax"
+    for _, item in sorted(by_case[case], key=lambda ki: statistics.median(
+        t for t, _ in results[ki[1]])):
+      times = [t for t, _ in results[item]]
+      med = statistics.median(times)
+      spread = (max(times) - min(times)) / med
+      ratios = [a / b for (a, _), (b, _) in zip(results[ref], results[item])]
+      cpu = statistics.median(c for _, c in results[item])
+      line = (f"  {item.split(':')[1]:<14} {med * 1e3:9.2f} {spread:6.1%} {tokens / med:10,.0f} "
+              f"{statistics.median(ratios):7.2f} ({min(ratios):.2f}-{max(ratios):.2f}) "
+              f"{cpu:5.2f}")
+      if flax_item in results and item.split(":")[1].startswith("seqjax"):
+        fr = [a / b for (a, _), (b, _) in zip(results[flax_item], results[item])]
+        line += f"  x flax {statistics.median(fr):.2f}"
+      print(line)
+      rows.append({"case": case, "impl": item.split(":")[1], "ms": med * 1e3,
+                   "tok_s": tokens / med, "x_torch": statistics.median(ratios),
+                   "x_torch_min": min(ratios), "x_torch_max": max(ratios), "spread": spread})
+  if args.json:
+    with open(args.json, "w") as f:
+      json.dump(rows, f, indent=1)
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--worker", choices=["jax", "torch"])
+  parser.add_argument("--only", default="", help="comma-separated substrings of case names")
+  parser.add_argument("--rounds", type=int, default=5)
+  parser.add_argument("--batch_seconds", type=float, default=0.3)
+  parser.add_argument("--json", default="", help="write the table rows here")
+  parser.add_argument("--log", default="", help="the workers' stderr")
+  parser.add_argument("--check", action="store_true")
+  args = parser.parse_args()
+  if args.worker == "jax":
+    serve(jax_builders())
+  elif args.worker == "torch":
+    serve(torch_builders())
+  elif args.check:
+    worst = check()
+    print(f"worst relative error {worst:.1e}")
+    sys.exit(0 if worst < 1e-4 else 1)
+  else:
+    drive(args)
+
+
+if __name__ == "__main__":
+  main()
