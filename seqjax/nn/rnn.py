@@ -47,6 +47,8 @@ class DeepRNN(nn.Module):
       ``None`` picks it wherever it applies, ``False`` never.
     compute_dtype: ``"bfloat16"`` (or a dtype): mixed precision on the fused path, bf16 matmul
       operands with float32 accumulation, carry and parameters.
+    cudnn: run the whole stack with cuDNN's LSTM kernel (``seqjax.cudnn``; GPU only, plain LSTM,
+      concatenated directions, no resets, residual or regulariser while training).
 
   Parameters are ``layer_{l}`` (a cell params dataclass or ``Bidirectional``).
   """
@@ -68,6 +70,7 @@ class DeepRNN(nn.Module):
   parallel: bool = False
   fused: Optional[bool] = None
   compute_dtype: Any = None
+  cudnn: bool = False
 
   def _cell(self):
     return cells_lib.get(self.cell)
@@ -98,6 +101,16 @@ class DeepRNN(nn.Module):
     Dropout needs the ``"dropout"`` RNG collection unless ``deterministic``.
     """
     layers = self._layers(xs.shape[-1])
+    if self.cudnn:
+      from seqjax import cudnn  # pylint: disable=g-import-not-at-top
+      training_reg = not deterministic and (
+          (self.dropout_rate > 0 and self.num_layers > 1) or self.state_dropout > 0
+          or self.weight_drop > 0 or any(r > 0 for r in jax.tree.leaves(self.zoneout)))
+      if (self.cell != "lstm" or self.merge != "concat" or self.residual or resets is not None
+          or training_reg):
+        raise ValueError("DeepRNN: cudnn=True needs cell='lstm', merge='concat', no residual, "
+                         "no resets and no dropout or recurrent regulariser while training")
+      return cudnn.lstm_stack(layers, xs, carry=carry, lengths=lengths)
     use_dropout = self.dropout_rate > 0 and not deterministic and self.num_layers > 1
     regularize = not deterministic and (self.state_dropout > 0 or any(
         r > 0 for r in jax.tree.leaves(self.zoneout)))
