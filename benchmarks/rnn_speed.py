@@ -49,6 +49,10 @@ CASES = {  # name -> (cell, mode, (B, T, I, H))
     "ptb-small-train": ("lstm", "ptb", (20, 35, 200, 200)),
 }
 TORCH_THREADS = 2
+# ../shared/bench's MALLOC_TUNED settings: glibc keeps freed memory and backs malloc with huge
+# pages, so the buffers of every step stop page-faulting (both frameworks gain).
+MALLOC_TUNED = {"MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "68719476736",
+                "MALLOC_TOP_PAD_": "268435456", "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}
 
 
 # ------------------------------------------------------------------ the worker protocol
@@ -296,15 +300,63 @@ def check():
   return worst
 
 
+def loop_kernels(hlo_text):
+  """Per while-loop body of an optimized HLO module: kernels per iteration and how many are
+  GEMMs (``dot`` / custom calls) or dynamic-update-slices (stacked residuals)."""
+  import re  # pylint: disable=g-import-not-at-top
+  skip = {"parameter", "get-tuple-element", "tuple", "constant", "bitcast"}
+  comps, cur = {}, None
+  for line in hlo_text.splitlines():
+    if line.endswith("{") and not line.startswith(" "):
+      m = re.match(r"^(?:ENTRY )?%?([\w.\-]+) ", line)
+      cur = m.group(1) if m else None
+      comps[cur] = []
+      continue
+    if cur is None or " = " not in line:
+      continue
+    lhs, rhs = line.split(" = ", 1)
+    m = re.search(r" ([a-z][a-z0-9_\-]*)\(", " " + rhs)
+    if m:
+      comps[cur].append((lhs.strip().replace("ROOT ", "").lstrip("%"), m.group(1), rhs))
+  out = []
+  for instrs in list(comps.values()):
+    for _, op, rhs in instrs:
+      b = re.search(r"body=%?([\w.\-]+)", rhs) if op == "while" else None
+      if b:
+        kernels = [k for k in comps.get(b.group(1), []) if k[1] not in skip]
+        gemms = [k for k in kernels if k[1] in ("dot", "custom-call") or "dot" in k[0]
+                 or "kind=kCustom" in k[2]]
+        dus = [k for k in kernels if "dynamic-update-slice" in k[0]]
+        out.append((len(kernels), len(gemms), len(dus)))
+  return out
+
+
+def hlo_report(shape=(64, 35, 200, 200)):
+  """Kernels per iteration of each scan loop in the jitted training steps."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  from seqjax.cells import gru, lstm  # pylint: disable=g-import-not-at-top
+  from seqjax.unroll import unroll  # pylint: disable=g-import-not-at-top
+  x = jnp.asarray(_inputs(shape))
+  for name, cell in (("lstm", lstm), ("gru", gru)):
+    params = cell.init(jax.random.PRNGKey(0), shape[2], shape[3])
+    for label, kw in (("seqjax (fused)", {}), ("seqjax-scan", {"fused": False})):
+      f = jax.jit(jax.grad(lambda p, x: jnp.sum(unroll(cell, p, x, **kw)[0])))
+      stats = loop_kernels(f.lower(params, x).compile().as_text())
+      print(f"{name} train {label:15s}: " + " | ".join(
+          f"loop {j}: {k} kernels/iter ({g} GEMM, {d} dynamic-update-slice)"
+          for j, (k, g, d) in enumerate(stats)))
+
+
 # ------------------------------------------------------------------------------ driver
 
 
 class Worker:
-  def __init__(self, kind, log):
+  def __init__(self, kind, log, env=None):
     self.kind = kind
     self.proc = subprocess.Popen([sys.executable, "-m", "benchmarks.rnn_speed", "--worker",
                                   kind], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                 stderr=log, text=True, bufsize=1,
+                                 stderr=log, text=True, bufsize=1, env=env,
                                  cwd=os.path.dirname(os.path.dirname(os.path.abspath(
                                      __file__))))
 
@@ -322,7 +374,8 @@ class Worker:
 
 def drive(args):
   log = open(args.log, "w") if args.log else subprocess.DEVNULL
-  workers = {"jax": Worker("jax", log), "torch": Worker("torch", log)}
+  env = {**os.environ, **(MALLOC_TUNED if args.malloc_tuned else {})}
+  workers = {"jax": Worker("jax", log, env), "torch": Worker("torch", log, env)}
   items = []
   for kind, w in workers.items():
     items += [(kind, i) for i in w.call(cmd="items")["items"]]
@@ -330,7 +383,7 @@ def drive(args):
   by_case = {c: [(k, i) for k, i in items if i.split(":")[0] == c] for c in cases}
   n_iter, results = {}, {}
   print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {os.cpu_count()} CPUs; "
-        f"rounds {args.rounds}", flush=True)
+        f"rounds {args.rounds}; malloc tuned: {args.malloc_tuned}", flush=True)
   for case in cases:
     for kind, item in by_case[case]:
       r = workers[kind].call(cmd="setup", id=item)
@@ -389,11 +442,17 @@ def main():
   parser.add_argument("--json", default="", help="write the table rows here")
   parser.add_argument("--log", default="", help="the workers' stderr")
   parser.add_argument("--check", action="store_true")
+  parser.add_argument("--malloc_tuned", action="store_true",
+                      help="run both workers with ../shared/bench's glibc malloc settings")
+  parser.add_argument("--hlo", action="store_true",
+                      help="kernels per scan iteration of the seqjax training steps")
   args = parser.parse_args()
   if args.worker == "jax":
     serve(jax_builders())
   elif args.worker == "torch":
     serve(torch_builders())
+  elif args.hlo:
+    hlo_report()
   elif args.check:
     worst = check()
     print(f"worst relative error {worst:.1e}")

@@ -48,8 +48,19 @@ def _weight_grad(inputs: jax.Array, dz: jax.Array, compute_dtype: Any) -> jax.Ar
   return _dot(inputs.reshape(t * n, -1).T, dz.reshape(t * n, -1), compute_dtype)
 
 
-def _select(mask: jax.Array, a: jax.Array, b: jax.Array) -> jax.Array:
-  return jnp.where(mask[..., None], a, b)
+def _select(mask: Optional[jax.Array], a: jax.Array, b: jax.Array) -> jax.Array:
+  """``a`` where ``mask`` (per row), else ``b``; ``mask=None`` means everywhere (no kernel)."""
+  return a if mask is None else jnp.where(mask[..., None], a, b)
+
+
+def _unless(mask: Optional[jax.Array], a: jax.Array) -> jax.Array:
+  """``a`` where ``mask`` is False, else 0; ``None`` masks nothing."""
+  return a if mask is None else jnp.where(mask[..., None], 0.0, a)
+
+
+def _only(mask: Optional[jax.Array], a: jax.Array) -> jax.Array:
+  """``a`` where ``mask``, else 0; ``None``: 0 everywhere."""
+  return jnp.zeros_like(a) if mask is None else jnp.where(mask[..., None], a, 0.0)
 
 
 def applies(cell: Any, params: Any) -> bool:
@@ -79,7 +90,7 @@ def _lstm_forward(reverse, unroll, coupled, compute_dtype, w_hh, peep, projected
   def step(carry, inputs):
     h, c = carry
     p_t, v_t, r_t = inputs
-    h_in, c_in = _select(r_t, h0, h), _select(r_t, c0, c)
+    h_in, c_in = (h, c) if r_t is None else (_select(r_t, h0, h), _select(r_t, c0, c))
     z = p_t + _dot(h_in, w_hh, compute_dtype)
     if coupled:
       z_f, z_g, z_o = jnp.split(z, 3, axis=-1)
@@ -94,8 +105,11 @@ def _lstm_forward(reverse, unroll, coupled, compute_dtype, w_hh, peep, projected
     o = jax.nn.sigmoid(z_o + (0.0 if p_o is None else p_o * c_new))
     h_new = o * jnp.tanh(c_new)
     h_out, c_out = _select(v_t, h_new, h_in), _select(v_t, c_new, c_in)
-    y = jnp.where(v_t[..., None], h_new, 0.0)
-    return (h_out, c_out), (y, (h_in, c_in, i, f, g, o, c_new))
+    y = h_new if v_t is None else jnp.where(v_t[..., None], h_new, 0.0)
+    # Residuals: the carry entering the step and the activated gates in one array (few
+    # per-step writes); the new cell state is recomputed in the backward pass.
+    acts = jnp.concatenate([f, g, o] if coupled else [i, f, g, o], axis=-1)
+    return (h_out, c_out), (y, (h_in, c_in, acts))
 
   final, (ys, res) = lax.scan(step, (h0, c0), (projected, valid, resets), reverse=reverse,
                               unroll=unroll)
@@ -116,10 +130,15 @@ def _lstm_bwd(reverse, unroll, coupled, compute_dtype, saved, cotangents):
 
   def step(carry, inputs):
     dh, dc, d_h0, d_c0 = carry
-    dy, v, r, (h_in, c_in, i, f, g, o, c_new) = inputs
-    vm = v[..., None]
-    dh_new = jnp.where(vm, dh + dy, 0.0)
-    dc_new = jnp.where(vm, dc, 0.0)
+    dy, v, r, (h_in, c_in, acts) = inputs
+    if coupled:
+      f, g, o = jnp.split(acts, 3, axis=-1)
+      i = 1.0 - f
+    else:
+      i, f, g, o = jnp.split(acts, 4, axis=-1)
+    c_new = f * c_in + i * g
+    dh_new = _select(v, dh + dy, jnp.zeros_like(dh))
+    dc_new = _select(v, dc, jnp.zeros_like(dc))
     tanh_c = jnp.tanh(c_new)
     d_zo = dh_new * tanh_c * o * (1.0 - o)
     dc_tot = dc_new + dh_new * o * (1.0 - tanh_c * tanh_c)
@@ -142,11 +161,13 @@ def _lstm_bwd(reverse, unroll, coupled, compute_dtype, saved, cotangents):
       dc_in = dc_in + d_zi * p_i
     if p_f is not None:
       dc_in = dc_in + d_zf * p_f
-    dh_in = _dot(dz, w_t, compute_dtype) + jnp.where(vm, 0.0, dh)
-    dc_in = dc_in + jnp.where(vm, 0.0, dc)
-    rm = r[..., None]
-    d_h0, d_c0 = d_h0 + jnp.where(rm, dh_in, 0.0), d_c0 + jnp.where(rm, dc_in, 0.0)
-    return (jnp.where(rm, 0.0, dh_in), jnp.where(rm, 0.0, dc_in), d_h0, d_c0), (dz, d_peep)
+    dh_in = _dot(dz, w_t, compute_dtype)
+    if v is not None:  # a padded step passed its carry (and its gradient) straight through
+      dh_in, dc_in = dh_in + _unless(v, dh), dc_in + _unless(v, dc)
+    if r is not None:  # a reset step read the initial carry, not the previous one
+      d_h0, d_c0 = d_h0 + _only(r, dh_in), d_c0 + _only(r, dc_in)
+      dh_in, dc_in = _unless(r, dh_in), _unless(r, dc_in)
+    return (dh_in, dc_in, d_h0, d_c0), (dz, d_peep)
 
   zeros = jnp.zeros_like(d_hT)
   (dh, dc, d_h0, d_c0), (dz, d_peep) = lax.scan(
@@ -177,7 +198,7 @@ def _gru_forward(reverse, unroll, compute_dtype, w_hh, b_hn, projected, h0, vali
 
   def step(h, inputs):
     p_t, v_t, r_t = inputs
-    h_in = _select(r_t, h0, h)
+    h_in = h if r_t is None else _select(r_t, h0, h)
     x_r, x_z, x_n = jnp.split(p_t, 3, axis=-1)
     if b_hn is not None:  # reset-after: one matmul
       h_r, h_z, h_n = jnp.split(_dot(h_in, w_hh, compute_dtype), 3, axis=-1)
@@ -193,8 +214,8 @@ def _gru_forward(reverse, unroll, compute_dtype, w_hh, b_hn, projected, h0, vali
       extra = r * h_in
       n = jnp.tanh(x_n + _dot(extra, w_hh[:, 2 * hidden:], compute_dtype))
     h_new = (1.0 - z) * n + z * h_in
-    y = jnp.where(v_t[..., None], h_new, 0.0)
-    return _select(v_t, h_new, h_in), (y, (h_in, r, z, n, extra))
+    y = h_new if v_t is None else jnp.where(v_t[..., None], h_new, 0.0)
+    return _select(v_t, h_new, h_in), (y, (h_in, jnp.concatenate([r, z, n], axis=-1), extra))
 
   final, (ys, res) = lax.scan(step, h0, (projected, valid, resets), reverse=reverse,
                               unroll=unroll)
@@ -215,38 +236,39 @@ def _gru_bwd(reverse, unroll, compute_dtype, saved, cotangents):
 
   def step(carry, inputs):
     dh, d_h0 = carry
-    dy, v, rr, (h_in, r, z, n, extra) = inputs
-    vm = v[..., None]
-    dh_new = jnp.where(vm, dh + dy, 0.0)
+    dy, v, rr, (h_in, acts, extra) = inputs
+    r, z, n = jnp.split(acts, 3, axis=-1)
+    dh_new = _select(v, dh + dy, jnp.zeros_like(dh))
     d_zn = dh_new * (1.0 - z) * (1.0 - n * n)
     d_zz = dh_new * (h_in - n) * z * (1.0 - z)
-    dh_in = dh_new * z + jnp.where(vm, 0.0, dh)
+    dh_in = dh_new * z if v is None else dh_new * z + _unless(v, dh)
     if b_hn is not None:
-      d_hn = d_zn * r
       d_zr = d_zn * extra * r * (1.0 - r)
-      d_rec = jnp.concatenate([d_zr, d_zz, d_hn], axis=-1)  # gradient of h W_hh (+ b_hn)
+      # gradient of h W_hh (+ b_hn): [d_zr, d_zz, d_zn ⊙ r]
+      d_rec = jnp.concatenate([d_zr, d_zz, d_zn * r], axis=-1)
       dh_in = dh_in + _dot(d_rec, w_t, compute_dtype)
-      d_b = jnp.sum(d_hn, 0, keepdims=True)
     else:
       d_rh = _dot(d_zn, w_t[2 * hidden:], compute_dtype)  # gradient of r ⊙ h
       d_zr = d_rh * h_in * r * (1.0 - r)
       d_rec = jnp.concatenate([d_zr, d_zz], axis=-1)
       dh_in = dh_in + d_rh * r + _dot(d_rec, w_t[:2 * hidden], compute_dtype)
-      d_b = jnp.zeros((), jnp.float32)
-    rm = rr[..., None]
-    d_h0 = d_h0 + jnp.where(rm, dh_in, 0.0)
+    if rr is not None:
+      d_h0 = d_h0 + _only(rr, dh_in)
+      dh_in = _unless(rr, dh_in)
     dx = jnp.concatenate([d_zr, d_zz, d_zn], axis=-1)
-    return (jnp.where(rm, 0.0, dh_in), d_h0), (dx, d_rec, d_b)
+    return (dh_in, d_h0), dx
 
-  (dh, d_h0), (dx, d_rec, d_b) = lax.scan(step, (d_hT, jnp.zeros_like(d_hT)),
-                                          (d_ys, valid, resets, res), reverse=not reverse,
-                                          unroll=unroll)
-  h_in, extra = res[0], res[4]
+  # Only dx leaves the loop: the recurrent gradients are rebuilt from it in one pass after.
+  (dh, d_h0), dx = lax.scan(step, (d_hT, jnp.zeros_like(d_hT)), (d_ys, valid, resets, res),
+                            reverse=not reverse, unroll=unroll)
+  h_in, acts, extra = res
   if b_hn is not None:
+    d_hn = dx[..., 2 * hidden:] * acts[..., :hidden]
+    d_rec = jnp.concatenate([dx[..., :2 * hidden], d_hn], axis=-1)
     d_w = _weight_grad(h_in, d_rec, compute_dtype)
-    d_bhn = jnp.sum(d_b, 0).astype(b_hn.dtype)
+    d_bhn = jnp.sum(d_hn, (0, 1))[None].astype(b_hn.dtype)
   else:
-    d_w = jnp.concatenate([_weight_grad(h_in, d_rec, compute_dtype),
+    d_w = jnp.concatenate([_weight_grad(h_in, dx[..., :2 * hidden], compute_dtype),
                            _weight_grad(extra, dx[..., 2 * hidden:], compute_dtype)], axis=-1)
     d_bhn = None
   return (d_w.astype(w_hh.dtype), d_bhn, dx, dh + d_h0, None, None)
@@ -271,12 +293,11 @@ def run(cell: Any, params: Any, projected: jax.Array, carry: Any, *,
   for d in batch_shape:
     n *= d
   flat = lambda x: jnp.reshape(x, (n, x.shape[-1]))
-  steps = lambda m: (jnp.ones((T, n), bool) if m is None
+  steps = lambda m: (None if m is None
                      else jnp.reshape(jnp.broadcast_to(m, (T,) + batch_shape), (T, n)))
   acc = jnp.promote_types(carry.h.dtype, jnp.float32)  # float32, or float64 under x64
   proj = jnp.reshape(projected, (T, n, projected.shape[-1])).astype(acc)
-  valid_f, resets_f = steps(valid), steps(resets) if resets is not None else jnp.zeros((T, n),
-                                                                                     bool)
+  valid_f, resets_f = steps(valid), steps(resets)
   unflat = lambda x: jnp.reshape(x, batch_shape + (x.shape[-1],))
   name = getattr(cell, "__name__", "")
   if name.endswith("cells.lstm"):
