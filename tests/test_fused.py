@@ -45,8 +45,13 @@ def _setup(name, seed=0):
   return cell, params, xs, carry
 
 
-@pytest.mark.parametrize("mode", list(MODES))
-@pytest.mark.parametrize("name", list(CELLS))
+# Every cell with every feature at once runs by default; each feature alone runs with the slow
+# tests (`pytest -m slow`), to keep the default suite within its time budget.
+COMBOS = [pytest.param(name, mode, marks=() if mode in ("plain", "reverse_resets_lengths")
+                       else pytest.mark.slow) for name in CELLS for mode in MODES]
+
+
+@pytest.mark.parametrize("name, mode", COMBOS)
 def test_fused_equals_autodiff_scan(name, mode):
   cell, params, xs, carry = _setup(name)
   assert fused.applies(cell, params)

@@ -35,6 +35,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from seqjax.data.builders import local_paths
+from seqjax.data.epochs import EpochBatches
 
 FORMATS = ("diginetica", "yoochoose")
 FILES = {"diginetica": "train-item-views.csv", "diginetica_sample": "sample_train-item-views.csv",
@@ -204,7 +205,7 @@ def lanes(sessions: Sequence[np.ndarray], batch_size: int) -> list[list[int]]:
   return out
 
 
-class SessionParallel:
+class SessionParallel(EpochBatches):
   """Session-parallel mini-batches in blocks of ``block`` steps, epoch after epoch.
 
   Each of the ``batch_size`` lanes plays its sessions one after another (``lanes``); at every
@@ -258,38 +259,13 @@ class SessionParallel:
     self._cache = (epoch, out)
     return out
 
-  def __len__(self) -> int:
-    """Blocks in the current epoch."""
-    return self._epoch(self.epoch)["inputs"].shape[1] // self.block
+  def num_batches(self, epoch: int) -> int:
+    """Blocks in ``epoch``."""
+    return self._epoch(epoch)["inputs"].shape[1] // self.block
 
   def batch(self, epoch: int, k: int) -> dict[str, np.ndarray]:
     part = slice(k * self.block, (k + 1) * self.block)
     return {key: v[:, part] for key, v in self._epoch(epoch).items()}
-
-  def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
-    while True:
-      batch = self.batch(self.epoch, self.position)
-      batch["epoch"] = np.asarray(self.epoch)
-      self.position += 1
-      if self.position >= len(self):
-        self.epoch, self.position = self.epoch + 1, 0
-      yield batch
-
-  def epoch_batches(self) -> Iterator[dict[str, np.ndarray]]:
-    """Every block of epoch 0 (evaluation: time order); does not move the position."""
-    n = self._epoch(0)["inputs"].shape[1] // self.block
-    for k in range(n):
-      yield self.batch(0, k)
-
-  def get_state(self) -> dict[str, Any]:
-    return {"epoch": self.epoch, "position": self.position}
-
-  def set_state(self, state: dict[str, Any]) -> None:
-    epoch, position = int(state["epoch"]), int(state["position"])
-    n = self._epoch(epoch)["inputs"].shape[1] // self.block
-    if not 0 <= position < n:
-      raise ValueError(f"SessionParallel.set_state: position {position} outside [0, {n})")
-    self.epoch, self.position = epoch, position
 
 
 def next_item_examples(sessions: Sequence[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:

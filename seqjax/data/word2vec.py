@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
+from seqjax.data.epochs import EpochBatches
 from seqjax.data.vocab import Vocabulary
 
 MODES = ("skipgram", "cbow")
@@ -117,7 +118,7 @@ def windows(ids: np.ndarray, sentence: np.ndarray, keep: np.ndarray, window: int
   return ids, contexts
 
 
-class PairBatches:
+class PairBatches(EpochBatches):
   """Shuffled training examples of one split, epoch after epoch (see the module docstring)."""
 
   def __init__(self, corpus: Corpus, split: str, batch_size: int, *, mode: str = "skipgram",
@@ -157,39 +158,14 @@ class PairBatches:
     self._cache = (epoch, out)
     return out
 
-  def __len__(self) -> int:
-    """Batches in the current epoch (the count varies a little between epochs)."""
-    return len(self._examples(self.epoch)["targets"]) // self.batch_size
+  def num_batches(self, epoch: int) -> int:
+    """Batches in ``epoch`` (the count varies a little between epochs)."""
+    return len(self._examples(epoch)["targets"]) // self.batch_size
 
   def batch(self, epoch: int, k: int) -> dict[str, np.ndarray]:
     ex = self._examples(epoch)
     part = slice(k * self.batch_size, (k + 1) * self.batch_size)
     return {key: value[part] for key, value in ex.items()}
-
-  def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
-    while True:
-      batch = self.batch(self.epoch, self.position)
-      batch["epoch"] = np.asarray(self.epoch)
-      self.position += 1
-      if self.position >= len(self):
-        self.epoch, self.position = self.epoch + 1, 0
-      yield batch
-
-  def epoch_batches(self, limit: int | None = None) -> Iterator[dict[str, np.ndarray]]:
-    """The batches of epoch 0 (evaluation), at most ``limit``; does not move the position."""
-    n = len(self._examples(0)["targets"]) // self.batch_size
-    for k in range(min(n, limit or n)):
-      yield self.batch(0, k)
-
-  def get_state(self) -> dict[str, Any]:
-    return {"epoch": self.epoch, "position": self.position}
-
-  def set_state(self, state: dict[str, Any]) -> None:
-    epoch, position = int(state["epoch"]), int(state["position"])
-    n = len(self._examples(epoch)["targets"]) // self.batch_size
-    if not 0 <= position < n:
-      raise ValueError(f"PairBatches.set_state: position {position} outside [0, {n})")
-    self.epoch, self.position = epoch, position
 
 
 def suffix_analogies(vocab: Vocabulary, *, suffixes: Sequence[str] = ("s", "ed", "ing"),

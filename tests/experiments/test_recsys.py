@@ -23,7 +23,7 @@ def _quiet(_):
   pass
 
 
-@pytest.mark.parametrize("loss", ["in_batch", "full"])
+@pytest.mark.parametrize("loss", ["in_batch", pytest.param("full", marks=pytest.mark.slow)])
 def test_gru4rec_learns_the_walks_and_beats_popularity(diginetica_like, tmp_path, loss):
   result = train.train_and_evaluate(config(diginetica_like, loss=loss), str(tmp_path), log=_quiet)
   for split in ("validation", "test"):

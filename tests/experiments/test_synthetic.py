@@ -59,6 +59,7 @@ def test_cli_errors_are_one_line(args, message, tmp_path):
       f"--workdir={tmp_path}", "--config=experiments/synthetic/configs/tiny.py", *args], message)
 
 
+@pytest.mark.slow  # run with `pytest -m slow`
 def test_compare_writes_the_table_and_the_gradient_plot(tmp_path):
   workdir = tmp_path / "compare"
   result = subprocess.run(
