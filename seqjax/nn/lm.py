@@ -88,15 +88,20 @@ class RNNLM(nn.Module):
     x = self._drop(x, deterministic)
     ys, carry = self.rnn(x, carry, deterministic=deterministic)
     ys = self._drop(ys, deterministic)
+    # The output layer on [B*T, H]: with the 3-D form XLA:CPU transposes the [B, T, V]
+    # gradient before the weight-gradient matmul, which made PTB small's training step 1.5x
+    # slower (benchmarks/README.md).
+    b, t = tokens.shape
+    flat = jnp.reshape(ys, (b * t, ys.shape[-1]))
     if self.tie_weights:
       if ys.shape[-1] != self.embed.features:
         raise ValueError(f"RNNLM: tie_weights needs the RNN output size ({ys.shape[-1]}) to "
                          f"equal embed_size ({self.embed.features})")
-      logits = self.embed.attend(ys)
-      logits = logits + jnp.reshape(self.softmax_bias, (1, 1, -1))
+      logits = self.embed.attend(flat)
+      logits = logits + jnp.reshape(self.softmax_bias, (1, -1))
     else:
-      logits = self.softmax(ys)
-    return logits, carry
+      logits = self.softmax(flat)
+    return jnp.reshape(logits, (b, t, -1)), carry
 
   def _drop(self, x: jax.Array, deterministic: bool) -> jax.Array:
     """The non-recurrent dropout: per element, or one mask per sequence (``locked_dropout``)."""

@@ -30,8 +30,11 @@ REDUCTIONS = ("sum_time_mean_batch", "mean")
 
 
 def token_nll(logits: jax.Array, targets: jax.Array) -> jax.Array:
-  """``[B, T, V], [B, T] -> [B, T]`` cross-entropy in float32."""
-  return optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), targets)
+  """``[B, T, V], [B, T] -> [B, T]`` cross-entropy in float32 (computed on ``[B*T, V]``: the
+  3-D form's gradient costs XLA:CPU a transpose of the whole ``[B, T, V]`` array)."""
+  flat = jnp.reshape(logits.astype(jnp.float32), (-1, logits.shape[-1]))
+  nll = optax.softmax_cross_entropy_with_integer_labels(flat, jnp.reshape(targets, (-1,)))
+  return jnp.reshape(nll, targets.shape)
 
 
 def _reset(carry: Any, reset: jax.Array) -> Any:
