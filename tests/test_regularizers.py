@@ -105,6 +105,7 @@ def test_weight_drop_zeroes_recurrent_weights_only():
   assert not np.array_equal(both.forward.w_hh == 0, both.backward.w_hh == 0)
 
 
+@pytest.mark.slow  # run with `pytest -m slow`
 def test_deep_rnn_regularisers_train_and_vanish_at_evaluation():
   xs = jax.random.normal(jax.random.PRNGKey(0), (B, T, I))
   base = DeepRNN(cell="lstm", hidden_size=H, num_layers=2, dropout_rate=0.3)

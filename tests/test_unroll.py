@@ -209,7 +209,9 @@ def test_stack_dropout_between_layers_only():
     stack(gru, params, xs, dropout_rate=0.4)
 
 
-@pytest.mark.parametrize("name", ["lstm", "gru_cho", "gru"])
+# The LSTM runs by default; both GRU forms with the slow tests (`pytest -m slow`).
+@pytest.mark.parametrize("name", ["lstm", pytest.param("gru_cho", marks=pytest.mark.slow),
+                                  pytest.param("gru", marks=pytest.mark.slow)])
 def test_finite_difference_gradients_float64(name):
   with jax.enable_x64(True):
     cell, opts = CELLS[name]

@@ -117,6 +117,7 @@ def test_missing_files_name_the_directory(tmp_path):
             data_dir=str(tmp_path / "t"))
 
 
+@pytest.mark.slow  # run with `pytest -m slow`
 def test_real_ud_english_ewt_counts(tmp_path):
   root = shared_data("ud_english_ewt")
   data = tagging.load_dataset("ud_english_ewt", manual_dir=str(root), data_dir=str(tmp_path))

@@ -116,6 +116,7 @@ def test_pair_batches_bucket_and_cover_every_example(multi30k_like):
   assert sorted(rows[rows >= 0].tolist()) == list(range(40))
 
 
+@pytest.mark.slow  # run with `pytest -m slow`
 def test_real_multi30k_splits_and_vocabularies(tmp_path):
   directory = shared_data("multi30k")
   data = tr.load_parallel("multi30k", "de", "en", tr.TokenizerOptions(min_freq=2),

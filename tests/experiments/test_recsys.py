@@ -37,6 +37,7 @@ def test_gru4rec_learns_the_walks_and_beats_popularity(diginetica_like, tmp_path
   assert saved["test"]["gru4rec"] == result["test"]["gru4rec"]
 
 
+@pytest.mark.slow  # run with `pytest -m slow`
 def test_sampled_negatives_train(diginetica_like, tmp_path):
   result = train.train_and_evaluate(config(diginetica_like, loss="sampled", num_samples=8,
                                            num_steps=60, eval_every=60), str(tmp_path),

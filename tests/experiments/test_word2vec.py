@@ -11,7 +11,7 @@ from experiments.word2vec.configs import tiny
 from seqjax.data.vectors import load_vectors
 from seqjax.data.vocab import Vocabulary
 from seqjax.train.writer import read_metrics
-from tests.conftest import assert_one_line_error
+from tests.conftest import assert_one_line_error, shared_data
 
 
 def write_topics(directory, seed=0):
@@ -92,3 +92,19 @@ def test_resume_is_exact(topics, tmp_path):
 def test_bad_config_is_one_line_error(tmp_path, args, message):
   assert_one_line_error("experiments.word2vec.main", [
       "--config=experiments/word2vec/configs/tiny.py", f"--workdir={tmp_path}", *args], message)
+
+
+@pytest.mark.slow  # run with `pytest -m slow`
+def test_tiny_config_on_real_ptb(tmp_path):
+  root = shared_data("ptb")
+  c = tiny.get_config()
+  c.data.manual_dir, c.data.data_dir = str(root), str(tmp_path / "tfds")
+  c.data.min_count, c.data.sample = 5, 1e-3
+  c.train.num_steps, c.train.eval_every = 200, 200
+  c.eval.probe_words, c.eval.analogy_top = ("three",), 5000
+  result = train.train_and_evaluate(c, str(tmp_path / "run"), log=_quiet)
+  assert result["vocab_size"] == 9858  # PTB's 10k words less those seen under 5 times
+  assert set(result["analogy_pairs"]) == {"s", "ed", "ing"}
+  assert result["validation"]["loss"] < 4.0  # 5 negatives at init: 6 log 2 ≈ 4.16
+  with open(tmp_path / "run" / "vectors.txt") as f:
+    assert f.readline().split() == ["9858", "16"]

@@ -77,6 +77,7 @@ def test_reverse_source_reverses_within_each_length():
   np.testing.assert_allclose(a, b, rtol=1e-6)
 
 
+@pytest.mark.slow  # run with `pytest -m slow`
 def test_gradients_reach_every_parameter_and_are_finite():
   model, params = make(**VARIANTS["bahdanau_gru"], dropout_rate=0.3)
 
