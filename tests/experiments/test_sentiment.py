@@ -87,7 +87,7 @@ def test_predict_classifies_new_sentences(trained, tmp_path):
                                            ("negative", "bad4 w8")]
 
 
-@pytest.mark.parametrize("kind", ["cnn", "bow"])
+@pytest.mark.parametrize("kind", [pytest.param("cnn", marks=pytest.mark.slow), "bow"])
 def test_baselines_learn_the_separable_task(sst2_like, tmp_path, kind):
   c = config(sst2_like, num_steps=60, eval_every=60)
   c.model.kind, c.model.filter_widths, c.model.num_filters = kind, (2, 3), 8
@@ -96,6 +96,7 @@ def test_baselines_learn_the_separable_task(sst2_like, tmp_path, kind):
   assert result["validation"]["accuracy"] > 0.9
 
 
+@pytest.mark.slow  # run with `pytest -m slow`
 def test_frozen_pretrained_vectors_end_to_end(sst2_like, tmp_path):
   rng = np.random.default_rng(0)
   words = ["good1", "bad1", "w1", "w2", "absent_word"]

@@ -34,7 +34,10 @@ def make(**kw):
   return model, params
 
 
-@pytest.mark.parametrize("name", sorted(VARIANTS))
+# Four variants run by default; the two attention-free ones with the slow tests.
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=pytest.mark.slow) if n in ("sutskever_lstm", "bi_last_gru") else n
+    for n in sorted(VARIANTS)])
 def test_teacher_forced_logits_equal_step_by_step_decoding(name):
   model, params = make(**VARIANTS[name])
   logits, weights = model.apply({"params": params}, SRC, SRC_LEN, TGT_IN)
