@@ -26,6 +26,7 @@ def train_losses(workdir):
   return {m["step"]: m["loss"] for m in read_metrics(str(workdir)) if m["split"] == "train"}
 
 
+@pytest.mark.slow  # run with `pytest -m slow`
 def test_two_steps_finite_and_every_parameter_changes(ptb_like, tmp_path):
   c = config(ptb_like, num_steps=2, test_at_end=False)
   c.sample.length = 0

@@ -25,7 +25,8 @@ def _quiet(_):
 
 @pytest.mark.parametrize("loss", ["in_batch", pytest.param("full", marks=pytest.mark.slow)])
 def test_gru4rec_learns_the_walks_and_beats_popularity(diginetica_like, tmp_path, loss):
-  result = train.train_and_evaluate(config(diginetica_like, loss=loss), str(tmp_path), log=_quiet)
+  result = train.train_and_evaluate(config(diginetica_like, loss=loss, num_steps=100,
+                                           eval_every=50), str(tmp_path), log=_quiet)
   for split in ("validation", "test"):
     scores = result[split]
     assert scores["gru4rec"]["recall@20"] > 0.95  # the next item follows from the last one
