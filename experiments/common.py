@@ -89,6 +89,26 @@ def data_parallel(config: ml_collections.ConfigDict, vocab_size: int = 0,
   return par
 
 
+def read_run(workdir: str, which: str = "best") -> tuple[dict[str, Any], ml_collections.ConfigDict]:
+  """``(meta, config)`` saved with checkpoint ``which`` (``best`` or ``last``) of a trained
+  workdir; ``FileNotFoundError`` names ``--workdir`` when it is not a directory."""
+  from seqjax.train import checkpoint  # pylint: disable=g-import-not-at-top
+  if not os.path.isdir(workdir):
+    raise FileNotFoundError(f"--workdir={workdir!r} is not a directory")
+  meta = checkpoint.read_meta(workdir, which=which)
+  return meta, ml_collections.ConfigDict(json.loads(meta["config"]))
+
+
+def restore_params(workdir: str, template: Any, which: str = "best") -> Any:
+  """The parameters of checkpoint ``which``, restored into ``template`` (a ``TrainState`` of
+  the same model; its optimizer only gives the state its structure)."""
+  from seqjax.train import checkpoint  # pylint: disable=g-import-not-at-top
+  ckpt = checkpoint.Checkpointer(workdir)
+  state, _, _ = ckpt.restore(template, which=which)
+  ckpt.close()
+  return state.params
+
+
 def loop_options(train: ml_collections.ConfigDict, num_steps: int, steps_per_epoch: int,
                  **extra: Any) -> LoopOptions:
   """``LoopOptions`` from a ``loop_section`` (``extra``: tokens_per_step, best_metric, ...)."""

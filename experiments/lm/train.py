@@ -5,7 +5,6 @@ The trainer never reads flags (``main.py`` does), so tests call it directly.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any, Callable
 
@@ -98,16 +97,13 @@ def init_state(config: ml_collections.ConfigDict, model: RNNLM, optimizer) -> Tr
 
 def restore_params(workdir: str, which: str = "best"):
   """``(config, vocab, model, params)`` of a trained workdir, for evaluation and sampling."""
-  meta = checkpoint.read_meta(workdir, which=which)
-  config = ml_collections.ConfigDict(json.loads(meta["config"]))
+  meta, config = common.read_run(workdir, which)
   vocab = Vocabulary.from_json(meta["vocab"])
   model = build_model(config, len(vocab))
   # The optimizer only gives the state its structure here; its schedule length is irrelevant.
   optimizer = optim.make_optimizer(config.optimizer, 1, config.optimizer.warmup_steps + 2)
-  ckpt = checkpoint.Checkpointer(workdir)
-  state, _, _ = ckpt.restore(init_state(config, model, optimizer), which=which)
-  ckpt.close()
-  return config, vocab, model, state.params
+  return config, vocab, model, common.restore_params(workdir, init_state(config, model, optimizer),
+                                                     which)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,

@@ -10,7 +10,6 @@ ranked among all items). The trainer never reads flags (``main.py`` does).
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any, Callable
 

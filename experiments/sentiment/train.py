@@ -7,7 +7,6 @@ The trainer never reads flags (``main.py`` does), so tests call it directly.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any, Callable
 
@@ -133,18 +132,13 @@ def init_state(config: ml_collections.ConfigDict, model, optimizer) -> TrainStat
 
 def restore(workdir: str, which: str = "best"):
   """``(config, vocab, label_names, model, params)`` of a trained workdir (for prediction)."""
-  if not os.path.isdir(workdir):
-    raise FileNotFoundError(f"--workdir={workdir!r} is not a directory")
-  meta = checkpoint.read_meta(workdir, which=which)
-  config = ml_collections.ConfigDict(json.loads(meta["config"]))
+  meta, config = common.read_run(workdir, which)
   vocab = Vocabulary.from_json(meta["vocab"])
   label_names = meta["label_names"]
   model = build_model(config, len(vocab), len(label_names))
   optimizer = make_optimizer(config, 1, config.optimizer.warmup_steps + 2)
-  ckpt = checkpoint.Checkpointer(workdir)
-  state, _, _ = ckpt.restore(init_state(config, model, optimizer), which=which)
-  ckpt.close()
-  return config, vocab, label_names, model, state.params
+  params = common.restore_params(workdir, init_state(config, model, optimizer), which)
+  return config, vocab, label_names, model, params
 
 
 def _confusion_text(confusion: list[list[int]], names: list[str]) -> str:

@@ -8,7 +8,6 @@ accuracy, per-tag precision/recall from the confusion matrix). The trainer never
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any, Callable
 
@@ -107,18 +106,13 @@ def init_state(config: ml_collections.ConfigDict, model: Tagger, optimizer) -> T
 
 def restore(workdir: str, which: str = "best"):
   """``(config, vocab, char_vocab, tag_names, model, params)`` of a trained workdir."""
-  if not os.path.isdir(workdir):
-    raise FileNotFoundError(f"--workdir={workdir!r} is not a directory")
-  meta = checkpoint.read_meta(workdir, which=which)
-  config = ml_collections.ConfigDict(json.loads(meta["config"]))
+  meta, config = common.read_run(workdir, which)
   vocab, chars = Vocabulary.from_json(meta["vocab"]), Vocabulary.from_json(meta["char_vocab"])
   tag_names = meta["tag_names"]
   model = build_model(config, len(vocab), len(chars), len(tag_names))
   optimizer = make_optimizer(config, 1, config.optimizer.warmup_steps + 2)
-  ckpt = checkpoint.Checkpointer(workdir)
-  state, _, _ = ckpt.restore(init_state(config, model, optimizer), which=which)
-  ckpt.close()
-  return config, vocab, chars, tag_names, model, state.params
+  params = common.restore_params(workdir, init_state(config, model, optimizer), which)
+  return config, vocab, chars, tag_names, model, params
 
 
 def per_tag_scores(confusion: list[list[int]], names: list[str]) -> dict[str, dict[str, float]]:

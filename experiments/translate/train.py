@@ -9,7 +9,6 @@ BLEU (sacrebleu, with its signature) and a translation file, and the first test 
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from typing import Any, Callable
@@ -134,17 +133,12 @@ def tokenizers_from_meta(meta: dict) -> tuple[Any, Any]:
 
 def restore(workdir: str, which: str = "best"):
   """``(config, src_tokenizer, tgt_tokenizer, model, params)`` of a trained workdir."""
-  if not os.path.isdir(workdir):
-    raise FileNotFoundError(f"--workdir={workdir!r} is not a directory")
-  meta = checkpoint.read_meta(workdir, which=which)
-  config = ml_collections.ConfigDict(json.loads(meta["config"]))
+  meta, config = common.read_run(workdir, which)
   src_tok, tgt_tok = tokenizers_from_meta(meta)
   model = build_model(config, len(src_tok), len(tgt_tok))
   optimizer = optim.make_optimizer(config.optimizer, 1, config.optimizer.warmup_steps + 2)
-  ckpt = checkpoint.Checkpointer(workdir)
-  state, _, _ = ckpt.restore(init_state(config, model, optimizer), which=which)
-  ckpt.close()
-  return config, src_tok, tgt_tok, model, state.params
+  params = common.restore_params(workdir, init_state(config, model, optimizer), which)
+  return config, src_tok, tgt_tok, model, params
 
 
 def references(config: ml_collections.ConfigDict, split: data_lib.ParallelSplit) -> list[str]:

@@ -11,7 +11,6 @@ probe words to ``workdir/neighbours.txt``. The trainer never reads flags (``main
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any, Callable
 

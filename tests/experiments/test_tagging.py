@@ -52,6 +52,8 @@ def test_tag_command_tags_new_sentences(trained, tmp_path):
   tagger = tag.Tagger(str(workdir))
   out = tagger.tag([["the", "run", "st3xed", "."], ["a", "st5xous", "nu9ytion", "run", "."]])
   assert out == [["DET", "NOUN", "VERB", "PUNCT"], ["DET", "ADJ", "NOUN", "VERB", "PUNCT"]]
+  with pytest.raises(FileNotFoundError, match="--workdir=.*nope' is not a directory"):
+    tag.Tagger(str(tmp_path / "nope"))
   (tmp_path / "in.txt").write_text("the run st3xed .\n\n")
   with pytest.raises(ValueError, match="in.txt:2: empty line"):
     tag.read_sentences(str(tmp_path / "in.txt"))
