@@ -1,20 +1,14 @@
-"""What every experiment shares: the loop and optimizer config sections, ``LoopOptions`` from
-them, and the ``main.py`` entry point with one-line errors for bad flags and configs."""
+"""What every experiment shares: the loop, optimizer and parallel config sections, and the
+``main.py`` entry point with one-line errors for bad flags and configs."""
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from typing import Any, Callable
 
 from absl import app, flags, logging
-import jax
 import ml_collections
 from ml_collections import config_flags
-
-from seqjax import parallel
-from seqjax.train.loop import LoopOptions
 
 
 def loop_section(**defaults: Any) -> ml_collections.ConfigDict:
@@ -64,62 +58,6 @@ def parallel_section(**defaults: Any) -> ml_collections.ConfigDict:
   return c
 
 
-def data_parallel(config: ml_collections.ConfigDict, vocab_size: int = 0,
-                  log: Callable[[str], None] = print) -> parallel.DataParallel:
-  """The run's ``DataParallel`` from ``config.parallel`` (starting ``jax.distributed`` when
-  launched as several processes). Resolves ``train.batch_size`` to the global batch (from
-  ``parallel.per_device_batch_size`` when set) and checks that it splits over the devices."""
-  section = config.parallel
-  check_positive_ints({"parallel.model": section.model})
-  if section.data != -1:
-    check_positive_ints({"parallel.data": section.data})
-  par = parallel.from_config(section)
-  if section.shard_vocab:
-    if section.model < 2 or not vocab_size or vocab_size % section.model:
-      raise ValueError(f"parallel.shard_vocab needs parallel.model > 1 dividing the vocabulary "
-                       f"size; got model={section.model}, vocabulary {vocab_size or 'none'}")
-    par.vocab_size = vocab_size
-    log(f"vocabulary axis ({vocab_size}) sharded over model={section.model}")
-  if section.per_device_batch_size:
-    check_positive_ints({"parallel.per_device_batch_size": section.per_device_batch_size})
-    config.train.batch_size = section.per_device_batch_size * par.data_size
-  par.check_batch_size(config.train.batch_size)
-  log(f"{parallel.describe(par.mesh)}; global batch {config.train.batch_size} "
-      f"({config.train.batch_size // par.data_size} per device)")
-  return par
-
-
-def read_run(workdir: str, which: str = "best") -> tuple[dict[str, Any], ml_collections.ConfigDict]:
-  """``(meta, config)`` saved with checkpoint ``which`` (``best`` or ``last``) of a trained
-  workdir; ``FileNotFoundError`` names ``--workdir`` when it is not a directory."""
-  from seqjax.train import checkpoint  # pylint: disable=g-import-not-at-top
-  if not os.path.isdir(workdir):
-    raise FileNotFoundError(f"--workdir={workdir!r} is not a directory")
-  meta = checkpoint.read_meta(workdir, which=which)
-  return meta, ml_collections.ConfigDict(json.loads(meta["config"]))
-
-
-def restore_params(workdir: str, template: Any, which: str = "best") -> Any:
-  """The parameters of checkpoint ``which``, restored into ``template`` (a ``TrainState`` of
-  the same model; its optimizer only gives the state its structure)."""
-  from seqjax.train import checkpoint  # pylint: disable=g-import-not-at-top
-  ckpt = checkpoint.Checkpointer(workdir)
-  state, _, _ = ckpt.restore(template, which=which)
-  ckpt.close()
-  return state.params
-
-
-def loop_options(train: ml_collections.ConfigDict, num_steps: int, steps_per_epoch: int,
-                 **extra: Any) -> LoopOptions:
-  """``LoopOptions`` from a ``loop_section`` (``extra``: tokens_per_step, best_metric, ...)."""
-  return LoopOptions(num_steps=num_steps, steps_per_epoch=steps_per_epoch,
-                     log_every=train.log_every, eval_every=train.eval_every,
-                     checkpoint_every=train.checkpoint_every,
-                     keep_checkpoints=train.keep_checkpoints, patience=train.patience,
-                     plateau_factor=train.plateau_factor,
-                     plateau_patience=train.plateau_patience, **extra)
-
-
 def check_choices(choices: dict[str, tuple[Any, Any]]) -> None:
   """``{"section.key": (value, allowed)}``: ``ValueError`` naming the first value not allowed."""
   for key, (value, allowed) in choices.items():
@@ -132,20 +70,6 @@ def check_positive_ints(values: dict[str, Any]) -> None:
   for key, value in values.items():
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
       raise ValueError(f"{key} must be a positive int; got {value!r}")
-
-
-def check_num_steps(train: ml_collections.ConfigDict) -> None:
-  if train.num_steps < 0 or (train.num_steps == 0 and train.num_epochs < 1):
-    raise ValueError("train.num_steps must be > 0, or train.num_epochs >= 1 when num_steps is 0")
-
-
-def write_results(workdir: str, result: dict[str, Any]) -> dict[str, Any]:
-  """Writes a run's summary to ``workdir/results.json`` (the first process of a multi-process
-  run only) and returns it."""
-  if jax.process_index() == 0:
-    with open(os.path.join(workdir, "results.json"), "w", encoding="utf-8") as f:
-      json.dump(result, f, indent=1)
-  return result
 
 
 def one_line(error: BaseException) -> str:
@@ -185,10 +109,11 @@ def define_train_flags(task: str) -> None:
   flags.mark_flags_as_required(["config", "workdir"])
 
 
-def train_main(trainer: Any) -> Callable[[list[str]], None]:
-  """The ``main`` of a task whose module ``trainer`` has ``validate(config)`` and
-  ``train_and_evaluate(config, workdir)`` (and optionally ``prepare_data(config)``, which reads
-  the raw files once so that a malformed one stops with one line); run it with ``run(main)``."""
+def train_main(task: Any) -> Callable[[list[str]], None]:
+  """The ``main`` of an experiment whose ``task.py`` defines ``task`` (a
+  ``seqjax.train.task.Task``): the config is checked, the raw data prepared (a malformed file
+  is a one-line error), then ``seqjax.train.trainer.train_and_evaluate`` runs. Run it with
+  ``run(main)``."""
 
   def main(argv):
     if len(argv) > 1:
@@ -196,10 +121,11 @@ def train_main(trainer: Any) -> Callable[[list[str]], None]:
     logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO; progress is printed
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
     tfds.disable_progress_bar()  # the trainers log what was prepared; bars only clutter logs
-    check_or_exit(lambda: trainer.validate(flags.FLAGS.config))
-    if hasattr(trainer, "prepare_data"):  # a malformed data file is a one-line error too
-      check_or_exit(lambda: trainer.prepare_data(flags.FLAGS.config))
-    trainer.train_and_evaluate(flags.FLAGS.config, flags.FLAGS.workdir)
+    from seqjax.train import trainer  # pylint: disable=g-import-not-at-top
+    config = flags.FLAGS.config
+    check_or_exit(lambda: (task.check(config), trainer.check_loop(config.train)))
+    check_or_exit(lambda: task.prepare(config))
+    trainer.train_and_evaluate(task, config, flags.FLAGS.workdir)
 
   return main
 

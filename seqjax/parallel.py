@@ -116,8 +116,14 @@ def process_rows(global_batch_size: int, shard: Optional[grain.sharding.ShardOpt
   return slice(shard.shard_index * per, (shard.shard_index + 1) * per)
 
 
+def _shape(x: Any) -> tuple[int, ...]:
+  """The shape of an array, a ``jax.ShapeDtypeStruct`` (``jax.eval_shape``) or a scalar."""
+  shape = getattr(x, "shape", None)
+  return tuple(shape) if shape is not None else np.shape(x)
+
+
 def _is_batch_leaf(x: Any, batch_size: int) -> bool:
-  return np.ndim(x) >= 1 and np.shape(x)[0] == batch_size
+  return len(_shape(x)) >= 1 and _shape(x)[0] == batch_size
 
 
 @dataclasses.dataclass
@@ -152,8 +158,8 @@ class DataParallel:
           f"per device it would be {global_batch_size / self.data_size:g}")
 
   def param_spec(self, x: Any) -> P:
-    if self.vocab_size and self.mesh.shape[MODEL] > 1 and np.ndim(x):
-      shape = np.shape(x)
+    if self.vocab_size and self.mesh.shape[MODEL] > 1 and _shape(x):
+      shape = _shape(x)
       for axis, size in enumerate(shape):
         if size == self.vocab_size and size % self.mesh.shape[MODEL] == 0:
           return P(*([None] * axis + [MODEL]))
@@ -164,7 +170,7 @@ class DataParallel:
 
   def carry_shardings(self, carry: Any) -> Any:
     """The carry's leading (batch) axis goes over ``data``."""
-    return jax.tree.map(lambda x: NamedSharding(self.mesh, P(DATA) if np.ndim(x) else P()),
+    return jax.tree.map(lambda x: NamedSharding(self.mesh, P(DATA) if _shape(x) else P()),
                         carry)
 
   def state_shardings(self, state: Any) -> Any:

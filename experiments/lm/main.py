@@ -8,10 +8,10 @@ holds a checkpoint is resumed.
 """
 
 from experiments import common
-from experiments.lm import train
+from experiments.lm.task import TASK
 
 common.define_train_flags("LM")
-main = common.train_main(train)
+main = common.train_main(TASK)
 
 if __name__ == "__main__":
   common.run(main)

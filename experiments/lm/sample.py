@@ -51,10 +51,12 @@ FLAGS = flags.FLAGS
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
-  from experiments.lm import train  # pylint: disable=g-import-not-at-top
+  from experiments.lm.task import TASK  # pylint: disable=g-import-not-at-top
+  from seqjax.train import trainer  # pylint: disable=g-import-not-at-top
 
-  config, vocab, model, params = train.restore_params(FLAGS.workdir)
-  print(generate(model, params, vocab, config.data.tokenizer, prompt=FLAGS.prompt,
+  run = trainer.restore(TASK, FLAGS.workdir)
+  vocab = Vocabulary.from_json(run.meta["vocab"])
+  print(generate(run.model, run.params, vocab, run.config.data.tokenizer, prompt=FLAGS.prompt,
                  length=FLAGS.length, temperature=FLAGS.temperature, top_k=FLAGS.top_k,
                  seed=FLAGS.seed))
 

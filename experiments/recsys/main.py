@@ -9,10 +9,10 @@ and ``yoochoose-clicks.dat``. A workdir that holds a checkpoint is resumed.
 """
 
 from experiments import common
-from experiments.recsys import train
+from experiments.recsys.task import TASK
 
 common.define_train_flags("recsys")
-main = common.train_main(train)
+main = common.train_main(TASK)
 
 if __name__ == "__main__":
   common.run(main)

@@ -8,10 +8,10 @@ a checkpoint is resumed. ``experiments.sentiment.predict`` classifies new text.
 """
 
 from experiments import common
-from experiments.sentiment import train
+from experiments.sentiment.task import TASK
 
 common.define_train_flags("sentiment")
-main = common.train_main(train)
+main = common.train_main(TASK)
 
 if __name__ == "__main__":
   common.run(main)

@@ -17,9 +17,10 @@ from absl import app, flags, logging
 import numpy as np
 
 from experiments import common
-from experiments.sentiment import train
+from experiments.sentiment import task as sentiment
 from seqjax.data import classify as data_lib
-from seqjax.train import classify as classify_train
+from seqjax.data.vocab import Vocabulary
+from seqjax.train import trainer
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "A trained sentiment workdir.")
@@ -34,9 +35,12 @@ class Predictor:
   """A restored model with its vocabulary and text options; ``classify(sentences)``."""
 
   def __init__(self, workdir: str, which: str = "best"):
-    config, self.vocab, self.label_names, self.model, self.params = train.restore(workdir, which)
-    self.options = train.text_options(config)
-    self.min_length = train.min_length(config)
+    run = trainer.restore(sentiment.TASK, workdir, which)
+    config, self.model, self.params = run.config, run.model, run.params
+    self.vocab = Vocabulary.from_json(run.meta["vocab"])
+    self.label_names = run.meta["label_names"]
+    self.options = sentiment.text_options(config)
+    self.min_length = sentiment.min_length(config)
     self.pad_multiple = config.data.pad_multiple
 
   def classify(self, sentences: Sequence[str],
@@ -56,7 +60,7 @@ class Predictor:
       chunk = ids[start:start + batch_size]
       batch = data_lib.pad_batch(chunk, [0] * len(chunk), pad_multiple=self.pad_multiple,
                                  min_length=self.min_length)
-      predicted, probs = classify_train.predict(self.model, self.params, batch)
+      predicted, probs = sentiment.predict(self.model, self.params, batch)
       for k, p in zip(predicted, probs):
         out.append((self.label_names[int(k)], float(p[int(k)]), p))
     return out

@@ -5,10 +5,10 @@
 """
 
 from experiments import common
-from experiments.synthetic import train
+from experiments.synthetic.task import TASK
 
 common.define_train_flags("synthetic")
-main = common.train_main(train)
+main = common.train_main(TASK)
 
 if __name__ == "__main__":
   common.run(main)

@@ -8,10 +8,10 @@ a checkpoint is resumed. ``experiments.tagging.tag`` tags new sentences.
 """
 
 from experiments import common
-from experiments.tagging import train
+from experiments.tagging.task import TASK
 
 common.define_train_flags("tagging")
-main = common.train_main(train)
+main = common.train_main(TASK)
 
 if __name__ == "__main__":
   common.run(main)

@@ -16,10 +16,11 @@ from typing import Sequence
 from absl import app, flags, logging
 
 from experiments import common
-from experiments.tagging import train
+from experiments.tagging import task as tagging_task
 from seqjax.data import tagging
 from seqjax.data.classify import round_up
-from seqjax.train import tagging as tagging_train
+from seqjax.data.vocab import Vocabulary
+from seqjax.train import trainer
 
 FLAGS = flags.FLAGS
 
@@ -28,8 +29,11 @@ class Tagger:
   """A restored tagger with its vocabularies; ``tag(sentences)``."""
 
   def __init__(self, workdir: str, which: str = "best"):
-    (self.config, self.vocab, self.char_vocab, self.tag_names, self.model,
-     self.params) = train.restore(workdir, which)
+    run = trainer.restore(tagging_task.TASK, workdir, which)
+    self.config, self.model, self.params = run.config, run.model, run.params
+    self.vocab = Vocabulary.from_json(run.meta["vocab"])
+    self.char_vocab = Vocabulary.from_json(run.meta["char_vocab"])
+    self.tag_names = run.meta["tag_names"]
 
   def tag(self, sentences: Sequence[Sequence[str]], batch_size: int = 64) -> list[list[str]]:
     """The tag names of every word of every sentence (lists of words)."""
@@ -42,7 +46,7 @@ class Tagger:
       indices = range(start, min(start + batch_size, len(split)))
       width = round_up(max(len(split.ids[i]) for i in indices), d.pad_multiple)
       batch = tagging.pad_tagged(split, indices, batch_size=len(indices), width=width)
-      predicted = tagging_train.predict(self.model, self.params, batch)
+      predicted = tagging_task.predict(self.model, self.params, batch)
       out += [[self.tag_names[k] for k in predicted[row, :len(split.ids[i])]]
               for row, i in enumerate(indices)]
     return out

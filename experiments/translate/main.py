@@ -10,10 +10,10 @@ Any config value can be overridden, e.g. ``--config.data.source_lang=en
 """
 
 from experiments import common
-from experiments.translate import train
+from experiments.translate.task import TASK
 
 common.define_train_flags("translation")
-main = common.train_main(train)
+main = common.train_main(TASK)
 
 if __name__ == "__main__":
   common.run(main)

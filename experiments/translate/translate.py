@@ -21,10 +21,10 @@ from typing import Sequence
 from absl import app, flags, logging
 
 from experiments import common
-from experiments.translate import train
+from experiments.translate import decoding, task as translate_task
 from seqjax import diagnostics
 from seqjax.data import translation as data_lib
-from seqjax.train import translate as translate_lib
+from seqjax.train import trainer
 
 FLAGS = flags.FLAGS
 
@@ -35,10 +35,12 @@ class Translator:
   def __init__(self, workdir: str, which: str = "best", beam_size: int | None = None,
                alpha: float | None = None, temperature: float = 0.0, top_k: int = 0,
                seed: int = 0):
-    config, self.src_tok, self.tgt_tok, self.model, self.params = train.restore(workdir, which)
+    run = trainer.restore(translate_task.TASK, workdir, which)
+    config, self.model, self.params = run.config, run.model, run.params
+    self.src_tok, self.tgt_tok = translate_task.tokenizers_from_meta(run.meta)
     dec = config.decode
     self.beam_size = dec.beam_size if beam_size is None else beam_size
-    self.translator = translate_lib.make_translator(
+    self.translator = decoding.make_translator(
         self.model, beam_size=self.beam_size, alpha=dec.alpha if alpha is None else alpha,
         max_len_a=dec.max_len_a, max_len_b=dec.max_len_b, temperature=temperature, top_k=top_k,
         seed=seed)
@@ -71,7 +73,7 @@ class Translator:
 
   def plot(self, sentence: str, output_ids: Sequence[int], path: str) -> str:
     src = self.encode([sentence])[0]
-    weights = translate_lib.attention_weights(self.model, self.params, src, output_ids)
+    weights = decoding.attention_weights(self.model, self.params, src, output_ids)
     return diagnostics.plot_attention(weights, self.src_tok.pieces(src),
                                       self.tgt_tok.pieces(output_ids) + [data_lib.EOS], path,
                                       title=f"{sentence}\n-> {self.tgt_tok.decode(output_ids)}")

@@ -9,10 +9,10 @@ that holds a checkpoint is resumed. Use the vectors in the sentiment experiment 
 """
 
 from experiments import common
-from experiments.word2vec import train
+from experiments.word2vec.task import TASK
 
 common.define_train_flags("word2vec")
-main = common.train_main(train)
+main = common.train_main(TASK)
 
 if __name__ == "__main__":
   common.run(main)

@@ -130,14 +130,15 @@ def fit(state: TrainState, *, train_step: Callable[[TrainState, dict], tuple[Tra
   # The summary, including the early-stopping counters, is saved with every checkpoint.
   summary: dict[str, Any] = {"best": None, "best_step": None, "stopped": "num_steps",
                              "bad_evals": 0, "plateau_evals": 0}
-  step = int(state.step)
   last_saved: Optional[int] = None
   if ckpt.latest_step() is not None:
+    # ``state`` may be abstract (``jax.ShapeDtypeStruct`` with shardings): it is the target.
     state, data_state, saved_meta = ckpt.restore(state)
     batches.set_state(data_state)
-    step = last_saved = int(state.step)
+    last_saved = int(state.step)
     summary.update(saved_meta.get("loop", {}))
-    log(f"resumed from {ckpt.directory} at step {step} (data position {data_state})")
+    log(f"resumed from {ckpt.directory} at step {last_saved} (data position {data_state})")
+  step = int(state.step)
 
   def save(best: bool = False):
     nonlocal last_saved

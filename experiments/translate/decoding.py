@@ -1,91 +1,18 @@
-"""Translation train / eval steps and batched decoding over ``seqjax.data.translation`` batches.
-
-The loss is the mean token cross-entropy of the reference given its prefix (teacher forcing),
-over the real target tokens (``tgt_mask``), optionally label-smoothed. Evaluation sums the NLL
-over a split (``loss``, ``perplexity``). ``make_translator`` decodes a batch greedily or with
-beam search (``seqjax.decode``); ``translate_batches`` turns a split into text in split order.
-"""
+"""Batched decoding of a trained ``Seq2Seq`` (``seqjax.decode``): ``make_translator`` decodes a
+batch greedily, by sampling or with beam search; ``translate_batches`` turns a split into token
+ids in split order; ``attention_weights`` gives the heat map of one translation."""
 
 from __future__ import annotations
 
-import math
 from typing import Any, Callable, Iterable, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from seqjax import decode
 from seqjax.data.translation import BOS_ID, EOS_ID, PAD_ID
 from seqjax.nn.seq2seq import Seq2Seq
-from seqjax.train.state import TrainState
-
-
-def token_nll(logits: jax.Array, targets: jax.Array, label_smoothing: float = 0.0) -> jax.Array:
-  """``[B, T, V], [B, T] -> [B, T]`` cross-entropy in float32 (against a label-smoothed target
-  ``(1 - ε) onehot + ε / V`` when ``label_smoothing = ε > 0``)."""
-  logits = logits.astype(jnp.float32)
-  if label_smoothing == 0.0:
-    return optax.softmax_cross_entropy_with_integer_labels(logits, targets)
-  vocab = logits.shape[-1]
-  labels = optax.smooth_labels(jax.nn.one_hot(targets, vocab), label_smoothing)
-  return optax.softmax_cross_entropy(logits, labels)
-
-
-def _inputs(batch: dict) -> tuple[jax.Array, jax.Array, jax.Array]:
-  return batch["src"], batch["src_lengths"], batch["tgt_in"]
-
-
-def make_train_step(model: Seq2Seq, optimizer: optax.GradientTransformation, *,
-                    label_smoothing: float = 0.0) -> Callable:
-  """``train_step(state, batch) -> (state, metrics)``; jit it with ``donate_argnums=0``.
-
-  ``metrics``: ``loss`` (the reference NLL per token, without smoothing), ``tokens`` and
-  ``grad_norm`` (before clipping).
-  """
-
-  def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
-    key = jax.random.fold_in(state.key, state.step)
-    mask = batch["tgt_mask"]
-    count = jnp.maximum(jnp.sum(mask), 1.0)
-
-    def loss_fn(params):
-      logits, _ = model.apply({"params": params}, *_inputs(batch), deterministic=False,
-                              rngs={"dropout": key})
-      loss = jnp.sum(token_nll(logits, batch["tgt_out"], label_smoothing) * mask) / count
-      return loss, logits
-
-    grads, logits = jax.grad(loss_fn, has_aux=True)(state.params)
-    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
-    nll = jnp.sum(token_nll(logits, batch["tgt_out"]) * mask) / count
-    metrics = {"loss": nll, "tokens": jnp.sum(mask), "grad_norm": optax.tree.norm(grads)}
-    return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
-
-  return train_step
-
-
-def make_eval_step(model: Seq2Seq) -> Callable:
-  """``eval_step(params, batch) -> (nll_sum, token_count)``; jit it."""
-
-  def eval_step(params, batch):
-    logits, _ = model.apply({"params": params}, *_inputs(batch))
-    mask = batch["tgt_mask"]
-    return jnp.sum(token_nll(logits, batch["tgt_out"]) * mask), jnp.sum(mask)
-
-  return eval_step
-
-
-def evaluate(eval_step: Callable, params: Any, batches: Iterable[dict]) -> dict[str, float]:
-  """``{"loss", "perplexity", "tokens"}`` of the reference translations of a split."""
-  total, count = 0.0, 0.0
-  for batch in batches:
-    nll, n = eval_step(params, {k: v for k, v in batch.items() if k not in ("epoch", "index")})
-    total, count = total + float(nll), count + float(n)
-  if count == 0:
-    raise ValueError("evaluate: the split has no target tokens")
-  return {"loss": total / count, "perplexity": math.exp(total / count), "tokens": count}
 
 
 def max_decode_length(source_width: int, a: float, b: int) -> int:

@@ -1,0 +1,163 @@
+"""The language-model task: truncated-BPTT windows of a corpus, next-token cross-entropy.
+
+Loss scale (``train.loss_reduction``):
+
+- ``"sum_time_mean_batch"``: the sum over the window's time steps of the batch-mean token
+  cross-entropy, as in Zaremba et al. and the TF PTB tutorial. Their learning rate of 1.0
+  assumes this scale.
+- ``"mean"``: the mean over all tokens (what Adam-style configs usually assume).
+
+Either way the reported ``loss`` is the mean token negative log-likelihood in nats, so
+perplexity is ``exp(loss)`` and bits per character ``loss / ln 2``. The carry of window ``k``
+(gradient stopped) is the initial state of window ``k+1``, reset to zeros where a batch has
+``reset`` (the first window of every epoch); evaluation threads it through a whole split.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Optional
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from experiments import common
+from experiments.lm.configs import base
+from seqjax import metrics, parallel
+from seqjax.cells import CELLS, LINEAR_CELLS
+from seqjax.data import builders
+from seqjax.data import lm as lm_data
+from seqjax.data.vocab import TOKENIZERS, Vocabulary
+from seqjax.nn import RNNLM
+from seqjax.nn import lm as lm_nn
+from seqjax.train import optim
+from seqjax.train.losses import token_nll
+from seqjax.train.task import Data, Run, Task
+
+REDUCTIONS = ("sum_time_mean_batch", "mean")
+
+
+def load_corpus(config: ml_collections.ConfigDict, vocab: Vocabulary | None = None):
+  d = config.data
+  return lm_data.load_corpus(d.name, tokenizer=d.tokenizer, data_dir=d.data_dir or None,
+                             manual_dir=d.manual_dir or None, vocab=vocab,
+                             max_vocab=d.max_vocab or None, unk=d.unk or None)
+
+
+def _reset(carry: Any, reset: jax.Array) -> Any:
+  return jax.tree.map(lambda c: jnp.where(reset, jnp.zeros_like(c), c), carry)
+
+
+class LMTask(Task):
+  name = "lm"
+  carries_state = True
+
+  def schema(self):
+    return base.get_config()
+
+  def validate(self, config):
+    if config.data.level not in ("word", "char"):
+      raise ValueError(f"data.level must be 'word' or 'char'; got {config.data.level!r}")
+    common.check_choices({
+        "data.name": (config.data.name, sorted(builders.BUILDERS)),
+        "data.tokenizer": (config.data.tokenizer, sorted(TOKENIZERS)),
+        "model.cell": (config.model.cell, sorted(CELLS)),
+        "optimizer.name": (config.optimizer.name, optim.OPTIMIZERS),
+        "optimizer.schedule": (config.optimizer.schedule, optim.SCHEDULES),
+        "train.loss_reduction": (config.train.loss_reduction, REDUCTIONS),
+        "model.compute_dtype": (config.model.compute_dtype, ("", "bfloat16", "float16"))})
+    common.check_positive_ints({"model.hidden_size": config.model.hidden_size,
+                                "model.num_layers": config.model.num_layers,
+                                "train.bptt": config.train.bptt})
+    for key in ("dropout_rate", "state_dropout", "embed_dropout", "weight_drop"):
+      if not 0.0 <= config.model[key] < 1.0:
+        raise ValueError(f"model.{key} must be in [0, 1); got {config.model[key]!r}")
+    if config.model.parallel and config.model.cell not in LINEAR_CELLS:
+      raise ValueError(f"model.parallel needs a linear-recurrence cell {list(LINEAR_CELLS)}; "
+                       f"got {config.model.cell!r}")
+    if config.data.manual_dir:
+      if not os.path.isdir(config.data.manual_dir):
+        raise FileNotFoundError(f"data.manual_dir={config.data.manual_dir!r} is not a directory")
+      builders.find_local_files(config.data.manual_dir,
+                                builders.local_file_names(config.data.name))
+
+  def data(self, config, meta):
+    vocab = Vocabulary.from_json(meta["vocab"]) if meta else None
+    corpus = load_corpus(config, vocab)
+    t = config.train
+    train = lm_data.LMStream(corpus.splits["train"], t.batch_size, t.bptt,
+                             rows=parallel.process_rows(t.batch_size))
+    evals = {s: lm_data.LMStream(corpus.splits[s], t.eval_batch_size, t.bptt, pad_last=True)
+             for s in ("validation", "test")}
+    steps = len(train)
+    summary = (f"{config.data.name}: vocabulary {len(corpus.vocab)}, train "
+               f"{len(corpus.splits['train']):,} tokens, {steps} steps per epoch")
+    return Data(train=train, evals=evals, meta={"vocab": corpus.vocab.to_json()},
+                steps_per_epoch=steps, example=train.batch(0), summary=summary,
+                vocab_size=len(corpus.vocab), tokens_per_step=t.batch_size * t.bptt,
+                extra={"vocab": corpus.vocab})
+
+  def model(self, config, meta, data=None):
+    m = config.model
+    return RNNLM(vocab_size=len(meta["vocab"]["tokens"]), hidden_size=m.hidden_size,
+                 num_layers=m.num_layers, cell=m.cell, cell_options=dict(m.cell_options),
+                 embed_size=m.embed_size or None, dropout_rate=m.dropout_rate,
+                 tie_weights=m.tie_weights, init_scale=m.init_scale or None, unroll=m.unroll,
+                 remat=m.remat, locked_dropout=m.locked_dropout, state_dropout=m.state_dropout,
+                 embed_dropout=m.embed_dropout, weight_drop=m.weight_drop, zoneout=m.zoneout,
+                 parallel=m.parallel, compute_dtype=m.compute_dtype or None)
+
+  def init_params(self, model, key, config, meta):
+    tokens = jnp.zeros((config.train.batch_size, config.train.bptt), jnp.int32)
+    return model.init(key, tokens)["params"]
+
+  def initial_carry(self, model, params, batch_size, config):
+    return lm_nn.initial_carry(model, params, batch_size)
+
+  def describe(self, config, model):
+    return f"{config.model.num_layers}x{config.model.hidden_size} {config.model.cell} LM"
+
+  def loss(self, model, params, batch, *, key, carry, config):
+    carry = _reset(carry, batch["reset"])
+    mask = batch["mask"]
+    logits, new_carry = model.apply({"params": params}, batch["inputs"], carry,
+                                    deterministic=False, rngs={"dropout": key})
+    nll = token_nll(logits, batch["targets"]) * mask
+    total, count = jnp.sum(nll), jnp.sum(mask)
+    if config.train.loss_reduction == "sum_time_mean_batch":
+      objective = total / mask.shape[0]
+    else:
+      objective = total / count
+    return objective, {"loss": total / count}, new_carry
+
+  def eval_step(self, model, params, batch, carry, config):
+    logits, carry = model.apply({"params": params}, batch["inputs"], carry)
+    nll = token_nll(logits, batch["targets"]) * batch["mask"]
+    return {"nll": jnp.sum(nll), "tokens": jnp.sum(batch["mask"])}, carry
+
+  def finalize(self, sums, split, config):
+    count = float(sums["tokens"])
+    return {"loss": float(sums["nll"]) / count, "tokens": count}
+
+  def derive(self, m, config):
+    """Perplexity (word level) or bits per character (char level) from the mean NLL."""
+    if "loss" not in m:
+      return {}
+    if config.data.level == "word":
+      return {"ppl": metrics.perplexity(m["loss"], 1.0)}
+    return {"bpc": metrics.bits_per_token(m["loss"], 1.0)}
+
+  def report(self, run: Run, state: Any, result: dict) -> None:
+    s = run.config.sample
+    if not s.length:
+      return
+    from experiments.lm import sample  # pylint: disable=g-import-not-at-top
+    text = sample.generate(run.model, state.params, run.data.extra["vocab"],
+                           run.config.data.tokenizer, prompt=s.prompt, length=s.length,
+                           temperature=s.temperature, top_k=s.top_k, seed=run.config.seed)
+    run.log("sample:\n" + text)
+    result["sample"] = text
+
+
+TASK = LMTask()

@@ -1,0 +1,310 @@
+"""The one trainer: ``train_and_evaluate(task, config, workdir)`` for every task.
+
+It owns, for every task alike (``seqjax.train.task`` says what a task provides):
+
+- checking the config against the task's schema, the device mesh (``config.parallel``) and the
+  global batch;
+- the ``TrainState``: its shapes from ``jax.eval_shape`` of the initialiser, placed with
+  shardings, built by one jitted initialiser on a fresh run or restored straight into those
+  shardings on a resumed one;
+- the one train step (``make_train_step``), jitted with the state donated;
+- evaluation (``evaluate_split``), the loop (``seqjax.train.loop.fit``: logging, best
+  checkpoint, plateau, early stop, interruption), ``config.json`` and ``results.json``;
+- ``restore(task, workdir)``: the one way to get a trained model back (inference CLIs), with
+  no optimizer built for the purpose: the abstract state comes from ``jax.eval_shape`` with the
+  optimizer the run itself trained with (its schedule lengths are saved in the checkpoint).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any, Callable, Optional
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from seqjax import parallel
+from seqjax.train import checkpoint
+from seqjax.train.loop import LoopOptions, fit, print_flush
+from seqjax.train.state import TrainState
+from seqjax.train.task import Data, Run, Task
+
+
+# ---- configuration -------------------------------------------------------------------------
+def _positive_int(key: str, value: Any) -> None:
+  if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    raise ValueError(f"{key} must be a positive int; got {value!r}")
+
+
+def check_loop(train: ml_collections.ConfigDict) -> None:
+  """The loop keys every task shares (``experiments.common.loop_section``)."""
+  for key in ("batch_size", "log_every", "checkpoint_every"):
+    _positive_int(f"train.{key}", train[key])
+  if "eval_batch_size" in train:
+    _positive_int("train.eval_batch_size", train.eval_batch_size)
+  if train.num_steps < 0 or (train.num_steps == 0 and train.get("num_epochs", 0) < 1):
+    raise ValueError("train.num_steps must be > 0, or train.num_epochs >= 1 when num_steps is 0")
+
+
+def data_parallel(config: ml_collections.ConfigDict, vocab_size: int = 0,
+                  log: Callable[[str], None] = print) -> parallel.DataParallel:
+  """The run's ``DataParallel`` from ``config.parallel`` (one device when the config has no
+  such section), starting ``jax.distributed`` when launched as several processes. Resolves
+  ``train.batch_size`` to the global batch (from ``parallel.per_device_batch_size`` when set)
+  and checks that it splits over the devices."""
+  if "parallel" not in config:
+    return parallel.DataParallel(parallel.make_mesh(1, 1))
+  section = config.parallel
+  _positive_int("parallel.model", section.model)
+  if section.data != -1:
+    _positive_int("parallel.data", section.data)
+  par = parallel.from_config(section)
+  if section.shard_vocab:
+    if section.model < 2 or not vocab_size or vocab_size % section.model:
+      raise ValueError(f"parallel.shard_vocab needs parallel.model > 1 dividing the vocabulary "
+                       f"size; got model={section.model}, vocabulary {vocab_size or 'none'}")
+    par.vocab_size = vocab_size
+    log(f"vocabulary axis ({vocab_size}) sharded over model={section.model}")
+  if section.per_device_batch_size:
+    _positive_int("parallel.per_device_batch_size", section.per_device_batch_size)
+    config.train.batch_size = section.per_device_batch_size * par.data_size
+  par.check_batch_size(config.train.batch_size)
+  log(f"{parallel.describe(par.mesh)}; global batch {config.train.batch_size} "
+      f"({config.train.batch_size // par.data_size} per device)")
+  return par
+
+
+def loop_options(task: Task, config: ml_collections.ConfigDict, num_steps: int,
+                 steps_per_epoch: int, tokens_per_step: int = 0) -> LoopOptions:
+  t = config.train
+  metric, mode = task.best_metric(config)
+  return LoopOptions(num_steps=num_steps, steps_per_epoch=steps_per_epoch,
+                     log_every=t.log_every, eval_every=t.get("eval_every", 0),
+                     checkpoint_every=t.checkpoint_every,
+                     keep_checkpoints=t.get("keep_checkpoints", 3),
+                     patience=t.get("patience", 0), plateau_factor=t.get("plateau_factor", 0.0),
+                     plateau_patience=t.get("plateau_patience", 1),
+                     tokens_per_step=tokens_per_step, best_metric=metric, best_mode=mode)
+
+
+# ---- state ---------------------------------------------------------------------------------
+def state_initializer(task: Task, config: ml_collections.ConfigDict, model: nn.Module,
+                      optimizer: optax.GradientTransformation, meta: dict,
+                      batch_size: int) -> Callable[[], TrainState]:
+  """``init() -> TrainState``: parameters from ``PRNGKey(config.seed)``'s first half, the
+  training key its second half, the optimizer state and the task's initial carry."""
+
+  def init() -> TrainState:
+    init_key, train_key = jax.random.split(jax.random.PRNGKey(config.seed))
+    params = task.init_params(model, init_key, config, meta)
+    carry = task.initial_carry(model, params, batch_size, config) if task.carries_state else None
+    return TrainState(step=jnp.asarray(0, jnp.int32), params=params,
+                      opt_state=optimizer.init(params), key=train_key, carry=carry)
+
+  return init
+
+
+def abstract_state(init: Callable[[], TrainState], shardings: Any = None) -> Any:
+  """The state's shapes and dtypes (``jax.eval_shape``; nothing is computed), with
+  ``shardings`` attached when given: the target a checkpoint restores into."""
+  shapes = jax.eval_shape(init)
+  if shardings is None:
+    return shapes
+  return jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+                      shapes, shardings)
+
+
+def _example_batch(data: Data) -> dict:
+  return {**data.example, "epoch": 0} if "epoch" not in data.example else dict(data.example)
+
+
+def make_train_step(task: Task, model: nn.Module, optimizer: optax.GradientTransformation,
+                    config: ml_collections.ConfigDict) -> Callable:
+  """The train step of every task: ``train_step(state, batch) -> (state, metrics)``.
+
+  Step ``s`` draws its randomness from ``fold_in(state.key, s)``; the task's ``loss`` returns
+  the objective (differentiated), its metrics (``loss`` among them) and the new carry (its
+  gradient stopped: truncated BPTT). ``grad_norm`` (and ``grad_norm_clipped`` under
+  ``optimizer.clip_norm``) is added. Jit it with the state donated (the trainer does).
+  """
+  clip = config.optimizer.get("clip_norm", 0.0) if "optimizer" in config else 0.0
+
+  def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
+    key = jax.random.fold_in(state.key, state.step)
+
+    def loss_fn(params):
+      objective, metrics, carry = task.loss(model, params, batch, key=key, carry=state.carry,
+                                            config=config)
+      return objective, (metrics, carry)
+
+    (_, (metrics, carry)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    norm = optax.tree.norm(grads)
+    metrics = {**metrics, "grad_norm": norm}
+    if clip:
+      metrics["grad_norm_clipped"] = jnp.minimum(norm, clip)
+    if carry is not None:
+      carry = jax.lax.stop_gradient(carry)
+    return state.replace(step=state.step + 1, params=params, opt_state=opt_state,
+                         carry=carry), metrics
+
+  return train_step
+
+
+# ---- evaluation ----------------------------------------------------------------------------
+NOT_MODEL_INPUTS = ("epoch", "reset")
+
+
+def evaluate_split(run: Run, params: Any, split: str) -> dict:
+  """One pass of ``run.task.eval_step`` over split ``split``; the sums are added on the host in
+  float64 (so a split's score does not depend on how it is batched), then ``finalize``d. The
+  carry (``carries_state`` tasks) flows from batch to batch from zeros."""
+  task, config = run.task, run.config
+  size = config.train.get("eval_batch_size", config.train.batch_size)
+  carry = (task.initial_carry(run.model, params, size, config) if task.carries_state else None)
+  totals: dict[str, Any] = {}
+  for batch in run.data.evals[split].epoch_batches():
+    batch = {k: v for k, v in batch.items() if k not in NOT_MODEL_INPUTS}
+    batch, carry = run.parallel.place_eval(batch, carry, size)
+    sums, carry = run.eval_step(params, batch, carry)
+    for k, v in jax.device_get(sums).items():
+      totals[k] = totals.get(k, 0.0) + np.asarray(v, np.float64)
+  if not totals:
+    raise ValueError(f"evaluate: split {split!r} has no batches")
+  return task.finalize(totals, split, config)
+
+
+# ---- the trainer ---------------------------------------------------------------------------
+def _write_json(workdir: str, name: str, value: Any) -> None:
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, name), "w", encoding="utf-8") as f:
+      json.dump(value, f, indent=1)
+
+
+def num_steps_of(config: ml_collections.ConfigDict, steps_per_epoch: int) -> int:
+  t = config.train
+  return t.num_steps or t.get("num_epochs", 0) * steps_per_epoch
+
+
+def train_and_evaluate(task: Task, config: ml_collections.ConfigDict, workdir: str,
+                       log: Callable[[str], None] = print_flush) -> dict[str, Any]:
+  """Trains ``task`` as ``config`` says in ``workdir`` (resuming a run found there), keeps the
+  best checkpoint by ``task.best_metric``, scores the final splits with it (``test_at_end``)
+  and returns the summary, also written to ``workdir/results.json``."""
+  task.check(config)
+  check_loop(config.train)
+  os.makedirs(workdir, exist_ok=True)
+  saved = checkpoint.resume_meta(workdir)
+  data = task.data(config, saved)
+  if data.summary:
+    log(data.summary)
+  par = data_parallel(config, data.vocab_size, log=log)
+  batch_size = config.train.batch_size
+  steps_per_epoch = data.steps_per_epoch
+  num_steps = num_steps_of(config, steps_per_epoch)
+
+  model = task.model(config, data.meta, data)
+  optimizer = task.optimizer(config, steps_per_epoch, num_steps)
+  init = state_initializer(task, config, model, optimizer, data.meta, batch_size)
+  shapes = jax.eval_shape(init)
+  shardings = par.state_shardings(shapes)
+  ckpt = checkpoint.Checkpointer(workdir)
+  resuming = ckpt.latest_step() is not None
+  ckpt.close()
+  # A resumed run restores straight into the shardings (``fit`` does); a new one is built.
+  state = (abstract_state(init, shardings) if resuming
+           else jax.jit(init, out_shardings=shardings)())
+  n_params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(shapes.params))
+  log(f"model: {task.describe(config, model)}, {n_params:,} parameters; {steps_per_epoch} steps "
+      f"per epoch, {num_steps} steps")
+
+  run = Run(task=task, config=config, workdir=workdir, data=data, model=model, parallel=par,
+            log=log)
+  run.eval_step = jax.jit(lambda params, batch, carry: task.eval_step(model, params, batch,
+                                                                      carry, config))
+  train_step = par.jit_train_step(task.train_step(run, optimizer), shapes,
+                                  _example_batch(data), batch_size)
+  select = task.selection_split(run)
+  meta = {**data.meta, "config": config.to_json(),
+          "schedule": {"steps_per_epoch": steps_per_epoch, "num_steps": num_steps}}
+  _write_json(workdir, "config.json", json.loads(config.to_json()))
+  options = loop_options(task, config, num_steps, steps_per_epoch, data.tokens_per_step)
+  state, summary = fit(state, train_step=train_step,
+                       batches=par.batches(data.train, batch_size), options=options,
+                       workdir=workdir, evaluate=lambda s: task.evaluate(run, s.params, select),
+                       derive=lambda m: task.derive(m, config), meta=meta, log=log)
+  run.summary = summary
+
+  result: dict[str, Any] = {"stopped": summary["stopped"], "best_step": summary["best_step"],
+                            "steps": int(state.step), "steps_per_epoch": steps_per_epoch}
+  if task.score_last:
+    last = task.evaluate(run, state.params, select)
+    last.update(task.derive(last, config))
+    result[f"{select}_last"] = last
+    log(f"{select} (last step {int(state.step)}): " + " ".join(
+        f"{k} {v:.4f}" for k, v in last.items() if k in ("accuracy", "loss")))
+  if config.train.get("test_at_end", True) and summary["best_step"] is not None:
+    ckpt = checkpoint.Checkpointer(workdir)
+    state, _, _ = ckpt.restore(state, which="best")
+    ckpt.close()
+    run.final = True
+    for split in task.final_splits(run):
+      scores = task.evaluate(run, state.params, split)
+      scores.update(task.derive(scores, config))
+      result[split] = scores
+      log(task.format_scores(run, split, scores, summary["best_step"]))
+  task.report(run, state, result)
+  _write_json(workdir, "results.json", result)
+  return result
+
+
+# ---- restoring a trained model -------------------------------------------------------------
+@dataclasses.dataclass
+class Restored:
+  """A trained workdir's ``config``, ``meta`` (vocabularies, ...), ``model`` and ``params``."""
+  config: ml_collections.ConfigDict
+  meta: dict
+  model: nn.Module
+  params: Any
+  step: int
+
+
+def read_run(workdir: str, which: str = "best") -> tuple[dict, ml_collections.ConfigDict]:
+  """``(meta, config)`` saved with checkpoint ``which`` (``best`` or ``last``) of a trained
+  workdir; ``FileNotFoundError`` names ``--workdir`` when it is not a directory."""
+  if not os.path.isdir(workdir):
+    raise FileNotFoundError(f"--workdir={workdir!r} is not a directory")
+  meta = checkpoint.read_meta(workdir, which=which)
+  return meta, ml_collections.ConfigDict(json.loads(meta["config"]))
+
+
+def restore(task: Task, workdir: str, which: str = "best") -> Restored:
+  """The model and parameters of checkpoint ``which`` of a workdir ``task`` trained: the
+  config and metadata saved with it rebuild the model, ``jax.eval_shape`` of the run's own
+  initialiser (its optimizer included) gives the target, and the state is restored into it on
+  the first device. A checkpoint whose arrays do not fit that target is refused."""
+  meta, config = read_run(workdir, which)
+  if "schedule" not in meta:
+    raise ValueError(f"{workdir}: the checkpoint has no schedule record; it was written by an "
+                     "older seqjax (before the one trainer): retrain, or restore it with that "
+                     "version")
+  model = task.model(config, meta, None)
+  optimizer = task.optimizer(config, meta["schedule"]["steps_per_epoch"],
+                             meta["schedule"]["num_steps"])
+  init = state_initializer(task, config, model, optimizer, meta, config.train.batch_size)
+  device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+  target = abstract_state(init, jax.tree.map(lambda _: device, jax.eval_shape(init)))
+  ckpt = checkpoint.Checkpointer(workdir)
+  try:
+    state, _, _ = ckpt.restore(target, which=which)
+  finally:
+    ckpt.close()
+  return Restored(config=config, meta=meta, model=model, params=state.params,
+                  step=int(state.step))
