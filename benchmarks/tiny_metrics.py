@@ -26,7 +26,6 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests import conftest  # noqa: E402  (the fake datasets)
-from tests.experiments import test_word2vec  # noqa: E402
 
 # experiment -> (fake data writer or None, extra flags)
 EXPERIMENTS = {
@@ -35,7 +34,7 @@ EXPERIMENTS = {
     "translate": (conftest.write_multi30k_like, []),
     "tagging": (conftest.write_conllu_like, []),
     "recsys": (conftest.write_diginetica_like, []),
-    "word2vec": (test_word2vec.write_topics, []),
+    "word2vec": (conftest.write_topics, []),
     "synthetic": (None, []),
 }
 IGNORED = ("seconds", "steps_per_s", "tok/s", "eta", "plots", "signature", "sample")

@@ -48,6 +48,19 @@ def write_ptb_like(directory: pathlib.Path, seed: int = 0, lines=(300, 40, 40)) 
     (directory / f"ptb.{split}.txt").write_text("\n".join(out) + "\n")
 
 
+def write_topics(directory, seed=0):
+  """PTB-format text where every sentence draws its words from one of two topics (``aK`` or
+  ``bK``), so words of one topic share contexts."""
+  rng = np.random.default_rng(seed)
+  directory.mkdir(parents=True, exist_ok=True)
+  for split, n in (("train", 1500), ("valid", 100), ("test", 100)):
+    lines = []
+    for _ in range(n):
+      topic = "ab"[rng.integers(2)]
+      lines.append(" ".join(f"{topic}{k}" for k in rng.integers(0, 10, rng.integers(4, 10))))
+    (directory / f"ptb.{split}.txt").write_text("\n".join(lines) + "\n")
+
+
 @pytest.fixture(scope="session")
 def ptb_like(tmp_path_factory):
   """A generated PTB-format corpus and a TFDS data_dir of its own."""

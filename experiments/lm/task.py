@@ -94,7 +94,7 @@ class LMTask(Task):
     summary = (f"{config.data.name}: vocabulary {len(corpus.vocab)}, train "
                f"{len(corpus.splits['train']):,} tokens, {steps} steps per epoch")
     return Data(train=train, evals=evals, meta={"vocab": corpus.vocab.to_json()},
-                steps_per_epoch=steps, example=train.batch(0), summary=summary,
+                steps_per_epoch=steps, example={**train.batch(0), "epoch": 0}, summary=summary,
                 vocab_size=len(corpus.vocab), tokens_per_step=t.batch_size * t.bptt,
                 extra={"vocab": corpus.vocab})
 

@@ -136,7 +136,7 @@ class SentimentTask(Task):
     table, note = pretrained_vectors(config, loaded.vocab)
     return Data(train=train, evals=evals,
                 meta={"vocab": loaded.vocab.to_json(), "label_names": loaded.label_names},
-                steps_per_epoch=len(train), example=next(iter(train.dataset(0))),
+                steps_per_epoch=len(train), example={**next(iter(train.dataset(0))), "epoch": 0},
                 summary=summary + note, vocab_size=len(loaded.vocab),
                 extra={"pretrained": table})
 

@@ -27,11 +27,11 @@ import jax
 import numpy as np
 
 from experiments import common
-from experiments.synthetic import train
+from experiments.synthetic import task as synthetic_task
 from experiments.synthetic.configs import base
 from seqjax import cells as cells_lib
 from seqjax import diagnostics
-from seqjax.train import checkpoint
+from seqjax.train import checkpoint, trainer
 from seqjax.train.writer import read_metrics
 
 # name -> (cell, cell options, learning rate or None for the config's, other model keys)
@@ -72,10 +72,10 @@ def run_config(task: str, length: int, variant: str, steps: int, hidden: int, se
 def grad_norm_curve(config, params) -> np.ndarray:
   """Mean ‖∂L/∂h_t‖ over a held-out batch for every t; NaN for the LRU, whose carry has no
   ``h`` field to perturb."""
-  batch = train.SyntheticBatches(config, config.seed + train.EVAL_SEED_OFFSET).make(0)
+  batch = synthetic_task.SyntheticBatches(config, config.seed + synthetic_task.EVAL_SEED_OFFSET).make(0)
   if config.model.cell == "lru":
-    return np.full(train.model_inputs(config, batch).shape[1], np.nan)
-  return np.asarray(train.hidden_grad_curve(config, params, batch))
+    return np.full(synthetic_task.model_inputs(config, batch).shape[1], np.nan)
+  return np.asarray(synthetic_task.hidden_grad_curve(config, params, batch))
 
 
 def read_divergence(workdir: str) -> dict | None:
@@ -111,8 +111,8 @@ def first_wall_time(workdir: str, wall: float) -> float:
 
 def gate_inputs(config, params) -> tuple:
   """``(cell, layer params, inputs)`` of the single recurrent layer on a held-out batch."""
-  batch = train.SyntheticBatches(config, config.seed + train.EVAL_SEED_OFFSET).make(0)
-  xs = train.model_inputs(config, batch)
+  batch = synthetic_task.SyntheticBatches(config, config.seed + synthetic_task.EVAL_SEED_OFFSET).make(0)
+  xs = synthetic_task.model_inputs(config, batch)
   if config.data.task == "copy":
     xs = jax.nn.one_hot(xs, config.data.num_symbols + 2)
   return cells_lib.get(config.model.cell), params["DeepRNN_0"]["layer_0"], xs
@@ -127,7 +127,7 @@ def first_solved(workdir: str, task: str) -> int | None:
   for row in read_metrics(workdir):
     if row.get("split") != "eval":
       continue
-    if (task == "adding" and row["mse"] < train.SOLVED_MSE) or (
+    if (task == "adding" and row["mse"] < synthetic_task.SOLVED_MSE) or (
         task == "copy" and row["recall_accuracy"] > 0.99):
       return int(row["step"])
   return None
@@ -155,7 +155,7 @@ def main(argv):
       diverged = read_divergence(workdir)
       if diverged is None:
         try:
-          result = train.train_and_evaluate(config, workdir, log=lambda _: None)
+          result = trainer.train_and_evaluate(synthetic_task.TASK, config, workdir, log=lambda _: None)
         except FloatingPointError as e:  # IRNN and tanh RNN may explode: a result, not a crash
           diverged = record_divergence(workdir, str(e), time.time() - start)
       if diverged is not None:
@@ -170,9 +170,9 @@ def main(argv):
                    "best": result["best"][metric], "solved_at": solved_at,
                    "wall_s": round(wall, 1), "steps": result["steps"]})
       print(json.dumps(rows[-1]), flush=True)
-      model = train.build_model(config)
-      init = model.init(jax.random.PRNGKey(config.seed), train.model_inputs(
-          config, train.SyntheticBatches(config, 0).make(0)))["params"]
+      model = synthetic_task.build_model(config)
+      init = model.init(jax.random.PRNGKey(config.seed), synthetic_task.model_inputs(
+          config, synthetic_task.SyntheticBatches(config, 0).make(0)))["params"]
       _, trained = checkpoint_params(workdir, config, init)
       curves[f"{variant} (init)"] = grad_norm_curve(config, init)
       curves[f"{variant} (trained)"] = grad_norm_curve(config, trained)

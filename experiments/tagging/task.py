@@ -119,7 +119,7 @@ class TaggingTask(Task):
     meta = {"vocab": loaded.vocab.to_json(), "char_vocab": loaded.char_vocab.to_json(),
             "tag_names": loaded.tag_names}
     return Data(train=train, evals=evals, meta=meta, steps_per_epoch=len(train),
-                example=next(iter(train.dataset(0))), summary=summary + note,
+                example={**next(iter(train.dataset(0))), "epoch": 0}, summary=summary + note,
                 vocab_size=len(loaded.vocab), extra={"pretrained": table})
 
   def model(self, config, meta, data=None):

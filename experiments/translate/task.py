@@ -143,7 +143,7 @@ class TranslateTask(Task):
     meta = {"src_tokenizer": loaded.src_tokenizer.to_json(),
             "tgt_tokenizer": loaded.tgt_tokenizer.to_json()}
     return Data(train=train, evals=evals, meta=meta, steps_per_epoch=len(train),
-                example=next(iter(train.dataset(0))), summary=summary,
+                example={**next(iter(train.dataset(0))), "epoch": 0}, summary=summary,
                 extra={"parallel_data": loaded})
 
   def model(self, config, meta, data=None):

@@ -49,7 +49,8 @@ class Data:
     evals: split name -> its batches (an object with ``epoch_batches()``, one pass).
     meta: JSON-able metadata saved with every checkpoint (vocabularies, label names).
     steps_per_epoch: training steps in one epoch.
-    example: one training batch (global rows), for shapes and shardings.
+    example: one training batch as the iterator yields it (same keys, global rows), for
+      shapes and shardings.
     summary: one line for the log describing the data.
     vocab_size: rows of the embedding that ``parallel.shard_vocab`` may shard (0: none).
     tokens_per_step: for the tokens/s of the progress line (0 hides it).
@@ -147,6 +148,11 @@ class Task:
     from seqjax.train import trainer  # pylint: disable=g-import-not-at-top
     return trainer.make_train_step(self, run.model, optimizer, run.config)
 
+  def wrap_step(self, run: Run, train_step: Callable) -> Callable:
+    """Wraps the jitted train step (host-side work between steps: diagnostics)."""
+    del run
+    return train_step
+
   def derive(self, metrics: dict, config: ml_collections.ConfigDict) -> dict:
     """Metrics computed from a metric dict (perplexity from the mean NLL, ...)."""
     del metrics, config
@@ -170,6 +176,11 @@ class Task:
     the host) then ``finalize``."""
     from seqjax.train import trainer  # pylint: disable=g-import-not-at-top
     return trainer.evaluate_split(run, params, split)
+
+  def restore_best(self, run: Run) -> bool:
+    """Whether the final splits are scored with the best checkpoint (else the last state)."""
+    del run
+    return True
 
   def final_splits(self, run: Run) -> Iterable[str]:
     """The splits scored with the best checkpoint at the end (``train.test_at_end``)."""

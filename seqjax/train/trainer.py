@@ -120,27 +120,27 @@ def abstract_state(init: Callable[[], TrainState], shardings: Any = None) -> Any
                       shapes, shardings)
 
 
-def _example_batch(data: Data) -> dict:
-  return {**data.example, "epoch": 0} if "epoch" not in data.example else dict(data.example)
-
-
 def make_train_step(task: Task, model: nn.Module, optimizer: optax.GradientTransformation,
-                    config: ml_collections.ConfigDict) -> Callable:
+                    config: ml_collections.ConfigDict,
+                    loss: Optional[Callable] = None) -> Callable:
   """The train step of every task: ``train_step(state, batch) -> (state, metrics)``.
 
   Step ``s`` draws its randomness from ``fold_in(state.key, s)``; the task's ``loss`` returns
   the objective (differentiated), its metrics (``loss`` among them) and the new carry (its
   gradient stopped: truncated BPTT). ``grad_norm`` (and ``grad_norm_clipped`` under
-  ``optimizer.clip_norm``) is added. Jit it with the state donated (the trainer does).
+  ``optimizer.clip_norm``) is added. ``loss`` replaces ``task.loss`` (the same signature; a
+  task binds data-dependent constants this way). Jit it with the state donated (the trainer
+  does).
   """
+  loss = task.loss if loss is None else loss
   clip = config.optimizer.get("clip_norm", 0.0) if "optimizer" in config else 0.0
 
   def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
     key = jax.random.fold_in(state.key, state.step)
 
     def loss_fn(params):
-      objective, metrics, carry = task.loss(model, params, batch, key=key, carry=state.carry,
-                                            config=config)
+      objective, metrics, carry = loss(model, params, batch, key=key, carry=state.carry,
+                                       config=config)
       return objective, (metrics, carry)
 
     (_, (metrics, carry)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
@@ -229,8 +229,8 @@ def train_and_evaluate(task: Task, config: ml_collections.ConfigDict, workdir: s
             log=log)
   run.eval_step = jax.jit(lambda params, batch, carry: task.eval_step(model, params, batch,
                                                                       carry, config))
-  train_step = par.jit_train_step(task.train_step(run, optimizer), shapes,
-                                  _example_batch(data), batch_size)
+  train_step = task.wrap_step(run, par.jit_train_step(task.train_step(run, optimizer), shapes,
+                                                      data.example, batch_size))
   select = task.selection_split(run)
   meta = {**data.meta, "config": config.to_json(),
           "schedule": {"steps_per_epoch": steps_per_epoch, "num_steps": num_steps}}
@@ -250,10 +250,11 @@ def train_and_evaluate(task: Task, config: ml_collections.ConfigDict, workdir: s
     result[f"{select}_last"] = last
     log(f"{select} (last step {int(state.step)}): " + " ".join(
         f"{k} {v:.4f}" for k, v in last.items() if k in ("accuracy", "loss")))
-  if config.train.get("test_at_end", True) and summary["best_step"] is not None:
-    ckpt = checkpoint.Checkpointer(workdir)
-    state, _, _ = ckpt.restore(state, which="best")
-    ckpt.close()
+  if config.train.get("test_at_end", True):
+    if task.restore_best(run) and summary["best_step"] is not None:
+      ckpt = checkpoint.Checkpointer(workdir)
+      state, _, _ = ckpt.restore(state, which="best")
+      ckpt.close()
     run.final = True
     for split in task.final_splits(run):
       scores = task.evaluate(run, state.params, split)

@@ -11,20 +11,7 @@ from experiments.word2vec.configs import tiny
 from seqjax.data.vectors import load_vectors
 from seqjax.data.vocab import Vocabulary
 from seqjax.train.writer import read_metrics
-from tests.conftest import assert_one_line_error, shared_data
-
-
-def write_topics(directory, seed=0):
-  """PTB-format text where every sentence draws its words from one of two topics (``aK`` or
-  ``bK``), so words of one topic share contexts."""
-  rng = np.random.default_rng(seed)
-  directory.mkdir(parents=True, exist_ok=True)
-  for split, n in (("train", 1500), ("valid", 100), ("test", 100)):
-    lines = []
-    for _ in range(n):
-      topic = "ab"[rng.integers(2)]
-      lines.append(" ".join(f"{topic}{k}" for k in rng.integers(0, 10, rng.integers(4, 10))))
-    (directory / f"ptb.{split}.txt").write_text("\n".join(lines) + "\n")
+from tests.conftest import assert_one_line_error, shared_data, write_topics
 
 
 @pytest.fixture(scope="module")

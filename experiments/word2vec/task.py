@@ -1,4 +1,4 @@
-"""word2vec training and evaluation: ``train_and_evaluate(config, workdir)``.
+"""The word2vec task: skip-gram or CBOW with negative sampling, trained by sparse SGD.
 
 Every evaluation scores the held-out negative-sampling loss (fixed negatives, so evaluations
 compare) and the analogy accuracy on morphological pairs derived from the corpus
@@ -6,13 +6,17 @@ compare) and the analogy accuracy on morphological pairs derived from the corpus
 held-out loss. At the end its input vectors are written to ``workdir/vectors.txt`` in the
 word2vec text format (``V D`` header, then ``word v_1 ... v_D``; the sentiment and tagging
 experiments read it through ``data.pretrained_vectors``), and the nearest neighbours of the
-probe words to ``workdir/neighbours.txt``. The trainer never reads flags (``main.py`` does).
+probe words to ``workdir/neighbours.txt``.
+
+The update is not an optax one: only the rows a batch touches move (``seqjax.nn.word2vec.
+sparse_sgd_step``), with ``word2vec.c``'s linearly decaying learning rate, so the task supplies
+its own ``train_step`` (the trainer still owns everything around it).
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -24,35 +28,13 @@ from experiments.word2vec.configs import base
 from seqjax.data import builders, classify, lm, word2vec as data_lib
 from seqjax.data.vocab import Vocabulary
 from seqjax.nn import word2vec as w2v
-from seqjax.train import checkpoint, config as config_lib
-from seqjax.train.loop import fit, print_flush
+import optax
+
+from seqjax.train import trainer
 from seqjax.train.state import TrainState
+from seqjax.train.task import Data, Task
 
 DATASETS = ("ptb", "imdb")
-
-
-def validate(config: ml_collections.ConfigDict) -> None:
-  """Raises ``ValueError``/``FileNotFoundError`` naming the first bad config value."""
-  config_lib.check_keys(config, base.get_config())
-  d, m, t = config.data, config.model, config.train
-  common.check_choices({"data.name": (d.name, DATASETS), "model.mode": (m.mode, data_lib.MODES)})
-  common.check_positive_ints({
-      "data.min_count": d.min_count, "data.window": d.window, "model.features": m.features,
-      "model.negatives": m.negatives, "model.table_size": m.table_size,
-      "train.batch_size": t.batch_size, "train.eval_batches": t.eval_batches,
-      "train.log_every": t.log_every, "train.checkpoint_every": t.checkpoint_every,
-      "eval.neighbours": config.eval.neighbours, "eval.analogy_top": config.eval.analogy_top,
-      "eval.analogy_per_suffix": config.eval.analogy_per_suffix})
-  common.check_num_steps(t)
-  if d.sample < 0:
-    raise ValueError(f"data.sample must be >= 0; got {d.sample!r}")
-  if not 0.0 < d.validation_holdout < 1.0:
-    raise ValueError(f"data.validation_holdout must be in (0, 1); got {d.validation_holdout!r}")
-  if not t.learning_rate > 0 or not 0 <= t.final_learning_rate <= 1:
-    raise ValueError(f"train.learning_rate must be > 0 and train.final_learning_rate in "
-                     f"[0, 1]; got {t.learning_rate!r}, {t.final_learning_rate!r}")
-  if d.manual_dir and not os.path.isdir(d.manual_dir):
-    raise FileNotFoundError(f"data.manual_dir={d.manual_dir!r} is not a directory")
 
 
 def read_sentences(config: ml_collections.ConfigDict) -> dict[str, list[list[str]]]:
@@ -174,76 +156,111 @@ def write_vectors(path: str, vocab: Vocabulary, table: np.ndarray) -> None:
       f.write(word + " " + " ".join(f"{x:.6f}" for x in row) + "\n")
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
-                       log: Callable[[str], None] = print_flush) -> dict[str, Any]:
-  """Trains, keeps the best checkpoint by held-out loss, exports its vectors. Returns a
-  summary (also ``workdir/results.json``)."""
-  validate(config)
-  os.makedirs(workdir, exist_ok=True)
-  saved = checkpoint.resume_meta(workdir)
-  vocab_counts = None
-  if saved:
-    vocab_counts = (Vocabulary.from_json(saved["vocab"]), np.asarray(saved["counts"]))
-  corpus = load_corpus(config, vocab_counts)
-  d, m, t = config.data, config.model, config.train
-  sizes = ", ".join(f"{s} {len(ids):,} words" for s, (ids, _) in corpus.splits.items())
-  log(f"{d.name}: vocabulary {len(corpus.vocab):,} words (min count {d.min_count}); {sizes} "
-      "in the vocabulary")
-  train_batches = data_lib.PairBatches(corpus, "train", t.batch_size, mode=m.mode,
-                                       window=d.window, sample=d.sample, seed=config.seed)
-  eval_batches = data_lib.PairBatches(corpus, "validation", t.batch_size, mode=m.mode,
-                                      window=d.window, sample=0.0, seed=config.seed + 1)
-  steps_per_epoch = len(train_batches)
-  num_steps = t.num_steps or t.num_epochs * steps_per_epoch
-  table = data_lib.noise_table(corpus.counts, m.noise_power, m.table_size)
+def _no_optimizer() -> optax.GradientTransformation:
+  """The state slot of a run without optax: a float32 scalar that never changes."""
+  return optax.GradientTransformation(lambda params: jnp.zeros((), jnp.float32),
+                                      lambda updates, state, params=None: (updates, state))
 
-  init_key, train_key = jax.random.split(jax.random.PRNGKey(config.seed))
-  state = TrainState(step=jnp.asarray(0, jnp.int32),
-                     params=w2v.init(init_key, len(corpus.vocab), m.features),
-                     opt_state=jnp.zeros((), jnp.float32), key=train_key)
-  log(f"model: {m.mode}, {m.features} dimensions, {m.negatives} negatives; "
-      f"{2 * len(corpus.vocab) * m.features:,} parameters; ~{steps_per_epoch} steps per epoch "
-      f"of {t.batch_size}, {num_steps} steps")
-  train_step = jax.jit(make_train_step(config, table, num_steps), donate_argnums=0)
-  eval_loss = make_eval_loss(config, table)
-  analogies = Analogies(config, corpus.vocab)
-  log("derived analogy pairs: " + "; ".join(
-      f"-{s}: {len(p)} pairs ({', '.join('/'.join(x) for x in p[:3])}, ...)"
-      for s, p in analogies.pairs.items()))
 
-  def evaluate(state):
+class Word2VecTask(Task):
+  name = "word2vec"
+  free_keys = ()
+  score_last = True
+
+  def schema(self):
+    return base.get_config()
+
+  def validate(self, config):
+    d, m, t = config.data, config.model, config.train
+    common.check_choices({"data.name": (d.name, DATASETS),
+                          "model.mode": (m.mode, data_lib.MODES)})
+    common.check_positive_ints({
+        "data.min_count": d.min_count, "data.window": d.window, "model.features": m.features,
+        "model.negatives": m.negatives, "model.table_size": m.table_size,
+        "train.eval_batches": t.eval_batches, "eval.neighbours": config.eval.neighbours,
+        "eval.analogy_top": config.eval.analogy_top,
+        "eval.analogy_per_suffix": config.eval.analogy_per_suffix})
+    if d.sample < 0:
+      raise ValueError(f"data.sample must be >= 0; got {d.sample!r}")
+    if not 0.0 < d.validation_holdout < 1.0:
+      raise ValueError(f"data.validation_holdout must be in (0, 1); got {d.validation_holdout!r}")
+    if not t.learning_rate > 0 or not 0 <= t.final_learning_rate <= 1:
+      raise ValueError(f"train.learning_rate must be > 0 and train.final_learning_rate in "
+                       f"[0, 1]; got {t.learning_rate!r}, {t.final_learning_rate!r}")
+    if d.manual_dir and not os.path.isdir(d.manual_dir):
+      raise FileNotFoundError(f"data.manual_dir={d.manual_dir!r} is not a directory")
+
+  def data(self, config, meta):
+    saved = None
+    if meta:
+      saved = (Vocabulary.from_json(meta["vocab"]), np.asarray(meta["counts"]))
+    corpus = load_corpus(config, saved)
+    d, m, t = config.data, config.model, config.train
+    sizes = ", ".join(f"{s} {len(ids):,} words" for s, (ids, _) in corpus.splits.items())
+    train = data_lib.PairBatches(corpus, "train", t.batch_size, mode=m.mode, window=d.window,
+                                 sample=d.sample, seed=config.seed)
+    held = data_lib.PairBatches(corpus, "validation", t.batch_size, mode=m.mode,
+                                window=d.window, sample=0.0, seed=config.seed + 1)
+    analogies = Analogies(config, corpus.vocab)
+    summary = (f"{d.name}: vocabulary {len(corpus.vocab):,} words (min count {d.min_count}); "
+               f"{sizes} in the vocabulary\nderived analogy pairs: " + "; ".join(
+                   f"-{s}: {len(p)} pairs ({', '.join('/'.join(x) for x in p[:3])}, ...)"
+                   for s, p in analogies.pairs.items()))
+    return Data(train=train, evals={"validation": held},
+                meta={"vocab": corpus.vocab.to_json(), "counts": corpus.counts.tolist()},
+                steps_per_epoch=len(train), example={**train.batch(0, 0), "epoch": 0}, summary=summary,
+                extra={"corpus": corpus, "analogies": analogies,
+                       "table": data_lib.noise_table(corpus.counts, m.noise_power,
+                                                     m.table_size)})
+
+  def model(self, config, meta, data=None):
+    return None  # pure functions (seqjax.nn.word2vec): the parameters are two tables
+
+  def init_params(self, model, key, config, meta):
+    return w2v.init(key, len(meta["vocab"]["tokens"]), config.model.features)
+
+  def optimizer(self, config, steps_per_epoch, num_steps):
+    return _no_optimizer()
+
+  def describe(self, config, model):
+    m = config.model
+    return f"{m.mode}, {m.features} dimensions, {m.negatives} negatives"
+
+  def train_step(self, run, optimizer):
+    num_steps = trainer.num_steps_of(run.config, run.data.steps_per_epoch)
+    return make_train_step(run.config, run.data.extra["table"], num_steps)
+
+  def evaluate(self, run, params, split):
+    extra, t = run.data.extra, run.config.train
+    if "eval_loss" not in extra:
+      extra["eval_loss"] = make_eval_loss(run.config, extra["table"])
     total, n = 0.0, 0
-    for k, batch in enumerate(eval_batches.epoch_batches(t.eval_batches)):
-      total += float(eval_loss(state.params, batch, k))
+    for k, batch in enumerate(run.data.evals[split].epoch_batches(t.eval_batches)):
+      total += float(extra["eval_loss"](params, batch, k))
       n += len(batch["targets"])
-    return {"loss": total / n, **analogies.accuracy(state.params)}
+    return {"loss": total / n, **extra["analogies"].accuracy(params)}
 
-  options = common.loop_options(t, num_steps, steps_per_epoch)
-  meta = {"vocab": corpus.vocab.to_json(), "counts": corpus.counts.tolist(),
-          "config": config.to_json()}
-  state, summary = fit(state, train_step=train_step, batches=train_batches, options=options,
-                       workdir=workdir, evaluate=evaluate, meta=meta, log=log)
+  def format_scores(self, run, split, scores, step):
+    analogies = run.data.extra["analogies"]
+    return (f"best checkpoint (step {step}): held-out loss {scores['loss']:.4f}, analogy "
+            f"accuracy {scores.get('analogy', float('nan')):.3f} (" + ", ".join(
+                f"-{s} {scores['analogy_' + s]:.3f}" for s in analogies.questions) + ")")
 
-  ckpt = checkpoint.Checkpointer(workdir)
-  best, _, _ = ckpt.restore(state, which="best")
-  ckpt.close()
-  scores = evaluate(best)
-  near = neighbours(best.params, corpus.vocab, list(config.eval.probe_words),
-                    config.eval.neighbours)
-  result = {"stopped": summary["stopped"], "best_step": summary["best_step"],
-            "steps": int(state.step), "vocab_size": len(corpus.vocab), "validation": scores,
-            "validation_last": evaluate(state),
-            "neighbours": near, "analogy_pairs": analogies.pairs}
-  if jax.process_index() == 0:
-    write_vectors(os.path.join(workdir, "vectors.txt"), corpus.vocab,
-                  np.asarray(best.params["input"]))
-    with open(os.path.join(workdir, "neighbours.txt"), "w", encoding="utf-8") as f:
-      for word, items in near.items():
-        f.write(f"{word}: " + ", ".join(f"{w} ({s:.2f})" for w, s in items) + "\n")
-  log(f"best checkpoint (step {summary['best_step']}): held-out loss {scores['loss']:.4f}, "
-      f"analogy accuracy {scores.get('analogy', float('nan')):.3f} (" + ", ".join(
-          f"-{s} {scores['analogy_' + s]:.3f}" for s in analogies.questions) + ")")
-  for word, items in near.items():
-    log(f"  {word}: " + ", ".join(w for w, _ in items))
-  log(f"vectors: {os.path.join(workdir, 'vectors.txt')}")
-  return common.write_results(workdir, result)
+  def report(self, run, state, result):
+    corpus, workdir = run.data.extra["corpus"], run.workdir
+    near = neighbours(state.params, corpus.vocab, list(run.config.eval.probe_words),
+                      run.config.eval.neighbours)
+    result.update(vocab_size=len(corpus.vocab), neighbours=near,
+                  analogy_pairs=run.data.extra["analogies"].pairs)
+    if jax.process_index() == 0:
+      write_vectors(os.path.join(workdir, "vectors.txt"), corpus.vocab,
+                    np.asarray(state.params["input"]))
+      with open(os.path.join(workdir, "neighbours.txt"), "w", encoding="utf-8") as f:
+        for word, items in near.items():
+          f.write(f"{word}: " + ", ".join(f"{w} ({s:.2f})" for w, s in items) + "\n")
+    for word, items in near.items():
+      run.log(f"  {word}: " + ", ".join(w for w, _ in items))
+    run.log(f"vectors: {os.path.join(workdir, 'vectors.txt')}")
+
+
+TASK = Word2VecTask()

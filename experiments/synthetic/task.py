@@ -1,4 +1,4 @@
-"""Synthetic long-dependency tasks: ``train_and_evaluate(config, workdir)``.
+"""The synthetic task: long-dependency problems generated on the fly.
 
 The adding problem (regression from the last step; metric MSE, baseline 1/6) and the copy-memory
 task (a prediction at every step; metric: accuracy on the recalled symbols, chance 1/k). Data
@@ -10,7 +10,6 @@ before and after clipping.
 
 from __future__ import annotations
 
-import os
 from typing import Any, Callable
 
 import jax
@@ -25,41 +24,11 @@ from seqjax import cells as cells_lib
 from seqjax import diagnostics, parallel
 from seqjax.data import synthetic
 from seqjax.nn.readout import RNNReadout
-from seqjax.train import config as config_lib, optim
-from seqjax.train.loop import fit, print_flush
-from seqjax.train.state import TrainState
+from seqjax.train import optim
+from seqjax.train.task import Data, Task
 
 EVAL_SEED_OFFSET = 1_000_003
 SOLVED_MSE = 0.01
-
-
-def validate(config: ml_collections.ConfigDict) -> None:
-  config_lib.check_keys(config, base.get_config(), free=("model.cell_options",))
-  d, m, t = config.data, config.model, config.train
-  common.check_choices({"data.task": (d.task, synthetic.TASKS),
-                        "model.cell": (m.cell, sorted(cells_lib.CELLS)),
-                        "optimizer.name": (config.optimizer.name, optim.OPTIMIZERS),
-                        "optimizer.schedule": (config.optimizer.schedule, optim.SCHEDULES)})
-  common.check_positive_ints({"data.length": d.length, "data.num_symbols": d.num_symbols,
-                              "data.copy_length": d.copy_length,
-                              "model.hidden_size": m.hidden_size,
-                              "model.num_layers": m.num_layers, "train.batch_size": t.batch_size,
-                              "train.eval_batches": t.eval_batches,
-                              "train.log_every": t.log_every,
-                              "train.checkpoint_every": t.checkpoint_every})
-  if isinstance(m.encoder_size, bool) or not isinstance(m.encoder_size, int) or (
-      m.encoder_size < 0):
-    raise ValueError(f"model.encoder_size must be an int >= 0; got {m.encoder_size!r}")
-  if t.num_steps < 1:
-    raise ValueError(f"train.num_steps must be > 0 (the data is endless); got {t.num_steps}")
-  if d.task == "adding" and d.length < 2:
-    raise ValueError(f"data.length must be >= 2 for the adding problem; got {d.length}")
-  if m.parallel and m.cell not in cells_lib.LINEAR_CELLS:
-    raise ValueError(f"model.parallel needs a linear-recurrence cell {list(cells_lib.LINEAR_CELLS)}"
-                     f"; got {m.cell!r}")
-  if t.diagnose_every and (m.num_layers != 1 or m.cell == "lru" or m.encoder_size):
-    raise ValueError("train.diagnose_every needs model.num_layers=1, no model.encoder_size and "
-                     "a cell whose state is its output h (not lru)")
 
 
 def build_model(config: ml_collections.ConfigDict) -> RNNReadout:
@@ -119,26 +88,6 @@ def model_inputs(config: ml_collections.ConfigDict, batch: dict) -> jax.Array:
   return batch["inputs"] if config.data.task == "adding" else batch["tokens"]
 
 
-def make_train_step(config, model, optimizer) -> Callable:
-  clip = config.optimizer.clip_norm
-
-  def train_step(state: TrainState, batch: dict):
-    def loss_fn(params):
-      outputs = model.apply({"params": params}, model_inputs(config, batch))
-      return task_loss(config, outputs, batch)
-
-    (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-    norm = optax.tree.norm(grads)
-    metrics = {"loss": loss, "grad_norm": norm, **metrics}
-    if clip:
-      metrics["grad_norm_clipped"] = jnp.minimum(norm, clip)
-    params = optax.apply_updates(state.params, updates)
-    return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
-
-  return train_step
-
-
 def hidden_grad_curve(config: ml_collections.ConfigDict, params: Any,
                       batch: dict) -> jax.Array:
   """``‖∂L/∂h_t‖`` of the single recurrent layer for ``t = 0..T'-1``, averaged over the batch."""
@@ -195,52 +144,101 @@ def make_evaluate(config, model) -> Callable[[Any, list[dict]], dict[str, float]
   return evaluate
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
-                       log: Callable[[str], None] = print_flush) -> dict[str, Any]:
-  validate(config)
-  os.makedirs(workdir, exist_ok=True)
-  d, t = config.data, config.train
-  par = common.data_parallel(config, log=log)
-  model = build_model(config)
-  batches = SyntheticBatches(config, config.seed,
-                             rows=parallel.process_rows(config.train.batch_size))
-  held_out = SyntheticBatches(config, config.seed + EVAL_SEED_OFFSET)
-  eval_data = [held_out.make(i) for i in range(t.eval_batches)]
-  optimizer = optim.make_optimizer(config.optimizer, t.num_steps, t.num_steps)
-  init_key, train_key = jax.random.split(jax.random.PRNGKey(config.seed))
-  sample = batches.make(0)
-  params = model.init(init_key, model_inputs(config, sample))["params"]
-  state = par.put_state(TrainState(step=jnp.asarray(0, jnp.int32), params=params,
-                                   opt_state=optimizer.init(params), key=train_key))
-  n_params = sum(x.size for x in jax.tree.leaves(params))
-  baseline = (f"MSE baseline {synthetic.ADDING_BASELINE_MSE:.3f}" if d.task == "adding" else
-              f"loss baseline {synthetic.copy_baseline_loss(d.length, d.num_symbols, d.copy_length):.4f},"
-              f" chance accuracy {1 / d.num_symbols:.3f}")
-  log(f"{d.task} T={d.length}: {config.model.cell} {config.model.num_layers}x"
-      f"{config.model.hidden_size}, {n_params:,} parameters; {baseline}")
-  train_step = par.jit_train_step(make_train_step(config, model, optimizer), state, sample,
-                                  t.batch_size)
-  diagnose = jax.jit(make_diagnose(config)) if t.diagnose_every else None
-  evaluate = make_evaluate(config, model)
+class SyntheticTask(Task):
+  name = "synthetic"
 
-  if diagnose is not None:
-    inner = train_step
+  def schema(self):
+    return base.get_config()
 
-    def train_step(state, batch):  # pylint: disable=function-redefined
-      step = int(state.step)
-      new_state, metrics = inner(state, batch)
-      if (step + 1) % t.diagnose_every == 0:
+  def best_metric(self, config):
+    return ("mse", "min") if config.data.task == "adding" else ("recall_accuracy", "max")
+
+  def validate(self, config):
+    d, m, t = config.data, config.model, config.train
+    common.check_choices({"data.task": (d.task, synthetic.TASKS),
+                          "model.cell": (m.cell, sorted(cells_lib.CELLS)),
+                          "optimizer.name": (config.optimizer.name, optim.OPTIMIZERS),
+                          "optimizer.schedule": (config.optimizer.schedule, optim.SCHEDULES)})
+    common.check_positive_ints({"data.length": d.length, "data.num_symbols": d.num_symbols,
+                                "data.copy_length": d.copy_length,
+                                "model.hidden_size": m.hidden_size,
+                                "model.num_layers": m.num_layers,
+                                "train.eval_batches": t.eval_batches})
+    if isinstance(m.encoder_size, bool) or not isinstance(m.encoder_size, int) or (
+        m.encoder_size < 0):
+      raise ValueError(f"model.encoder_size must be an int >= 0; got {m.encoder_size!r}")
+    if t.num_steps < 1:
+      raise ValueError(f"train.num_steps must be > 0 (the data is endless); got {t.num_steps}")
+    if d.task == "adding" and d.length < 2:
+      raise ValueError(f"data.length must be >= 2 for the adding problem; got {d.length}")
+    if m.parallel and m.cell not in cells_lib.LINEAR_CELLS:
+      raise ValueError(f"model.parallel needs a linear-recurrence cell "
+                       f"{list(cells_lib.LINEAR_CELLS)}; got {m.cell!r}")
+    if t.diagnose_every and (m.num_layers != 1 or m.cell == "lru" or m.encoder_size):
+      raise ValueError("train.diagnose_every needs model.num_layers=1, no model.encoder_size and "
+                       "a cell whose state is its output h (not lru)")
+
+  def data(self, config, meta):
+    d, t = config.data, config.train
+    batches = SyntheticBatches(config, config.seed, rows=parallel.process_rows(t.batch_size))
+    held_out = SyntheticBatches(config, config.seed + EVAL_SEED_OFFSET)
+    baseline = (f"MSE baseline {synthetic.ADDING_BASELINE_MSE:.3f}" if d.task == "adding" else
+                f"loss baseline "
+                f"{synthetic.copy_baseline_loss(d.length, d.num_symbols, d.copy_length):.4f}, "
+                f"chance accuracy {1 / d.num_symbols:.3f}")
+    return Data(train=batches, evals={}, meta={}, steps_per_epoch=t.num_steps,
+                example=batches.make(0), summary=f"{d.task} T={d.length}: {baseline}",
+                extra={"eval_data": [held_out.make(i) for i in range(t.eval_batches)]})
+
+  def model(self, config, meta, data=None):
+    return build_model(config)
+
+  def init_params(self, model, key, config, meta):
+    sample = SyntheticBatches(config, config.seed).make(0)
+    return model.init(key, model_inputs(config, sample))["params"]
+
+  def optimizer(self, config, steps_per_epoch, num_steps):
+    return optim.make_optimizer(config.optimizer, num_steps, num_steps)
+
+  def describe(self, config, model):
+    m = config.model
+    return f"{m.cell} {m.num_layers}x{m.hidden_size}"
+
+  def loss(self, model, params, batch, *, key, carry, config):
+    outputs = model.apply({"params": params}, model_inputs(config, batch))
+    loss, metrics = task_loss(config, outputs, batch)
+    return loss, {"loss": loss, **metrics}, None
+
+  def wrap_step(self, run, train_step):
+    """With ``train.diagnose_every``: the ``dLdh_at_*`` gradient norms every so many steps."""
+    every = run.config.train.diagnose_every
+    if not every:
+      return train_step
+    diagnose = jax.jit(make_diagnose(run.config))
+
+    def step(state, batch):
+      at = int(state.step)
+      new_state, metrics = train_step(state, batch)
+      if (at + 1) % every == 0:
         metrics = {**metrics, **diagnose(new_state.params, batch)}
       return new_state, metrics
 
-  metric, mode = ("mse", "min") if d.task == "adding" else ("recall_accuracy", "max")
-  options = common.loop_options(t, t.num_steps, t.num_steps, best_metric=metric, best_mode=mode)
-  state, summary = fit(state, train_step=train_step, batches=par.batches(batches, t.batch_size),
-                       options=options,
-                       workdir=workdir, meta={"config": config.to_json()},
-                       evaluate=lambda s: evaluate(s.params, eval_data),
-                       log=log)
-  result = {"stopped": summary["stopped"], "best_step": summary["best_step"],
-            "best": summary["best"], "steps": int(state.step),
-            "final": evaluate(state.params, eval_data)}
-  return common.write_results(workdir, result)
+    return step
+
+  def evaluate(self, run, params, split):
+    if "evaluate" not in run.data.extra:
+      run.data.extra["evaluate"] = make_evaluate(run.config, run.model)
+    return run.data.extra["evaluate"](params, run.data.extra["eval_data"])
+
+  def restore_best(self, run):
+    return False
+
+  def final_splits(self, run):
+    return []
+
+  def report(self, run, state, result):
+    result["best"] = run.summary["best"]
+    result["final"] = self.evaluate(run, state.params, "held_out")
+
+
+TASK = SyntheticTask()
