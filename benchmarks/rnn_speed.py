@@ -21,7 +21,7 @@ Cases (single layer, float32, batch-major, zero initial state): training step = 
 - ``seqjax-bf16``: ``compute_dtype=bfloat16`` (bf16 matmul operands, float32 accumulation).
 - ``flax``: ``flax.linen.RNN(OptimizedLSTMCell)`` / ``RNN(GRUCell)``.
 - ``ptb-small`` (end to end): one SGD step of Zaremba et al.'s small PTB model (2x200 LSTM,
-  vocabulary 10,000, batch 20 x 35, clip 5) in seqjax (``seqjax.train.lm``) and the same model
+  vocabulary 10,000, batch 20 x 35, clip 5) in seqjax (``experiments/lm/task.py`` through ``seqjax.train.trainer``) and the same model
   in PyTorch; words/s.
 """
 
@@ -154,7 +154,8 @@ def jax_builders():
       import ml_collections  # pylint: disable=g-import-not-at-top
       import numpy as np  # pylint: disable=g-import-not-at-top
       from seqjax.nn.lm import RNNLM, initial_carry  # pylint: disable=g-import-not-at-top
-      from seqjax.train import lm as lm_train, optim  # pylint: disable=g-import-not-at-top
+      from experiments.lm.task import TASK  # pylint: disable=g-import-not-at-top
+      from seqjax.train import optim, trainer  # pylint: disable=g-import-not-at-top
       from seqjax.train.state import TrainState  # pylint: disable=g-import-not-at-top
       model = RNNLM(vocab_size=10000, hidden_size=200, num_layers=2, init_scale=0.1, **kw)
       opt_cfg = ml_collections.ConfigDict(dict(
@@ -166,7 +167,9 @@ def jax_builders():
       state = TrainState(step=jnp.asarray(0, jnp.int32), params=params,
                          opt_state=optimizer.init(params), key=jax.random.PRNGKey(1),
                          carry=initial_carry(model, params, 20))
-      step = jax.jit(lm_train.make_train_step(model, optimizer), donate_argnums=0)
+      config = ml_collections.ConfigDict(dict(
+          train=dict(loss_reduction="sum_time_mean_batch"), optimizer=opt_cfg))
+      step = jax.jit(trainer.make_train_step(TASK, model, optimizer, config), donate_argnums=0)
       rng = np.random.default_rng(0)
       batch = {"inputs": jnp.asarray(rng.integers(0, 10000, (20, 35)), jnp.int32),
                "targets": jnp.asarray(rng.integers(0, 10000, (20, 35)), jnp.int32),

@@ -27,7 +27,8 @@ import numpy as np  # noqa: E402
 
 from seqjax import parallel  # noqa: E402
 from seqjax.nn import lm as lm_nn  # noqa: E402
-from seqjax.train import lm as lm_train, optim  # noqa: E402
+from experiments.lm.task import TASK  # noqa: E402
+from seqjax.train import optim, trainer  # noqa: E402
 from seqjax.train.state import TrainState  # noqa: E402
 import ml_collections  # noqa: E402
 
@@ -58,7 +59,9 @@ def run(devices: int, args) -> tuple[float, list[np.ndarray], list[float]]:
                      carry=lm_nn.initial_carry(model, params, args.batch))
   state = par.put_state(state)
   data = list(batches(0, args.steps, args.batch, args.bptt, args.vocab))
-  step = par.jit_train_step(lm_train.make_train_step(model, optimizer, "mean"), state, data[0],
+  config = ml_collections.ConfigDict({"train": {"loss_reduction": "mean"},
+                                      "optimizer": opt_config})
+  step = par.jit_train_step(trainer.make_train_step(TASK, model, optimizer, config), state, data[0],
                             args.batch)
   times, losses = [], []
   for batch in data:

@@ -9,7 +9,7 @@ import pytest
 from seqjax import recommend
 from seqjax.data import sessions as data_lib
 from seqjax.nn.gru4rec import GRU4Rec
-from seqjax.train import recsys as recsys_train
+from experiments.recsys import task as recsys_task
 
 DAY = 86400.0
 
@@ -134,7 +134,7 @@ def test_in_batch_and_sampled_candidates():
   targets = jnp.asarray([[1, 2], [5, 2], [7, 0]])
   weights = jnp.asarray([[1.0, 1.0], [1.0, 1.0], [1.0, 0.0]])
   full = np.asarray(hidden @ params["output_items"].T + params["output_bias"][None, None])
-  logits, labels = recsys_train.candidate_logits(params, hidden, targets, weights, "in_batch")
+  logits, labels = recsys_task.candidate_logits(params, hidden, targets, weights, "in_batch")
   logits, targets, weights = np.asarray(logits), np.asarray(targets), np.asarray(weights)
   np.testing.assert_array_equal(labels, [[0, 0], [1, 1], [2, 2]])
   for b in range(3):
@@ -144,7 +144,7 @@ def test_in_batch_and_sampled_candidates():
         want = -1e9 if masked else full[b, t, targets[c, t]]
         assert logits[b, t, c] == pytest.approx(want, rel=1e-5)
   samples = jnp.asarray([5, 9])
-  logits, _ = recsys_train.candidate_logits(params, hidden, jnp.asarray(targets),
+  logits, _ = recsys_task.candidate_logits(params, hidden, jnp.asarray(targets),
                                             jnp.asarray(weights), "sampled", samples)
   logits = np.asarray(logits)
   assert logits.shape == (3, 2, 5)

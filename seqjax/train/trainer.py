@@ -52,12 +52,12 @@ def check_loop(train: ml_collections.ConfigDict) -> None:
     raise ValueError("train.num_steps must be > 0, or train.num_epochs >= 1 when num_steps is 0")
 
 
-def data_parallel(config: ml_collections.ConfigDict, vocab_size: int = 0,
+def data_parallel(config: ml_collections.ConfigDict,
                   log: Callable[[str], None] = print) -> parallel.DataParallel:
   """The run's ``DataParallel`` from ``config.parallel`` (one device when the config has no
   such section), starting ``jax.distributed`` when launched as several processes. Resolves
   ``train.batch_size`` to the global batch (from ``parallel.per_device_batch_size`` when set)
-  and checks that it splits over the devices."""
+  and checks that it splits over the devices; call it before building batches."""
   if "parallel" not in config:
     return parallel.DataParallel(parallel.make_mesh(1, 1))
   section = config.parallel
@@ -65,12 +65,6 @@ def data_parallel(config: ml_collections.ConfigDict, vocab_size: int = 0,
   if section.data != -1:
     _positive_int("parallel.data", section.data)
   par = parallel.from_config(section)
-  if section.shard_vocab:
-    if section.model < 2 or not vocab_size or vocab_size % section.model:
-      raise ValueError(f"parallel.shard_vocab needs parallel.model > 1 dividing the vocabulary "
-                       f"size; got model={section.model}, vocabulary {vocab_size or 'none'}")
-    par.vocab_size = vocab_size
-    log(f"vocabulary axis ({vocab_size}) sharded over model={section.model}")
   if section.per_device_batch_size:
     _positive_int("parallel.per_device_batch_size", section.per_device_batch_size)
     config.train.batch_size = section.per_device_batch_size * par.data_size
@@ -78,6 +72,20 @@ def data_parallel(config: ml_collections.ConfigDict, vocab_size: int = 0,
   log(f"{parallel.describe(par.mesh)}; global batch {config.train.batch_size} "
       f"({config.train.batch_size // par.data_size} per device)")
   return par
+
+
+def shard_vocab(par: parallel.DataParallel, config: ml_collections.ConfigDict,
+                vocab_size: int, log: Callable[[str], None] = print) -> None:
+  """With ``parallel.shard_vocab``: the embedding rows and softmax columns of ``vocab_size``
+  go over the model axis."""
+  if "parallel" not in config or not config.parallel.shard_vocab:
+    return
+  model = config.parallel.model
+  if model < 2 or not vocab_size or vocab_size % model:
+    raise ValueError(f"parallel.shard_vocab needs parallel.model > 1 dividing the vocabulary "
+                     f"size; got model={model}, vocabulary {vocab_size or 'none'}")
+  par.vocab_size = vocab_size
+  log(f"vocabulary axis ({vocab_size}) sharded over model={model}")
 
 
 def loop_options(task: Task, config: ml_collections.ConfigDict, num_steps: int,
@@ -202,10 +210,11 @@ def train_and_evaluate(task: Task, config: ml_collections.ConfigDict, workdir: s
   check_loop(config.train)
   os.makedirs(workdir, exist_ok=True)
   saved = checkpoint.resume_meta(workdir)
+  par = data_parallel(config, log=log)
   data = task.data(config, saved)
   if data.summary:
     log(data.summary)
-  par = data_parallel(config, data.vocab_size, log=log)
+  shard_vocab(par, config, data.vocab_size, log=log)
   batch_size = config.train.batch_size
   steps_per_epoch = data.steps_per_epoch
   num_steps = num_steps_of(config, steps_per_epoch)

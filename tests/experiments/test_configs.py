@@ -18,8 +18,7 @@ def test_every_experiment_has_configs():
 @pytest.mark.parametrize("task,name", CONFIGS)
 def test_config_validates(task, name):
   config = importlib.import_module(f"experiments.{task}.configs.{name}").get_config()
-  train = importlib.import_module(f"experiments.{task}.train")
-  train.validate(config)
+  importlib.import_module(f"experiments.{task}.task").TASK.check(config)
   if "parallel" not in config:  # word2vec (sparse row updates) and recsys train on one device
     assert task in ("word2vec", "recsys")
     return

@@ -7,10 +7,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments.lm import sample, train
+from experiments.lm import sample
+from experiments.lm import task as task_lib
+from experiments.lm.task import TASK
+from seqjax.data.vocab import Vocabulary
+from seqjax.train.trainer import restore, train_and_evaluate
+from tests.experiments import harness
 from experiments.lm.configs import tiny
-from seqjax.data import lm as lm_data
-from seqjax.train import Checkpointer, lm as lm_train, optim
+from seqjax.train import Checkpointer
 from seqjax.train.writer import read_metrics
 from tests.conftest import assert_one_line_error, shared_data
 
@@ -30,32 +34,30 @@ def train_losses(workdir):
 def test_two_steps_finite_and_every_parameter_changes(ptb_like, tmp_path):
   c = config(ptb_like, num_steps=2, test_at_end=False)
   c.sample.length = 0
-  train.train_and_evaluate(c, str(tmp_path), log=lambda _: None)
+  train_and_evaluate(TASK, c, str(tmp_path), log=lambda _: None)
   losses = train_losses(tmp_path)
   assert sorted(losses) == [1, 2] and all(math.isfinite(v) for v in losses.values())
-  corpus = train.load_corpus(c)
-  model = train.build_model(c, len(corpus.vocab))
-  steps = len(lm_data.LMStream(corpus.splits["train"], c.train.batch_size, c.train.bptt))
-  init = train.init_state(c, model, optim.make_optimizer(c.optimizer, steps, 2))
+  data, _, init = harness.build(TASK, c)
+  corpus = data.extra["vocab"]
   ckpt = Checkpointer(str(tmp_path))
   trained, data_state, meta = ckpt.restore(init)
   ckpt.close()
   assert int(trained.step) == 2 and data_state == {"epoch": 0, "window": 2}
-  assert meta["vocab"]["tokens"] == corpus.vocab.tokens
+  assert meta["vocab"]["tokens"] == corpus.tokens
   for (path, before), after in zip(jax.tree_util.tree_leaves_with_path(init.params),
                                    jax.tree.leaves(trained.params)):
     assert np.any(np.asarray(before) != np.asarray(after)), f"{path} did not change"
 
 
 def test_loss_decreases_and_resume_is_exact(ptb_like, tmp_path):
-  straight = train.train_and_evaluate(config(ptb_like), str(tmp_path / "a"), log=lambda _: None)
+  straight = train_and_evaluate(TASK, config(ptb_like), str(tmp_path / "a"), log=lambda _: None)
   losses = train_losses(tmp_path / "a")
   assert np.mean([losses[s] for s in range(16, 21)]) < np.mean([losses[s] for s in range(1, 6)]) - 0.3
   # A run stopped after step 12 (mid-epoch) and started again with the same workdir.
-  train.train_and_evaluate(config(ptb_like, num_steps=12), str(tmp_path / "b"),
+  train_and_evaluate(TASK, config(ptb_like, num_steps=12), str(tmp_path / "b"),
                            log=lambda _: None)
   logs = []
-  resumed = train.train_and_evaluate(config(ptb_like), str(tmp_path / "b"), log=logs.append)
+  resumed = train_and_evaluate(TASK, config(ptb_like), str(tmp_path / "b"), log=logs.append)
   assert any(line.startswith("resumed from") and "at step 12" in line for line in logs)
   again = train_losses(tmp_path / "b")
   for s in range(13, 21):
@@ -63,8 +65,10 @@ def test_loss_decreases_and_resume_is_exact(ptb_like, tmp_path):
   assert resumed["test"]["loss"] == pytest.approx(straight["test"]["loss"], abs=1e-6)
   assert resumed["steps"] == 20
   # Sampling from the checkpoint uses the saved vocabulary.
-  c, vocab, model, params = train.restore_params(str(tmp_path / "b"))
-  text = sample.generate(model, params, vocab, c.data.tokenizer, prompt="w3 w4", length=8)
+  run = restore(TASK, str(tmp_path / "b"))
+  vocab = Vocabulary.from_json(run.meta["vocab"])
+  text = sample.generate(run.model, run.params, vocab, run.config.data.tokenizer,
+                         prompt="w3 w4", length=8)
   words = text.split()
   assert text.startswith("w3 w4 ") and all(w in vocab.ids for w in words)
   # 2 prompt words + 8 sampled tokens; each sampled <eos> comes back as a newline.
@@ -73,15 +77,15 @@ def test_loss_decreases_and_resume_is_exact(ptb_like, tmp_path):
 
 def test_uniform_model_perplexity_is_vocabulary_size(ptb_like):
   c = config(ptb_like)
-  corpus = train.load_corpus(c)
-  model = train.build_model(c, len(corpus.vocab))
-  state = train.init_state(c, model, optim.make_optimizer(c.optimizer, 10))
+  c.train.eval_batch_size, c.train.bptt = 3, 4
+  data, model, state = harness.build(TASK, c)
   params = dict(state.params)
   params["softmax"] = jax.tree.map(jnp.zeros_like, params["softmax"])
-  stream = lm_data.LMStream(corpus.splits["test"], 3, 4, pad_last=True)
-  result = lm_train.evaluate(jax.jit(lm_train.make_eval_step(model)), model, params, stream)
-  assert math.exp(result["loss"]) == pytest.approx(len(corpus.vocab), rel=1e-5)
-  assert result["tokens"] == 3 * (len(corpus.splits["test"]) // 3 - 1)
+  result = harness.evaluate(TASK, c, data, model, params, "test")
+  vocab = len(data.extra["vocab"])
+  assert math.exp(result["loss"]) == pytest.approx(vocab, rel=1e-5)
+  test_tokens = len(task_lib.load_corpus(c).splits["test"])
+  assert result["tokens"] == 3 * (test_tokens // 3 - 1)
 
 
 @pytest.mark.slow  # run with `pytest -m slow`
@@ -89,7 +93,7 @@ def test_tiny_config_on_real_ptb(tmp_path):
   c = tiny.get_config()
   c.data.manual_dir, c.data.data_dir = str(shared_data("ptb")), str(tmp_path / "tfds")
   c.train.eval_batch_size, c.train.num_steps = 256, 20
-  result = train.train_and_evaluate(c, str(tmp_path / "run"), log=lambda _: None)
+  result = train_and_evaluate(TASK, c, str(tmp_path / "run"), log=lambda _: None)
   losses = train_losses(tmp_path / "run")  # logged every 5 steps
   assert losses[20] < losses[5]
   # Better than a uniform guess over the 10,000 words after 20 steps.

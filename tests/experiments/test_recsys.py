@@ -6,7 +6,9 @@ import pathlib
 
 import pytest
 
-from experiments.recsys import train
+from experiments.recsys import task as recsys_task
+from experiments.recsys.task import TASK
+from seqjax.train.trainer import train_and_evaluate
 from experiments.recsys.configs import tiny
 from seqjax.train.writer import read_metrics
 from tests.conftest import assert_one_line_error, shared_data
@@ -25,7 +27,7 @@ def _quiet(_):
 
 @pytest.mark.parametrize("loss", ["in_batch", pytest.param("full", marks=pytest.mark.slow)])
 def test_gru4rec_learns_the_walks_and_beats_popularity(diginetica_like, tmp_path, loss):
-  result = train.train_and_evaluate(config(diginetica_like, loss=loss, num_steps=100,
+  result = train_and_evaluate(TASK, config(diginetica_like, loss=loss, num_steps=100,
                                            eval_every=50), str(tmp_path), log=_quiet)
   for split in ("validation", "test"):
     scores = result[split]
@@ -40,7 +42,7 @@ def test_gru4rec_learns_the_walks_and_beats_popularity(diginetica_like, tmp_path
 
 @pytest.mark.slow  # run with `pytest -m slow`
 def test_sampled_negatives_train(diginetica_like, tmp_path):
-  result = train.train_and_evaluate(config(diginetica_like, loss="sampled", num_samples=8,
+  result = train_and_evaluate(TASK, config(diginetica_like, loss="sampled", num_samples=8,
                                            num_steps=60, eval_every=60), str(tmp_path),
                                     log=_quiet)
   losses = [m["loss"] for m in read_metrics(str(tmp_path)) if m["split"] == "train"]
@@ -50,7 +52,7 @@ def test_sampled_negatives_train(diginetica_like, tmp_path):
 @pytest.mark.slow  # run with `pytest -m slow`
 def test_resume_is_exact_with_the_carried_state(diginetica_like, tmp_path):
   def run(workdir, steps):
-    return train.train_and_evaluate(config(diginetica_like, num_steps=steps, log_every=1,
+    return train_and_evaluate(TASK, config(diginetica_like, num_steps=steps, log_every=1,
                                            eval_every=20, checkpoint_every=7),
                                     str(workdir), log=_quiet)
 
@@ -70,7 +72,7 @@ def test_real_diginetica_sample_smoke(tmp_path):
   c.data.manual_dir, c.data.data_dir = str(root), str(tmp_path / "tfds")
   c.data.min_item_support, c.data.test_days, c.data.valid_days = 5, 7.0, 7.0  # SR-GNN's split
   c.train.num_steps, c.train.eval_every = 20, 20
-  result = train.train_and_evaluate(c, str(tmp_path / "run"), log=_quiet)
+  result = train_and_evaluate(TASK, c, str(tmp_path / "run"), log=_quiet)
   assert result["num_items"] == 312 and result["test"]["pop"]["count"] == 102
   assert 0.0 <= result["test"]["gru4rec"]["recall@20"] <= 1.0
 

@@ -9,7 +9,10 @@ import sys
 import numpy as np
 import pytest
 
-from experiments.sentiment import predict, train
+from experiments.sentiment import predict
+from experiments.sentiment.task import TASK
+from seqjax.data.vocab import Vocabulary
+from seqjax.train.trainer import restore, train_and_evaluate
 from experiments.sentiment.configs import tiny
 from seqjax.train.writer import read_metrics
 from tests.conftest import assert_one_line_error, shared_data
@@ -32,7 +35,7 @@ def _quiet(_):
 def trained(sst2_like, tmp_path_factory):
   """The tiny config trained on the generated separable task (600 sentences)."""
   workdir = tmp_path_factory.mktemp("sentiment_tiny")
-  result = train.train_and_evaluate(config(sst2_like, num_steps=80, eval_every=40),
+  result = train_and_evaluate(TASK, config(sst2_like, num_steps=80, eval_every=40),
                                     str(workdir), log=_quiet)
   return workdir, result
 
@@ -55,7 +58,7 @@ def test_tiny_model_learns_the_separable_task(trained):
 @pytest.mark.slow  # run with `pytest -m slow`
 def test_resume_is_exact(sst2_like, tmp_path):
   def run(workdir, steps):
-    return train.train_and_evaluate(config(sst2_like, num_steps=steps, eval_every=20,
+    return train_and_evaluate(TASK, config(sst2_like, num_steps=steps, eval_every=20,
                                            log_every=1), str(workdir), log=_quiet)
 
   straight = run(tmp_path / "a", 40)
@@ -92,7 +95,7 @@ def test_baselines_learn_the_separable_task(sst2_like, tmp_path, kind):
   c = config(sst2_like, num_steps=60, eval_every=60)
   c.model.kind, c.model.filter_widths, c.model.num_filters = kind, (2, 3), 8
   c.model.mlp_hidden = ()
-  result = train.train_and_evaluate(c, str(tmp_path), log=_quiet)
+  result = train_and_evaluate(TASK, c, str(tmp_path), log=_quiet)
   assert result["validation"]["accuracy"] > 0.9
 
 
@@ -106,15 +109,16 @@ def test_frozen_pretrained_vectors_end_to_end(sst2_like, tmp_path):
   c.data.pretrained_vectors = str(tmp_path / "vectors.txt")
   c.model.freeze_embeddings = True
   logs = []
-  train.train_and_evaluate(c, str(tmp_path / "run"), log=logs.append)
+  train_and_evaluate(TASK, c, str(tmp_path / "run"), log=logs.append)
   assert any("pretrained vectors: 4 of" in line for line in logs)
-  _, vocab, _, _, params = train.restore(str(tmp_path / "run"), which="last")
+  run = restore(TASK, str(tmp_path / "run"), which="last")
+  vocab, params = Vocabulary.from_json(run.meta["vocab"]), run.params
   table = np.asarray(params["embed"]["embedding"])
   np.testing.assert_allclose(table[vocab.ids["good1"]],
                              [float(v) for v in lines[0].split()[1:]], rtol=1e-6)
   c.model.embed_size = 8
   with pytest.raises(ValueError, match="16-dim vectors but model.embed_size is 8"):
-    train.train_and_evaluate(c, str(tmp_path / "run8"), log=_quiet)
+    train_and_evaluate(TASK, c, str(tmp_path / "run8"), log=_quiet)
 
 
 @pytest.mark.slow  # run with `pytest -m slow`
@@ -123,7 +127,7 @@ def test_tiny_config_on_real_sst2(tmp_path):
   c = tiny.get_config()
   c.data.manual_dir, c.data.data_dir = str(root), str(tmp_path / "tfds")
   c.train.num_steps, c.train.eval_every = 30, 30
-  result = train.train_and_evaluate(c, str(tmp_path / "run"), log=_quiet)
+  result = train_and_evaluate(TASK, c, str(tmp_path / "run"), log=_quiet)
   assert result["validation"]["count"] == 872  # GLUE dev
   assert sum(result["validation"]["confusion"][0]) == 428  # negatives in dev
   assert 0.0 < result["validation"]["loss"] < 1.0
@@ -153,4 +157,4 @@ def test_missing_data_files_are_named(tmp_path):
   c = tiny.get_config()
   c.data.manual_dir = str(tmp_path / "raw")
   with pytest.raises(FileNotFoundError, match=r"lacks \['dev.tsv', 'test.tsv'\]"):
-    train.validate(c)
+    TASK.check(c)

@@ -6,7 +6,10 @@ import sys
 
 import pytest
 
-from experiments.synthetic import compare, train
+from experiments.synthetic import compare
+from experiments.synthetic import task as synthetic_task
+from experiments.synthetic.task import TASK
+from seqjax.train.trainer import train_and_evaluate
 from experiments.synthetic.configs import tiny
 from seqjax.train.writer import read_metrics
 from tests.conftest import REPO, assert_one_line_error
@@ -23,7 +26,7 @@ def test_lstm_learns_the_short_adding_problem(tmp_path):
   c.model.hidden_size = 32
   c.optimizer.learning_rate = 1e-2
   c.train.num_steps, c.train.eval_every, c.train.batch_size = 300, 150, 64
-  result = train.train_and_evaluate(c, str(tmp_path), log=_quiet)
+  result = train_and_evaluate(TASK, c, str(tmp_path), log=_quiet)
   assert result["final"]["mse"] < 0.05  # the baseline of predicting 1 is 0.167
 
 
@@ -34,7 +37,7 @@ def test_diagnostics_are_logged_and_resume_is_exact(tmp_path):
     c.data.task, c.model.cell = "copy", "gru"
     c.train.num_steps, c.train.log_every, c.train.diagnose_every = steps, 1, 2
     c.train.checkpoint_every = 4
-    return train.train_and_evaluate(c, str(workdir), log=_quiet)
+    return train_and_evaluate(TASK, c, str(workdir), log=_quiet)
 
   run(tmp_path / "a", 8)
   run(tmp_path / "b", 4)

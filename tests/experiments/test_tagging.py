@@ -6,7 +6,10 @@ import json
 import numpy as np
 import pytest
 
-from experiments.tagging import tag, train
+from experiments.tagging import tag
+from experiments.tagging import task as tagging_task
+from experiments.tagging.task import TASK
+from seqjax.train.trainer import train_and_evaluate
 from experiments.tagging.configs import tiny
 from seqjax.train.writer import read_metrics
 from tests.conftest import assert_one_line_error, shared_data
@@ -27,7 +30,7 @@ def _quiet(_):
 def trained(conllu_like, tmp_path_factory):
   """The tiny config trained on the generated toy grammar (400 sentences)."""
   workdir = tmp_path_factory.mktemp("tagging_tiny")
-  result = train.train_and_evaluate(config(conllu_like, num_steps=120, eval_every=60),
+  result = train_and_evaluate(TASK, config(conllu_like, num_steps=120, eval_every=60),
                                     str(workdir), log=_quiet)
   return workdir, result
 
@@ -62,7 +65,7 @@ def test_tag_command_tags_new_sentences(trained, tmp_path):
 @pytest.mark.slow  # run with `pytest -m slow`
 def test_resume_is_exact(conllu_like, tmp_path):
   def run(workdir, steps):
-    return train.train_and_evaluate(config(conllu_like, num_steps=steps, eval_every=20,
+    return train_and_evaluate(TASK, config(conllu_like, num_steps=steps, eval_every=20,
                                            log_every=1), str(workdir), log=_quiet)
 
   straight = run(tmp_path / "a", 30)
@@ -82,7 +85,7 @@ def test_tiny_config_on_real_ud_english_ewt(tmp_path):
   c = tiny.get_config()
   c.data.manual_dir, c.data.data_dir = str(root), str(tmp_path / "tfds")
   c.train.num_steps, c.train.eval_every = 40, 40
-  result = train.train_and_evaluate(c, str(tmp_path / "run"), log=_quiet)
+  result = train_and_evaluate(TASK, c, str(tmp_path / "run"), log=_quiet)
   assert result["test"]["words"] == 25094
   assert result["test"]["accuracy"] > 0.4  # majority tag NOUN is ~0.17; 40 steps of batch 16
 

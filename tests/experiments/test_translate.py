@@ -9,7 +9,9 @@ import sys
 import numpy as np
 import pytest
 
-from experiments.translate import train, translate
+from experiments.translate import task as translate_task, translate
+from experiments.translate.task import TASK
+from seqjax.train.trainer import restore, train_and_evaluate
 from experiments.translate.configs import tiny
 from seqjax.train.writer import read_metrics
 from tests.conftest import assert_one_line_error, shared_data
@@ -37,7 +39,7 @@ def _quiet(_):
 def trained(multi30k_like, tmp_path_factory):
   """The tiny config trained on the generated word-for-word task (400 pairs, 25 steps/epoch)."""
   workdir = tmp_path_factory.mktemp("translate_tiny")
-  result = train.train_and_evaluate(config(multi30k_like, num_steps=150, eval_every=50),
+  result = train_and_evaluate(TASK, config(multi30k_like, num_steps=150, eval_every=50),
                                     str(workdir), log=_quiet)
   return workdir, result
 
@@ -99,7 +101,7 @@ def test_resume_is_exact(multi30k_like, tmp_path):
     c.train.test_at_end = False
     c.train.best_metric = "loss"
     c.model.dropout_rate = 0.2  # the dropout RNG must resume too
-    return train.train_and_evaluate(c, str(workdir), log=_quiet)
+    return train_and_evaluate(TASK, c, str(workdir), log=_quiet)
 
   run(tmp_path / "a", 16)
   run(tmp_path / "b", 9)
@@ -116,8 +118,10 @@ def test_sentencepiece_tokenizers_travel_with_the_checkpoint(multi30k_like, tmp_
   c.data.tokenizer, c.data.vocab_size, c.data.lowercase = "sentencepiece", 18, False
   c.train.test_at_end = False
   c.data.source_lang, c.data.target_lang = "en", "de"  # the other direction
-  train.train_and_evaluate(c, str(tmp_path), log=_quiet)
-  config_, src_tok, tgt_tok, _, _ = train.restore(str(tmp_path))
+  train_and_evaluate(TASK, c, str(tmp_path), log=_quiet)
+  run = restore(TASK, str(tmp_path))
+  config_ = run.config
+  src_tok, tgt_tok = translate_task.tokenizers_from_meta(run.meta)
   assert src_tok.kind == tgt_tok.kind == "sentencepiece" and len(src_tok) == 18
   assert config_.data.source_lang == "en"
   assert src_tok.decode(src_tok.encode("e1 e2 e3.")) == "e1 e2 e3."
@@ -130,7 +134,7 @@ def test_tiny_config_on_real_multi30k(tmp_path):
   root = shared_data("multi30k")
   c = tiny.get_config()
   c.data.manual_dir, c.data.data_dir = str(root), str(tmp_path / "tfds")
-  result = train.train_and_evaluate(c, str(tmp_path / "run"), log=_quiet)
+  result = train_and_evaluate(TASK, c, str(tmp_path / "run"), log=_quiet)
   assert result["steps"] == 6
   for split in ("validation", "test_2016_flickr"):
     assert 0.0 <= result[split]["bleu_greedy"] < 5.0  # six steps: not a translator yet
@@ -160,4 +164,4 @@ def test_missing_data_files_are_named(tmp_path):
   c = tiny.get_config()
   c.data.manual_dir = str(tmp_path / "raw")
   with pytest.raises(FileNotFoundError, match=r"lacks \['train.en', 'train.de'"):
-    train.validate(c)
+    TASK.check(c)

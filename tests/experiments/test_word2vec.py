@@ -6,7 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from experiments.word2vec import train
+from experiments.word2vec import task as word2vec_task
+from experiments.word2vec.task import TASK
+from seqjax.train.trainer import train_and_evaluate
 from experiments.word2vec.configs import tiny
 from seqjax.data.vectors import load_vectors
 from seqjax.data.vocab import Vocabulary
@@ -37,7 +39,7 @@ def _quiet(_):
 def test_words_of_a_topic_become_neighbours_and_vectors_load(topics, tmp_path, mode):
   c = config(topics)
   c.model.mode = mode
-  result = train.train_and_evaluate(c, str(tmp_path), log=_quiet)
+  result = train_and_evaluate(TASK, c, str(tmp_path), log=_quiet)
   near = result["neighbours"]
   assert set(near) == {"a1", "b2"}  # a probe word outside the vocabulary is left out
   assert all(w.startswith("a") for w, _ in near["a1"])
@@ -56,7 +58,7 @@ def test_resume_is_exact(topics, tmp_path):
   def run(workdir, steps):
     # A constant learning rate: the linear decay is a function of train.num_steps, which this
     # test changes to stop the first run early.
-    return train.train_and_evaluate(config(topics, num_steps=steps, log_every=1, eval_every=50,
+    return train_and_evaluate(TASK, config(topics, num_steps=steps, log_every=1, eval_every=50,
                                            checkpoint_every=25, final_learning_rate=1.0),
                                     str(workdir), log=_quiet)
 
@@ -89,7 +91,7 @@ def test_tiny_config_on_real_ptb(tmp_path):
   c.data.min_count, c.data.sample = 5, 1e-3
   c.train.num_steps, c.train.eval_every = 200, 200
   c.eval.probe_words, c.eval.analogy_top = ("three",), 5000
-  result = train.train_and_evaluate(c, str(tmp_path / "run"), log=_quiet)
+  result = train_and_evaluate(TASK, c, str(tmp_path / "run"), log=_quiet)
   assert result["vocab_size"] == 9858  # PTB's 10k words less those seen under 5 times
   assert set(result["analogy_pairs"]) == {"s", "ed", "ing"}
   assert result["validation"]["loss"] < 4.0  # 5 negatives at init: 6 log 2 ≈ 4.16

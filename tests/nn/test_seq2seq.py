@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from seqjax.nn.seq2seq import Seq2Seq, reverse_within_lengths
-from seqjax.train import translate as translate_lib
+from seqjax.train import losses
 
 SRC = jnp.array([[4, 5, 6, 7, 3, 0], [8, 9, 3, 0, 0, 0], [5, 3, 0, 0, 0, 0]])
 SRC_LEN = jnp.array([5, 3, 2])
@@ -87,7 +87,7 @@ def test_gradients_reach_every_parameter_and_are_finite():
   def loss(p):
     logits, _ = model.apply({"params": p}, SRC, SRC_LEN, TGT_IN, deterministic=False,
                             rngs={"dropout": jax.random.PRNGKey(1)})
-    return jnp.mean(translate_lib.token_nll(logits, TGT_IN))
+    return jnp.mean(losses.token_nll(logits, TGT_IN))
 
   grads = jax.grad(loss)(params)
   for path, g in jax.tree_util.tree_leaves_with_path(grads):

@@ -45,11 +45,16 @@ def config(task: str, data: dict, data_devices: int, num_steps: int):
 
 
 def trainer(task: str):
+  """The experiment's task bound to the one trainer: ``.train_and_evaluate(config, workdir)``."""
+  import functools  # pylint: disable=g-import-not-at-top
+  import types  # pylint: disable=g-import-not-at-top
+  from seqjax.train import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
   if task == "lm":
-    from experiments.lm import train  # pylint: disable=g-import-not-at-top
+    from experiments.lm.task import TASK  # pylint: disable=g-import-not-at-top
   else:
-    from experiments.sentiment import train  # pylint: disable=g-import-not-at-top
-  return train
+    from experiments.sentiment.task import TASK  # pylint: disable=g-import-not-at-top
+  return types.SimpleNamespace(
+      train_and_evaluate=functools.partial(trainer_lib.train_and_evaluate, TASK))
 
 
 def losses(workdir) -> dict[int, float]:
@@ -231,7 +236,8 @@ def test_eight_devices_match_one_and_checkpoints_restore_on_four_and_one(
 
 def test_vocabulary_sharded_over_the_model_axis_trains_what_one_device_trains(ptb_like, tmp_path):
   train = trainer("lm")
-  vocab = len(train.load_corpus(config("lm", ptb_like, 1, 1)).vocab)
+  from experiments.lm.task import load_corpus  # pylint: disable=g-import-not-at-top
+  vocab = len(load_corpus(config("lm", ptb_like, 1, 1)).vocab)
   divisors = [m for m in (2, 4, 8) if vocab % m == 0]
   if not divisors:
     pytest.skip(f"the generated vocabulary ({vocab}) has no model-axis divisor in 2, 4, 8")

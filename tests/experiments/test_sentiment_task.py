@@ -1,4 +1,5 @@
-"""Classification steps: loss, accuracy and confusion matrix against NumPy; filler rows."""
+"""The sentiment task's parts through the one trainer: loss, accuracy and confusion matrix
+against NumPy; filler rows."""
 
 import jax
 import jax.numpy as jnp
@@ -8,9 +9,13 @@ import pytest
 
 from seqjax.data import classify as data_lib
 from seqjax.nn import classifier
-from seqjax.train import classify, optim
+from experiments.sentiment.configs import tiny
+from experiments.sentiment.task import TASK
+from seqjax.train import optim, trainer
 from seqjax.train.loop import LoopOptions
 from seqjax.train.state import TrainState
+from seqjax.train.task import Data
+from tests.experiments import harness
 
 
 def _model_and_batches():
@@ -27,8 +32,10 @@ def _model_and_batches():
 def test_evaluate_matches_numpy_and_ignores_filler_rows():
   model, params, split = _model_and_batches()
   batches = data_lib.Batches(split, 5, shuffle=False, pad_multiple=1)  # 5 batches, 2 filler rows
-  result = classify.evaluate(jax.jit(classify.make_eval_step(model, 3)), params,
-                             batches.epoch_batches(), 3)
+  config = tiny.get_config()
+  config.train.eval_batch_size = 5
+  data = Data(train=None, evals={"test": batches}, meta={}, steps_per_epoch=1, example={})
+  result = harness.evaluate(TASK, config, data, model, params, "test")
   nll, confusion = [], np.zeros((3, 3), int)
   for ids, label in zip(split.ids, split.labels):
     logits = np.asarray(model.apply({"params": params}, jnp.asarray(ids[None]),
@@ -49,7 +56,9 @@ def test_train_step_loss_is_the_mean_over_real_rows_and_decreases():
   tx = optim.make_optimizer(cfg, 1, 1)
   state = TrainState(step=jnp.asarray(0), params=params, opt_state=tx.init(params),
                      key=jax.random.PRNGKey(0))
-  step = jax.jit(classify.make_train_step(model, tx))
+  config = tiny.get_config()
+  config.optimizer.clip_norm = 1.0
+  step = jax.jit(trainer.make_train_step(TASK, model, tx, config))
   batch = data_lib.pad_batch(split.ids[:6], split.labels[:6], batch_size=8)
   logits = model.apply({"params": params}, batch["tokens"], batch["lengths"])
   expected = optax.softmax_cross_entropy_with_integer_labels(logits[:6],
