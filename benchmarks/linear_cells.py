@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from seqjax import cells
-from seqjax.unroll import unroll
+from seqjax.recurrence import unroll
 
 CASES = [("lstm", False), ("gru", False), ("mingru", False), ("mingru", True),
          ("minlstm", False), ("minlstm", True), ("lru", False), ("lru", True)]
@@ -32,7 +32,7 @@ def make_case(name: str, parallel: bool, batch: int, length: int, size: int, tra
   xs = jax.random.normal(jax.random.PRNGKey(1), (batch, length, size))
 
   def forward(p, x):
-    return jnp.sum(unroll(cell, p, x, parallel=parallel)[0])
+    return jnp.sum(unroll(cell, p, x, backend="associative" if parallel else "scan")[0])
 
   fn = jax.jit(jax.grad(forward) if train else forward)
   jax.block_until_ready(fn(params, xs))  # compile

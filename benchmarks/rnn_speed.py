@@ -15,9 +15,9 @@ Cases (single layer, float32, batch-major, zero initial state): training step = 
 ``sum(outputs)``, gradients of all parameters; inference = forward only. Implementations:
 
 - ``torch``: ``torch.nn.LSTM`` / ``torch.nn.GRU`` (CPU wheel, 2 threads).
-- ``seqjax``: ``seqjax.unroll.unroll`` as the library runs it (the fused path of
-  ``seqjax.fused`` for training), scan ``unroll`` 1 and 4.
-- ``seqjax-scan``: the same with ``fused=False`` (autodiff through ``lax.scan``).
+- ``seqjax``: ``seqjax.recurrence.unroll`` as the library runs it (``backend="auto"``: the
+  fused kernel of ``seqjax.recurrence.fused`` for training), scan ``unroll`` 1 and 4.
+- ``seqjax-scan``: the same with ``backend="scan"`` (autodiff through ``lax.scan``).
 - ``seqjax-bf16``: ``compute_dtype=bfloat16`` (bf16 matmul operands, float32 accumulation).
 - ``flax``: ``flax.linen.RNN(OptimizedLSTMCell)`` / ``RNN(GRUCell)``.
 - ``ptb-small`` (end to end): one SGD step of Zaremba et al.'s small PTB model (2x200 LSTM,
@@ -118,14 +118,14 @@ def jax_builders():
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   from seqjax.cells import gru, lstm  # pylint: disable=g-import-not-at-top
-  from seqjax.unroll import unroll  # pylint: disable=g-import-not-at-top
+  from seqjax.recurrence import unroll  # pylint: disable=g-import-not-at-top
 
   def block(tree):
     jax.block_until_ready(tree)
 
   def seqjax_item(cell_name, mode, shape, **kw):
     def build():
-      cell = lstm if cell_name == "lstm" else gru
+      cell = lstm.CELL if cell_name == "lstm" else gru.CELL
       params = cell.init(jax.random.PRNGKey(0), shape[2], shape[3])
       x = jnp.asarray(_inputs(shape))
       if mode == "train":
@@ -186,11 +186,11 @@ def jax_builders():
   for case, (cell, mode, shape) in CASES.items():
     if mode == "ptb":
       items[f"{case}:seqjax"] = ptb_item()
-      items[f"{case}:seqjax-scan"] = ptb_item(fused=False)
+      items[f"{case}:seqjax-scan"] = ptb_item(backend="scan")
       continue
     items[f"{case}:seqjax"] = seqjax_item(cell, mode, shape)
     items[f"{case}:seqjax-u4"] = seqjax_item(cell, mode, shape, unroll=4)
-    items[f"{case}:seqjax-scan"] = seqjax_item(cell, mode, shape, fused=False)
+    items[f"{case}:seqjax-scan"] = seqjax_item(cell, mode, shape, backend="scan")
     items[f"{case}:seqjax-bf16"] = seqjax_item(cell, mode, shape,
                                                compute_dtype=jnp.bfloat16)
     items[f"{case}:flax"] = flax_item(cell, mode, shape)
@@ -275,7 +275,7 @@ def check():
   import numpy as np  # pylint: disable=g-import-not-at-top
   import torch  # pylint: disable=g-import-not-at-top
   from seqjax.interop import torch as interop  # pylint: disable=g-import-not-at-top
-  from seqjax.unroll import unroll  # pylint: disable=g-import-not-at-top
+  from seqjax.recurrence import unroll  # pylint: disable=g-import-not-at-top
   rel = lambda a, b: float(np.max(np.abs(np.asarray(a) - b)) / max(np.max(np.abs(b)), 1e-12))
   worst = 0.0
   for cell_name, shape in (("lstm", (4, 9, 16, 32)), ("gru", (4, 9, 16, 32)),
@@ -290,15 +290,15 @@ def check():
     params = interop.convert_state_dict(m.state_dict(), spec)[0]
     want = {"y": out.detach().numpy(), "w_ih": m.weight_ih_l0.grad.numpy().T,
             "w_hh": m.weight_hh_l0.grad.numpy().T, "b": m.bias_ih_l0.grad.numpy()}
-    for fused in (True, False):
+    for backend in ("fused", "scan"):
       def loss(p):
-        ys = unroll(spec.cell, p, jnp.asarray(x), fused=fused)[0]
+        ys = unroll(spec.cell, p, jnp.asarray(x), backend=backend)[0]
         return jnp.sum(ys), ys
       (_, ys), g = jax.value_and_grad(loss, has_aux=True)(params)
       errs = {"y": rel(ys, want["y"]), "w_ih": rel(g.w_ih, want["w_ih"]),
               "w_hh": rel(g.w_hh, want["w_hh"]), "b": rel(g.b, want["b"])}
       worst = max(worst, *errs.values())
-      print(f"{cell_name} {shape} fused={fused}: " +
+      print(f"{cell_name} {shape} backend={backend}: " +
             "  ".join(f"{k} {v:.1e}" for k, v in errs.items()), flush=True)
   return worst
 
@@ -339,11 +339,11 @@ def hlo_report(shape=(64, 35, 200, 200)):
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   from seqjax.cells import gru, lstm  # pylint: disable=g-import-not-at-top
-  from seqjax.unroll import unroll  # pylint: disable=g-import-not-at-top
+  from seqjax.recurrence import unroll  # pylint: disable=g-import-not-at-top
   x = jnp.asarray(_inputs(shape))
   for name, cell in (("lstm", lstm), ("gru", gru)):
     params = cell.init(jax.random.PRNGKey(0), shape[2], shape[3])
-    for label, kw in (("seqjax (fused)", {}), ("seqjax-scan", {"fused": False})):
+    for label, kw in (("seqjax (fused)", {}), ("seqjax-scan", {"backend": "scan"})):
       f = jax.jit(jax.grad(lambda p, x: jnp.sum(unroll(cell, p, x, **kw)[0])))
       stats = loop_kernels(f.lower(params, x).compile().as_text())
       print(f"{name} train {label:15s}: " + " | ".join(

@@ -1,14 +1,15 @@
 """seqjax: recurrent sequence models in JAX, as pure functions.
 
-Floor 1 (this package's top level, no Flax): ``seqjax.cells`` (cells) and ``seqjax.unroll``
-(``unroll``, ``bidirectional``, ``stack``). ``seqjax.interop.torch`` converts PyTorch RNNs.
+Floor 1 (no Flax): ``seqjax.cells`` (one ``Cell`` record per family, the ``CELLS`` registry) and
+``seqjax.recurrence`` (``unroll``, ``bidirectional``, ``stack`` with named back ends and one
+``UnrollOptions`` value). ``seqjax.interop.torch`` converts PyTorch RNNs.
 """
 
 from seqjax import cells
-from seqjax.unroll import (Bidirectional, bidirectional, init_bidirectional, init_stack, stack,
-                           unroll)
+from seqjax.recurrence import (Backend, Bidirectional, UnrollOptions, bidirectional,
+                               init_bidirectional, init_stack, stack, unroll)
 
 __version__ = "0.1.0"
 
-__all__ = ["Bidirectional", "bidirectional", "cells", "init_bidirectional", "init_stack",
-           "stack", "unroll"]
+__all__ = ["Backend", "Bidirectional", "UnrollOptions", "bidirectional", "cells",
+           "init_bidirectional", "init_stack", "stack", "unroll"]

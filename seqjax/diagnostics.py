@@ -8,7 +8,7 @@ unless the spectral radius of ``W_hh`` is near 1 and the units stay unsaturated.
 itself, which the statistics below show.
 
 - ``hidden_grad_norms``: ``‖∂L/∂h_t‖`` for every ``t`` in one backward pass (zero perturbations
-  added to each ``h_t``, ``seqjax.unroll.unroll(perturb=...)``).
+  added to each ``h_t``, ``seqjax.recurrence.unroll(perturb=...)``).
 - ``jacobian_norms``: spectral norms of ``∂h_T/∂h_t`` (the full carry, ``(h, c)`` for an LSTM).
 - ``spectral_radius``: of each gate's recurrent block.
 - ``gate_statistics``: LSTM forget gate / GRU update gate mean and saturation fraction.
@@ -26,8 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from seqjax.cells import gru, lstm, simple
-from seqjax.unroll import unroll
+from seqjax.recurrence import unroll
 
 SATURATION = (0.1, 0.9)  # a gate value outside this interval counts as saturated
 
@@ -81,23 +80,17 @@ def jacobian_norms(cell: Any, params: Any, xs: jax.Array, *,
   return norms
 
 
-def _gate_blocks(params: Any) -> dict[str, np.ndarray]:
-  """The ``[H, H]`` recurrent block of each gate, by name."""
-  w = np.asarray(params.w_hh, np.float64)
-  names = {simple.RNNParams: ("h",), gru.GRUParams: ("r", "z", "n")}.get(type(params))
-  if isinstance(params, lstm.LSTMParams):
-    names = ("f", "g", "o") if params.coupled else ("i", "f", "g", "o")
-  if names is None:
-    raise ValueError(f"spectral_radius: no recurrent matrix for {type(params).__name__}")
-  H = w.shape[1] // len(names)
-  return {n: w[:, k * H:(k + 1) * H] for k, n in enumerate(names)}
-
-
-def spectral_radius(params: Any) -> dict[str, float]:
-  """``max |eig(W)|`` of each gate's recurrent block (``{"h": ...}`` for a simple RNN). Needs
-  square blocks (no LSTM projection)."""
+def spectral_radius(cell: Any, params: Any) -> dict[str, float]:
+  """``max |eig(W)|`` of each gate's recurrent block (``{"h": ...}`` for a simple RNN), from the
+  blocks the cell record declares (``Cell.recurrent_blocks``). Needs square blocks (no LSTM
+  projection)."""
   out = {}
-  for name, block in _gate_blocks(params).items():
+  try:
+    blocks = cell.recurrent_blocks(params)
+  except ValueError as e:
+    raise ValueError(f"spectral_radius: {e}") from None
+  for name, block in blocks.items():
+    block = np.asarray(block, np.float64)
     if block.shape[0] != block.shape[1]:
       raise ValueError("spectral_radius: recurrent blocks are not square (LSTM projection)")
     out[name] = float(np.max(np.abs(np.linalg.eigvals(block))))
@@ -105,14 +98,11 @@ def spectral_radius(params: Any) -> dict[str, float]:
 
 
 def gate_values(cell: Any, params: Any, xs: jax.Array, *, carry: Any = None) -> jax.Array:
-  """The LSTM forget gate ``f_t`` or GRU update gate ``z_t`` at every step: ``[*B, T, H]``
-  (from the cells' own ``gates``)."""
-  if isinstance(params, lstm.LSTMParams):
-    pick = lambda c, p_t: lstm.gates(params, c, p_t)[1]
-  elif isinstance(params, gru.GRUParams):
-    pick = lambda c, p_t: gru.gates(params, c, p_t)[1]
-  else:
-    raise ValueError(f"gate_values: {type(params).__name__} has no forget/update gate")
+  """The gate the cell record names its ``memory_gate`` (LSTM forget gate ``f_t``, GRU update
+  gate ``z_t``) at every step: ``[*B, T, H]``."""
+  if cell.memory_gate is None:
+    raise ValueError(f"gate_values: cell {cell.name!r} has no forget/update gate")
+  pick = lambda c, p_t: cell.memory_gate(params, c, p_t)
   projected = cell.project(params, xs)
   c0 = cell.initial_carry(params, xs.shape[:-2]) if carry is None else carry
 

@@ -6,9 +6,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from seqjax import cudnn
+from seqjax.recurrence import cudnn
 from seqjax.cells import lstm
-from seqjax.unroll import init_bidirectional, init_stack, stack
+from seqjax.recurrence import init_bidirectional, init_stack, stack
 
 B, T, I, H = 3, 6, 5, 4
 
@@ -18,10 +18,10 @@ def _stack(bidirectional, layers=2):
   if bidirectional:
     params, size = [], I
     for l in range(layers):
-      params.append(init_bidirectional(lstm, jax.random.fold_in(key, l), size, H))
+      params.append(init_bidirectional(lstm.CELL, jax.random.fold_in(key, l), size, H))
       size = 2 * H
     return params
-  return init_stack(lstm, key, I, H, layers)
+  return init_stack(lstm.CELL, key, I, H, layers)
 
 
 @pytest.mark.parametrize("bidirectional", [False, True])
@@ -33,7 +33,7 @@ def test_pack_unpack_round_trip_and_reference_equals_stack(bidirectional):
     np.testing.assert_array_equal(a, b)
   xs = jax.random.normal(jax.random.PRNGKey(1), (B, T, I))
   ys_ref, finals_ref = cudnn.lstm_stack(params, xs, reference=True)
-  ys, finals = stack(lstm, params, xs, deterministic=True)
+  ys, finals = stack(lstm.CELL, params, xs, deterministic=True)
   np.testing.assert_allclose(ys_ref, ys, rtol=1e-5, atol=1e-6)
   for a, b in zip(jax.tree.leaves(finals_ref), jax.tree.leaves(finals)):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
@@ -43,7 +43,7 @@ def test_unsupported_options_and_backends_are_named():
   with pytest.raises(ValueError, match="peephole, coupled, proj_size or layer_norm"):
     cudnn.pack_lstm([lstm.init(jax.random.PRNGKey(0), I, H, peephole=True)])
   if not cudnn.available():
-    with pytest.raises(ValueError, match="cudnn=True needs a GPU backend"):
+    with pytest.raises(ValueError, match="backend='cudnn' needs a GPU backend"):
       cudnn.lstm_stack(_stack(False), jnp.ones((B, T, I)))
 
 
@@ -58,7 +58,7 @@ def test_cudnn_kernel_matches_the_stack_on_gpu(bidirectional):
     if use_cudnn:
       ys, _ = cudnn.lstm_stack(params, xs, lengths=lengths)
     else:
-      ys, _ = stack(lstm, params, xs, lengths=lengths, deterministic=True)
+      ys, _ = stack(lstm.CELL, params, xs, lengths=lengths, deterministic=True)
     return jnp.sum(ys ** 2), ys
 
   (_, ys_c), g_c = jax.value_and_grad(loss, has_aux=True)(params, True)

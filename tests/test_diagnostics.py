@@ -10,7 +10,7 @@ import pytest
 
 from seqjax import diagnostics
 from seqjax.cells import gru, lstm, simple
-from seqjax.unroll import unroll
+from seqjax.recurrence import unroll
 
 B, T, I, H = 2, 12, 3, 5
 
@@ -20,7 +20,7 @@ def last_step_loss(ys, final):
   return jnp.sum(ys[:, -1] * jnp.arange(1.0, H + 1.0)[None, :])
 
 
-@pytest.mark.parametrize("cell,options", [(simple, {}), (lstm, {}), (gru, {})])
+@pytest.mark.parametrize("cell,options", [(simple.CELL, {}), (lstm.CELL, {}), (gru.CELL, {})])
 def test_hidden_grad_norms_equal_brute_force(cell, options):
   params = cell.init(jax.random.PRNGKey(0), I, H, **options)
   xs = jax.random.normal(jax.random.PRNGKey(1), (B, T, I))
@@ -46,7 +46,7 @@ def test_hidden_grad_norms_equal_brute_force(cell, options):
 def test_jacobian_norms_equal_the_composite_jacobian():
   params = lstm.init(jax.random.PRNGKey(0), I, H)
   xs = jax.random.normal(jax.random.PRNGKey(1), (T, I))
-  norms = diagnostics.jacobian_norms(lstm, params, xs)
+  norms = diagnostics.jacobian_norms(lstm.CELL, params, xs)
   projected = lstm.project(params, xs)
   c = lstm.initial_carry(params, ())
   for t in (0, 5, T - 2):
@@ -68,9 +68,9 @@ def test_jacobian_norms_equal_the_composite_jacobian():
 def test_vanishing_gradients_in_a_contracting_tanh_rnn():
   params = simple.init(jax.random.PRNGKey(0), I, H, recurrent_init="orthogonal")
   params = type(params)(w_ih=params.w_ih, w_hh=0.5 * params.w_hh, b=params.b)
-  assert diagnostics.spectral_radius(params)["h"] == pytest.approx(0.5, rel=1e-5)
+  assert diagnostics.spectral_radius(simple.CELL, params)["h"] == pytest.approx(0.5, rel=1e-5)
   xs = jax.random.normal(jax.random.PRNGKey(1), (B, 40, I))
-  norms = np.asarray(diagnostics.hidden_grad_norms(simple, params, xs, last_step_loss))
+  norms = np.asarray(diagnostics.hidden_grad_norms(simple.CELL, params, xs, last_step_loss))
   # Each step back multiplies by at most ‖diag(1-h²) W_hhᵀ‖ <= 0.5.
   assert np.all(norms[:, -11] <= norms[:, -1] * 0.5 ** 10 * (1 + 1e-4))
   assert np.all(norms[:, 0] < 1e-9 * norms[:, -1])
@@ -78,24 +78,24 @@ def test_vanishing_gradients_in_a_contracting_tanh_rnn():
 
 def test_spectral_radius_per_gate_and_irnn_identity():
   irnn = simple.init(jax.random.PRNGKey(0), I, H, activation="relu", identity_init=True)
-  assert diagnostics.spectral_radius(irnn) == {"h": pytest.approx(1.0)}
-  radii = diagnostics.spectral_radius(gru.init(jax.random.PRNGKey(0), I, H))
+  assert diagnostics.spectral_radius(simple.CELL, irnn) == {"h": pytest.approx(1.0)}
+  radii = diagnostics.spectral_radius(gru.CELL, gru.init(jax.random.PRNGKey(0), I, H))
   assert sorted(radii) == ["n", "r", "z"] and all(r > 0 for r in radii.values())
-  assert sorted(diagnostics.spectral_radius(lstm.init(jax.random.PRNGKey(0), I, H))) == [
+  assert sorted(diagnostics.spectral_radius(lstm.CELL, lstm.init(jax.random.PRNGKey(0), I, H))) == [
       "f", "g", "i", "o"]
 
 
 def test_gate_statistics_see_the_forget_bias():
   xs = jax.random.normal(jax.random.PRNGKey(1), (B, T, I))
   open_gate = lstm.init(jax.random.PRNGKey(0), I, H, forget_bias=8.0)
-  stats = diagnostics.gate_statistics(lstm, open_gate, xs)
+  stats = diagnostics.gate_statistics(lstm.CELL, open_gate, xs)
   assert stats["mean"] > 0.99 and stats["high"] == 1.0 and stats["saturated"] == 1.0
   closed = lstm.init(jax.random.PRNGKey(0), I, H, forget_bias=-8.0)
-  assert diagnostics.gate_statistics(lstm, closed, xs)["low"] == 1.0
-  values = diagnostics.gate_values(gru, gru.init(jax.random.PRNGKey(0), I, H), xs)
+  assert diagnostics.gate_statistics(lstm.CELL, closed, xs)["low"] == 1.0
+  values = diagnostics.gate_values(gru.CELL, gru.init(jax.random.PRNGKey(0), I, H), xs)
   assert values.shape == (B, T, H) and np.all((values > 0) & (values < 1))
   with pytest.raises(ValueError, match="has no forget/update gate"):
-    diagnostics.gate_values(simple, simple.init(jax.random.PRNGKey(0), I, H), xs)
+    diagnostics.gate_values(simple.CELL, simple.init(jax.random.PRNGKey(0), I, H), xs)
 
 
 def test_plots_write_png_files(tmp_path):

@@ -8,18 +8,18 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from seqjax import fused
-from seqjax.cells import gru, lstm
-from seqjax.unroll import bidirectional, init_bidirectional, unroll
+from seqjax.cells import Backend
+from seqjax.cells import gru, lstm, simple
+from seqjax.recurrence import bidirectional, init_bidirectional, unroll
 
 B, T, I, H = 3, 7, 5, 6
 CELLS = {
-    "lstm": (lstm, {}),
-    "lstm_peephole": (lstm, {"peephole": True}),
-    "lstm_coupled": (lstm, {"coupled": True}),
-    "lstm_coupled_peephole": (lstm, {"coupled": True, "peephole": True}),
-    "gru": (gru, {}),
-    "gru_cho": (gru, {"reset_after": False}),
+    "lstm": (lstm.CELL, {}),
+    "lstm_peephole": (lstm.CELL, {"peephole": True}),
+    "lstm_coupled": (lstm.CELL, {"coupled": True}),
+    "lstm_coupled_peephole": (lstm.CELL, {"coupled": True, "peephole": True}),
+    "gru": (gru.CELL, {}),
+    "gru_cho": (gru.CELL, {"reset_after": False}),
 }
 MODES = {
     "plain": {},
@@ -54,12 +54,13 @@ COMBOS = [pytest.param(name, mode, marks=() if mode in ("plain", "reverse_resets
 @pytest.mark.parametrize("name, mode", COMBOS)
 def test_fused_equals_autodiff_scan(name, mode):
   cell, params, xs, carry = _setup(name)
-  assert fused.applies(cell, params)
+  assert cell.kernels[Backend.FUSED].unsupported(params) is None
   kwargs = MODES[mode]
   w = jax.random.normal(jax.random.PRNGKey(9), (B, T, H))
 
   def loss(params, xs, carry, use_fused):
-    ys, final = unroll(cell, params, xs, carry=carry, fused=use_fused, **kwargs)
+    ys, final = unroll(cell, params, xs, carry=carry, backend="fused" if use_fused else "scan",
+                       **kwargs)
     return jnp.sum(ys * w) + sum(jnp.sum(jnp.sin(c)) for c in jax.tree.leaves(final)), ys
 
   (l_f, ys_f), g_f = jax.value_and_grad(loss, argnums=(0, 1, 2), has_aux=True)(
@@ -73,19 +74,20 @@ def test_fused_equals_autodiff_scan(name, mode):
 
 
 def test_bidirectional_multi_axis_batch_and_jit_vmap():
-  params = init_bidirectional(lstm, jax.random.PRNGKey(0), I, H)
+  params = init_bidirectional(lstm.CELL, jax.random.PRNGKey(0), I, H)
   xs = jax.random.normal(jax.random.PRNGKey(1), (2, 2, T, I))  # two batch axes
   lengths = np.asarray([[7, 3], [1, 5]])
 
   def loss(params, use_fused):
-    ys, _ = bidirectional(lstm, params, xs, lengths=lengths, fused=use_fused)
+    ys, _ = bidirectional(lstm.CELL, params, xs, lengths=lengths,
+                          backend="fused" if use_fused else "scan")
     return jnp.sum(ys ** 2)
 
   g_f = jax.jit(jax.grad(lambda p: loss(p, True)))(params)
   g_s = jax.grad(lambda p: loss(p, False))(params)
   for a, b in zip(jax.tree.leaves(g_f), jax.tree.leaves(g_s)):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
-  single = lambda x: unroll(gru, gru.init(jax.random.PRNGKey(2), I, H), x)[0]
+  single = lambda x: unroll(gru.CELL, gru.init(jax.random.PRNGKey(2), I, H), x)[0]
   np.testing.assert_allclose(jax.vmap(single)(xs[0]), single(xs[0]), rtol=1e-5, atol=1e-6)
 
 
@@ -115,16 +117,21 @@ def test_bf16_matmuls_with_float32_carry(name):
 def test_fallbacks_and_errors():
   params = lstm.init(jax.random.PRNGKey(0), I, H, layer_norm=True)
   xs = jnp.ones((B, T, I))
-  assert not fused.applies(lstm, params)
-  assert not fused.applies(lstm, lstm.init(jax.random.PRNGKey(0), I, H, proj_size=3))
-  unroll(lstm, params, xs)  # falls back to the scan
-  with pytest.raises(ValueError, match="fused=True but .*has no fused form"):
-    unroll(lstm, params, xs, fused=True)
+  fused_lstm = lstm.CELL.kernels[Backend.FUSED]
+  assert "layer norm" in fused_lstm.unsupported(params)
+  assert "projection" in fused_lstm.unsupported(lstm.init(jax.random.PRNGKey(0), I, H,
+                                                          proj_size=3))
+  assert Backend.FUSED not in simple.CELL.kernels
+  with pytest.raises(ValueError, match="backend='fused' but rnn has no fused form"):
+    unroll(simple.CELL, simple.init(jax.random.PRNGKey(0), I, H), xs, backend="fused")
+  unroll(lstm.CELL, params, xs)  # falls back to the scan
+  with pytest.raises(ValueError, match="backend='fused' but .*has no fused form"):
+    unroll(lstm.CELL, params, xs, backend="fused")
   plain = lstm.init(jax.random.PRNGKey(0), I, H)
-  with pytest.raises(ValueError, match="fused=True but remat needs the scan"):
-    unroll(lstm, plain, xs, fused=True, remat=True)
+  with pytest.raises(ValueError, match="backend='fused' but remat needs the scan"):
+    unroll(lstm.CELL, plain, xs, backend="fused", remat=True)
   with pytest.raises(ValueError, match="compute_dtype needs the fused path"):
-    unroll(lstm, params, xs, compute_dtype=jnp.bfloat16)
+    unroll(lstm.CELL, params, xs, compute_dtype=jnp.bfloat16)
 
 
 def _temp_bytes(fn, *args):
@@ -141,11 +148,11 @@ def test_remat_bounds_training_memory_at_t2000():
   xs = jnp.ones((8, T, 32))
 
   def loss(params, **kw):
-    return jnp.sum(unroll(lstm, params, xs, **kw)[0])
+    return jnp.sum(unroll(lstm.CELL, params, xs, **kw)[0])
 
   unit = T * 8 * 64 * 4
-  scan = _temp_bytes(jax.grad(lambda p: loss(p, fused=False)), params) / unit
+  scan = _temp_bytes(jax.grad(lambda p: loss(p, backend="scan")), params) / unit
   remat = _temp_bytes(jax.grad(lambda p: loss(p, remat=True)), params) / unit
-  fused_units = _temp_bytes(jax.grad(lambda p: loss(p, fused=True)), params) / unit
+  fused_units = _temp_bytes(jax.grad(lambda p: loss(p, backend="fused")), params) / unit
   assert remat < 0.65 * scan and remat < 16, (remat, scan)
   assert fused_units < 0.85 * scan, (fused_units, scan)

@@ -8,7 +8,7 @@ import pytest
 
 from seqjax.cells import gru, lstm, simple
 from seqjax.nn.rnn import DeepRNN
-from seqjax.unroll import Bidirectional, dropout, init_bidirectional, stack, unroll, weight_drop
+from seqjax.recurrence import Bidirectional, dropout, init_bidirectional, stack, unroll, weight_drop
 from tests import reference
 
 B, T, I, H = 3, 7, 4, 5
@@ -34,7 +34,7 @@ def test_locked_dropout_masks_are_constant_across_time_and_scaled():
 def test_state_dropout_uses_one_mask_on_h_for_the_whole_sequence():
   params, xs = setup(lstm)
   key, rate = jax.random.PRNGKey(7), 0.4
-  ys, final = unroll(lstm, params, xs, state_dropout=rate, key=key, deterministic=False)
+  ys, final = unroll(lstm.CELL, params, xs, state_dropout=rate, key=key, deterministic=False)
   # Reference: the same mask (drawn as unroll draws it) applied to h_{t-1} at every step.
   key_mask, _ = jax.random.split(key)
   mask = jax.random.bernoulli(key_mask, 1 - rate, (B, H)).astype(jnp.float32) / (1 - rate)
@@ -47,8 +47,8 @@ def test_state_dropout_uses_one_mask_on_h_for_the_whole_sequence():
   np.testing.assert_allclose(ys, jnp.stack(outs, 1), rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(final.c, carry.c, rtol=1e-5, atol=1e-6)
   # Evaluation is the plain network.
-  plain = unroll(lstm, params, xs)[0]
-  np.testing.assert_array_equal(unroll(lstm, params, xs, state_dropout=rate)[0], plain)
+  plain = unroll(lstm.CELL, params, xs)[0]
+  np.testing.assert_array_equal(unroll(lstm.CELL, params, xs, state_dropout=rate)[0], plain)
   assert not np.allclose(ys, plain)
 
 
@@ -58,14 +58,14 @@ def test_zoneout_keeps_units_or_updates_them_and_takes_the_expectation_at_evalua
   plain_step = lambda c, p: gru.step(params, c, p)
   projected = gru.project(params, xs)
   # Evaluation: h_t = z h_{t-1} + (1 - z) h~_t.
-  ys, _ = unroll(gru, params, xs, zoneout=rate)
+  ys, _ = unroll(gru.CELL, params, xs, zoneout=rate)
   carry = gru.initial_carry(params, (B,))
   for t in range(T):
     new, _ = plain_step(carry, projected[:, t])
     carry = carry._replace(h=rate * carry.h + (1 - rate) * new.h)
     np.testing.assert_allclose(ys[:, t], carry.h, rtol=1e-5, atol=1e-6)
   # Training: every unit of every step is either its previous value or the fresh update.
-  ys, _ = unroll(gru, params, xs, zoneout=rate, key=jax.random.PRNGKey(3), deterministic=False)
+  ys, _ = unroll(gru.CELL, params, xs, zoneout=rate, key=jax.random.PRNGKey(3), deterministic=False)
   previous = jnp.zeros((B, H))
   kept = []
   for t in range(T):
@@ -81,26 +81,26 @@ def test_zoneout_keeps_units_or_updates_them_and_takes_the_expectation_at_evalua
 
 def test_zoneout_rates_per_carry_part_and_bad_rates():
   params, xs = setup(lstm)
-  ys_h, _ = unroll(lstm, params, xs, zoneout=(0.0, 0.0))
-  np.testing.assert_array_equal(ys_h, unroll(lstm, params, xs)[0])
+  ys_h, _ = unroll(lstm.CELL, params, xs, zoneout=(0.0, 0.0))
+  np.testing.assert_array_equal(ys_h, unroll(lstm.CELL, params, xs)[0])
   with pytest.raises(ValueError, match=r"zoneout must be a rate in \[0, 1\) or one per carry"):
-    unroll(lstm, params, xs, zoneout=(0.1, 0.2, 0.3))
+    unroll(lstm.CELL, params, xs, zoneout=(0.1, 0.2, 0.3))
   with pytest.raises(ValueError, match="need key="):
-    unroll(lstm, params, xs, zoneout=0.1, deterministic=False)
+    unroll(lstm.CELL, params, xs, zoneout=0.1, deterministic=False)
   with pytest.raises(ValueError, match="state_dropout must be in"):
-    unroll(lstm, params, xs, state_dropout=1.0)
+    unroll(lstm.CELL, params, xs, state_dropout=1.0)
 
 
 def test_weight_drop_zeroes_recurrent_weights_only():
   params = lstm.init(jax.random.PRNGKey(0), 16, 64)
-  dropped = weight_drop(params, 0.5, key=jax.random.PRNGKey(1))
+  dropped = weight_drop(lstm.CELL, params, 0.5, key=jax.random.PRNGKey(1))
   w, d = np.asarray(params.w_hh), np.asarray(dropped.w_hh)
   zero = d == 0
   assert abs(zero.mean() - 0.5) < 0.03
   np.testing.assert_allclose(d[~zero], 2.0 * w[~zero], rtol=1e-6)
   np.testing.assert_array_equal(dropped.w_ih, params.w_ih)
-  pair = init_bidirectional(gru, jax.random.PRNGKey(2), 4, 8)
-  both = weight_drop(pair, 0.3, key=jax.random.PRNGKey(3))
+  pair = init_bidirectional(gru.CELL, jax.random.PRNGKey(2), 4, 8)
+  both = weight_drop(gru.CELL, pair, 0.3, key=jax.random.PRNGKey(3))
   assert isinstance(both, Bidirectional)
   assert not np.array_equal(both.forward.w_hh == 0, both.backward.w_hh == 0)
 

@@ -8,15 +8,15 @@ from jax.test_util import check_grads
 
 from seqjax import Bidirectional, bidirectional, init_bidirectional, init_stack, stack, unroll
 from seqjax.cells import gru, lstm, simple
-from seqjax.unroll import dropout
+from seqjax.recurrence import dropout
 from tests import reference
 
 CELLS = {
-    "rnn": (simple, {}),
-    "lstm": (lstm, {}),
-    "lstmp_peephole": (lstm, dict(proj_size=3, peephole=True)),
-    "gru": (gru, {}),
-    "gru_cho": (gru, dict(reset_after=False)),
+    "rnn": (simple.CELL, {}),
+    "lstm": (lstm.CELL, {}),
+    "lstmp_peephole": (lstm.CELL, dict(proj_size=3, peephole=True)),
+    "gru": (gru.CELL, {}),
+    "gru_cho": (gru.CELL, dict(reset_after=False)),
 }
 B, T, I, H = 4, 9, 5, 6
 LENGTHS = np.array([9, 4, 1, 6])
@@ -101,13 +101,13 @@ def test_resets_equal_running_the_packed_pieces_separately(name, reverse):
 
 def test_resets_with_lengths_bidirectional_stack_and_gradients():
   cell, params, xs = make("gru")
-  layers = init_stack(gru, jax.random.PRNGKey(4), I, H, 2, bidirectional=True)
+  layers = init_stack(gru.CELL, jax.random.PRNGKey(4), I, H, 2, bidirectional=True)
   lengths = jnp.asarray([9, 6, 5, 1])
   resets = resets_from([[0, 3, 7], [0, 4], [0, 1, 2], [0]])
-  ys, _ = stack(gru, layers, xs, lengths=lengths, resets=resets)
+  ys, _ = stack(gru.CELL, layers, xs, lengths=lengths, resets=resets)
   # Row 1 holds pieces [0, 4) and [4, 6), then padding.
   for start, end in ((0, 4), (4, 6)):
-    ys_p, _ = stack(gru, layers, xs[1:2, start:end])
+    ys_p, _ = stack(gru.CELL, layers, xs[1:2, start:end])
     close(ys[1:2, start:end], ys_p)
   np.testing.assert_array_equal(ys[1, 6:], 0.0)
   # No gradient flows across a reset: the loss on piece 2 ignores piece 1's inputs.
@@ -158,12 +158,12 @@ def test_batch_shapes_vmap_jit_unroll_and_remat_agree():
 
 @pytest.mark.parametrize("merge", ["concat", "sum", "mean"])
 def test_bidirectional_equals_two_unrolls(merge):
-  params = init_bidirectional(gru, jax.random.PRNGKey(0), I, H)
+  params = init_bidirectional(gru.CELL, jax.random.PRNGKey(0), I, H)
   xs = jax.random.normal(jax.random.PRNGKey(1), (B, T, I))
   lengths = jnp.asarray(LENGTHS)
-  ys, final = bidirectional(gru, params, xs, lengths=lengths, merge=merge)
-  ys_f, fin_f = unroll(gru, params.forward, xs, lengths=lengths)
-  ys_b, fin_b = unroll(gru, params.backward, xs, lengths=lengths, reverse=True)
+  ys, final = bidirectional(gru.CELL, params, xs, lengths=lengths, merge=merge)
+  ys_f, fin_f = unroll(gru.CELL, params.forward, xs, lengths=lengths)
+  ys_b, fin_b = unroll(gru.CELL, params.backward, xs, lengths=lengths, reverse=True)
   expected = {"concat": jnp.concatenate([ys_f, ys_b], -1), "sum": ys_f + ys_b,
               "mean": (ys_f + ys_b) / 2}[merge]
   close(ys, expected)
@@ -174,16 +174,16 @@ def test_bidirectional_equals_two_unrolls(merge):
 
 
 def test_stack_equals_sequential_unrolls_and_residual():
-  params = init_stack(lstm, jax.random.PRNGKey(0), I, H, 3, bidirectional=True, merge="sum")
+  params = init_stack(lstm.CELL, jax.random.PRNGKey(0), I, H, 3, bidirectional=True, merge="sum")
   xs = jax.random.normal(jax.random.PRNGKey(1), (B, T, I))
   lengths = jnp.asarray(LENGTHS)
-  ys, finals = stack(lstm, params, xs, lengths=lengths, merge="sum")
-  ys_r, finals_r = stack(lstm, params, xs, lengths=lengths, merge="sum", residual=True)
+  ys, finals = stack(lstm.CELL, params, xs, lengths=lengths, merge="sum")
+  ys_r, finals_r = stack(lstm.CELL, params, xs, lengths=lengths, merge="sum", residual=True)
   h, h_res = xs, xs
   for l, layer in enumerate(params):
-    h, fin = bidirectional(lstm, layer, h, lengths=lengths, merge="sum")
+    h, fin = bidirectional(lstm.CELL, layer, h, lengths=lengths, merge="sum")
     close(finals[l], fin)
-    out_res, _ = bidirectional(lstm, layer, h_res, lengths=lengths, merge="sum")
+    out_res, _ = bidirectional(lstm.CELL, layer, h_res, lengths=lengths, merge="sum")
     h_res = out_res + h_res if l > 0 else out_res
   close(ys, h)
   close(ys_r, h_res)
@@ -191,22 +191,22 @@ def test_stack_equals_sequential_unrolls_and_residual():
 
 
 def test_stack_dropout_between_layers_only():
-  params = init_stack(gru, jax.random.PRNGKey(0), I, H, 2)
+  params = init_stack(gru.CELL, jax.random.PRNGKey(0), I, H, 2)
   xs = jax.random.normal(jax.random.PRNGKey(1), (B, T, I))
   key = jax.random.PRNGKey(7)
-  ys, _ = stack(gru, params, xs, dropout_rate=0.4, key=key)
+  ys, _ = stack(gru.CELL, params, xs, dropout_rate=0.4, key=key)
   # By hand: layer 0, dropout with the first of the split keys, layer 1.
-  h0, _ = unroll(gru, params[0], xs)
+  h0, _ = unroll(gru.CELL, params[0], xs)
   dropped = dropout(h0, 0.4, key=jax.random.split(key, 1)[0])
-  expected, _ = unroll(gru, params[1], dropped)
+  expected, _ = unroll(gru.CELL, params[1], dropped)
   close(ys, expected)
   kept = np.asarray(dropped) != 0
   np.testing.assert_allclose(np.asarray(dropped)[kept], np.asarray(h0)[kept] / 0.6, rtol=1e-6)
   assert 0.45 < kept.mean() < 0.75
-  ys_eval, _ = stack(gru, params, xs, dropout_rate=0.4, deterministic=True)
-  close(ys_eval, unroll(gru, params[1], h0)[0])
+  ys_eval, _ = stack(gru.CELL, params, xs, dropout_rate=0.4, deterministic=True)
+  close(ys_eval, unroll(gru.CELL, params[1], h0)[0])
   with pytest.raises(ValueError, match="key="):
-    stack(gru, params, xs, dropout_rate=0.4)
+    stack(gru.CELL, params, xs, dropout_rate=0.4)
 
 
 # The LSTM runs by default; both GRU forms with the slow tests (`pytest -m slow`).

@@ -25,7 +25,8 @@ import ml_collections
 from experiments import common
 from experiments.lm.configs import base
 from seqjax import metrics, parallel
-from seqjax.cells import CELLS, LINEAR_CELLS
+from seqjax.cells import CELLS
+from seqjax.nn.rnn import check_backend
 from seqjax.data import builders
 from seqjax.data import lm as lm_data
 from seqjax.data.vocab import TOKENIZERS, Vocabulary
@@ -73,9 +74,7 @@ class LMTask(Task):
     for key in ("dropout_rate", "state_dropout", "embed_dropout", "weight_drop"):
       if not 0.0 <= config.model[key] < 1.0:
         raise ValueError(f"model.{key} must be in [0, 1); got {config.model[key]!r}")
-    if config.model.parallel and config.model.cell not in LINEAR_CELLS:
-      raise ValueError(f"model.parallel needs a linear-recurrence cell {list(LINEAR_CELLS)}; "
-                       f"got {config.model.cell!r}")
+    check_backend(config.model)
     if config.data.manual_dir:
       if not os.path.isdir(config.data.manual_dir):
         raise FileNotFoundError(f"data.manual_dir={config.data.manual_dir!r} is not a directory")
@@ -106,7 +105,7 @@ class LMTask(Task):
                  tie_weights=m.tie_weights, init_scale=m.init_scale or None, unroll=m.unroll,
                  remat=m.remat, locked_dropout=m.locked_dropout, state_dropout=m.state_dropout,
                  embed_dropout=m.embed_dropout, weight_drop=m.weight_drop, zoneout=m.zoneout,
-                 parallel=m.parallel, compute_dtype=m.compute_dtype or None)
+                 backend=m.backend, compute_dtype=m.compute_dtype or None)
 
   def init_params(self, model, key, config, meta):
     tokens = jnp.zeros((config.train.batch_size, config.train.bptt), jnp.int32)

@@ -59,7 +59,7 @@ def run_config(task: str, length: int, variant: str, steps: int, hidden: int, se
   c.model.cell_options.update(options)
   for key, value in model_keys.items():
     c.model[key] = hidden if value == -1 else value  # -1: the hidden size
-  c.model.parallel = cell in cells_lib.LINEAR_CELLS
+  c.model.backend = "associative" if cell in cells_lib.LINEAR_CELLS else "auto"
   c.train.num_steps, c.train.batch_size = steps, batch_size
   c.train.eval_every = max(steps // 20, 1)
   c.train.log_every = max(steps // 50, 1)

@@ -24,6 +24,7 @@ from seqjax import cells as cells_lib
 from seqjax import diagnostics, parallel
 from seqjax.data import synthetic
 from seqjax.nn.readout import RNNReadout
+from seqjax.nn.rnn import check_backend
 from seqjax.train import optim
 from seqjax.train.task import Data, Task
 
@@ -37,7 +38,7 @@ def build_model(config: ml_collections.ConfigDict) -> RNNReadout:
   return RNNReadout(num_outputs=d.num_symbols + 1 if copy else 1, hidden_size=m.hidden_size,
                     num_layers=m.num_layers, cell=m.cell, cell_options=dict(m.cell_options),
                     vocab_size=d.num_symbols + 2 if copy else 0,
-                    readout="every" if copy else "last", parallel=m.parallel,
+                    readout="every" if copy else "last", backend=m.backend,
                     init_scale=m.init_scale or None, encoder_size=m.encoder_size)
 
 
@@ -171,9 +172,7 @@ class SyntheticTask(Task):
       raise ValueError(f"train.num_steps must be > 0 (the data is endless); got {t.num_steps}")
     if d.task == "adding" and d.length < 2:
       raise ValueError(f"data.length must be >= 2 for the adding problem; got {d.length}")
-    if m.parallel and m.cell not in cells_lib.LINEAR_CELLS:
-      raise ValueError(f"model.parallel needs a linear-recurrence cell "
-                       f"{list(cells_lib.LINEAR_CELLS)}; got {m.cell!r}")
+    check_backend(m)
     if t.diagnose_every and (m.num_layers != 1 or m.cell == "lru" or m.encoder_size):
       raise ValueError("train.diagnose_every needs model.num_layers=1, no model.encoder_size and "
                        "a cell whose state is its output h (not lru)")

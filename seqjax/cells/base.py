@@ -1,14 +1,21 @@
 """What a cell is, and the small pieces every cell module shares.
 
-A *cell* is a module (or any object) with these pure functions over an explicit
-parameter pytree ``params``:
+A cell is a record, ``Cell``, that each family module (``simple``, ``lstm``, ``gru``,
+``minrnn``, ``lru``) exports once as ``CELL`` (``minrnn`` exports two). Its pure functions work
+over an explicit parameter pytree ``params``:
 
 - ``init(key, input_size, hidden_size, *, dtype=float32, **variant) -> params``
 - ``initial_carry(params, batch_shape) -> carry``: zeros; a NamedTuple.
 - ``project(params, xs) -> projected``: the input half of every gate, ``[..., I] -> [..., G*H]``,
   for all time steps at once (one matmul outside the recurrent loop).
 - ``step(params, carry, projected_t) -> (carry, output_t)``: the recurrent half.
-- ``input_size(params)``, ``output_size(params)``: feature sizes, read off the shapes.
+- ``input_size(params)``, ``hidden_size(params)``, ``output_size(params)``: feature sizes.
+
+and it declares what else it can do, so that nothing asks a cell with ``hasattr``,
+``isinstance`` or its module's name: ``gates`` (names, for diagnostics), ``linear`` (the
+``h_t = a_t h_{t-1} + b_t`` form the associative scan needs), ``recurrent_weight`` (the field
+that weight drop and the spectral diagnostics read), ``memory_gate`` (forget/update gate
+values) and ``kernels`` (optional fast paths by back end, each tested equal to the scan).
 
 Parameters are frozen dataclasses registered as pytrees. Arrays are pytree leaves; variant
 switches that change the computation (``activation``, ``coupled``, ...) are static metadata, so
@@ -18,7 +25,8 @@ switches that change the computation (``activation``, ``coupled``, ...) are stat
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping, Protocol, Sequence
+import enum
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -26,20 +34,82 @@ import jax.numpy as jnp
 Array = jax.Array
 
 
-class Cell(Protocol):
-  """The record of pure functions that ``seqjax.unroll`` drives."""
+class Backend(str, enum.Enum):
+  """How ``seqjax.recurrence.unroll`` runs a cell over time.
 
-  def init(self, key: Array, input_size: int, hidden_size: int, **options: Any) -> Any: ...
+  - ``AUTO``: the fastest back end whose cell record and options allow it, without changing
+    the numbers of the plain scan beyond float round-off: ``FUSED`` where the cell has that
+    kernel and no per-step regulariser is on, else ``SCAN``.
+  - ``SCAN``: autodiff through ``lax.scan``; every option.
+  - ``ASSOCIATIVE``: ``lax.associative_scan`` over the cell's ``linear`` form (O(log T) depth;
+    a different summation order, so it is asked for, not picked).
+  - ``FUSED``: the hand-written backward (``seqjax.recurrence.fused``).
+  - ``CUDNN``: cuDNN's LSTM kernel for a whole stack (GPU; ``seqjax.recurrence.cudnn``).
+  """
+  AUTO = "auto"
+  SCAN = "scan"
+  ASSOCIATIVE = "associative"
+  FUSED = "fused"
+  CUDNN = "cudnn"
 
-  def initial_carry(self, params: Any, batch_shape: Sequence[int]) -> Any: ...
 
-  def project(self, params: Any, xs: Array) -> Array: ...
+@dataclasses.dataclass(frozen=True)
+class LinearForm:
+  """``h_t = a_t ⊙ h_{t-1} + b_t`` (what ``Backend.ASSOCIATIVE`` composes).
 
-  def step(self, params: Any, carry: Any, projected_t: Array) -> tuple[Any, Array]: ...
+  ``coefficients(params, projected [T, *B, G]) -> (a, b) [T, *B, N]``; ``state(carry) -> h``;
+  ``from_state(params, h) -> carry``; ``readout(params, hs, projected) -> ys``.
+  """
+  coefficients: Callable[..., tuple[Array, Array]]
+  state: Callable[[Any], Array]
+  from_state: Callable[[Any, Array], Any]
+  readout: Callable[[Any, Array, Array], Array]
 
-  def input_size(self, params: Any) -> int: ...
 
-  def output_size(self, params: Any) -> int: ...
+@dataclasses.dataclass(frozen=True)
+class Kernel:
+  """A cell's fast path on one back end.
+
+  ``unsupported(params) -> str | None``: why these parameters (a variant) are not covered, or
+  ``None``. ``run(params, projected [T, *B, G], carry, *, valid, resets, reverse, unroll,
+  compute_dtype) -> (ys [T, *B, O], final carry)``, time-major. ``project(params, xs,
+  compute_dtype)``: the input projection with operands in ``compute_dtype`` and float32 sums
+  (mixed precision; ``None``: the kernel takes no ``compute_dtype``).
+  """
+  unsupported: Callable[[Any], Optional[str]]
+  run: Callable[..., tuple[Array, Any]]
+  project: Optional[Callable[[Any, Array, Any], Array]] = None  # (params, xs, compute_dtype)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Cell:
+  """The record of one cell family: its pure functions and its declared capabilities."""
+  name: str
+  init: Callable[..., Any]
+  initial_carry: Callable[[Any, Any], Any]
+  project: Callable[[Any, Array], Array]
+  step: Callable[[Any, Any, Array], tuple[Any, Array]]
+  input_size: Callable[[Any], int]
+  hidden_size: Callable[[Any], int]
+  output_size: Callable[[Any], int]
+  gates: tuple[str, ...] = ()
+  gate_layout: Optional[Callable[[Any], tuple[str, ...]]] = None  # w_hh column blocks, in order
+  memory_gate: Optional[Callable[[Any, Any, Array], Array]] = None  # forget / update gate
+  recurrent_weight: Optional[str] = None  # params field holding the recurrent matrix
+  linear: Optional[LinearForm] = None
+  kernels: Mapping[Backend, Kernel] = dataclasses.field(default_factory=dict)
+
+  def recurrent_blocks(self, params: Any) -> dict[str, Array]:
+    """The recurrent matrix split into one ``[P, H]`` column block per gate, by name."""
+    if self.recurrent_weight is None:
+      raise ValueError(f"cell {self.name!r} declares no recurrent matrix")
+    w = getattr(params, self.recurrent_weight)
+    names = self.gate_layout(params) if self.gate_layout is not None else self.gates
+    size = w.shape[1] // len(names)
+    return {n: w[:, k * size:(k + 1) * size] for k, n in enumerate(names)}
+
+  def __repr__(self) -> str:
+    return f"Cell({self.name!r})"
 
 
 def static(default: Any = dataclasses.MISSING) -> Any:

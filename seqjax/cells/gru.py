@@ -28,6 +28,7 @@ import jax.numpy as jnp
 
 from seqjax.cells import base
 from seqjax.cells import initializers as inits
+from seqjax.recurrence import fused
 
 
 class GRUCarry(NamedTuple):
@@ -121,3 +122,13 @@ def gates(params: GRUParams, carry: GRUCarry,
     z = jax.nn.sigmoid(x_z + h_z)
     n = jnp.tanh(x_n + (r * h) @ params.w_hh[:, 2 * H:])
   return r, z, n
+
+
+CELL = base.Cell(
+    name="gru", init=init, initial_carry=initial_carry, project=project, step=step,
+    input_size=input_size, hidden_size=hidden_size, output_size=output_size,
+    gates=("r", "z", "n"), memory_gate=lambda params, carry, p_t: gates(params, carry, p_t)[1],
+    recurrent_weight="w_hh",
+    kernels={base.Backend.FUSED: base.Kernel(unsupported=fused.gru_unsupported,
+                                             run=fused.run_gru,
+                                             project=fused.project_mixed)})

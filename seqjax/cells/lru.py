@@ -13,7 +13,7 @@ Initialisation as the paper's ``init_lru_parameters``: ``|λ|`` uniform on the r
 ``B ~ N(0, 1/(2I))``, ``C ~ N(0, 1/N)``, ``D ~ N(0, 1)``. The carry holds the state's real and
 imaginary parts, ``LRUCarry(re, im)`` (float32); the output size equals the input size.
 ``coefficients`` gives ``(a, b)`` with ``x_t = a_t ⊙ x_{t-1} + b_t`` (complex64) for
-``seqjax.unroll.unroll(..., parallel=True)``.
+``seqjax.recurrence.unroll(..., backend="associative")``.
 """
 
 from __future__ import annotations
@@ -147,3 +147,10 @@ def step(params: LRUParams, carry: LRUCarry, projected_t: jax.Array) -> tuple[LR
   a, b = coefficients(params, projected_t)
   x = a * state(carry) + b
   return from_state(params, x), readout(params, x, projected_t)
+
+
+CELL = base.Cell(
+    name="lru", init=init, initial_carry=initial_carry, project=project, step=step,
+    input_size=input_size, hidden_size=hidden_size, output_size=output_size,
+    linear=base.LinearForm(coefficients=coefficients, state=state, from_state=from_state,
+                           readout=readout))

@@ -45,6 +45,7 @@ from jax import lax
 
 from seqjax.cells import base
 from seqjax.cells import initializers as inits
+from seqjax.recurrence import fused
 
 
 class LSTMCarry(NamedTuple):
@@ -199,3 +200,19 @@ def step(params: LSTMParams, carry: LSTMCarry,
   if params.w_hr is not None:
     h_new = h_new @ params.w_hr
   return LSTMCarry(h=h_new, c=c_new), h_new
+
+
+def gate_layout(params: LSTMParams) -> tuple[str, ...]:
+  """The gates of ``w_hh``'s column blocks, in order (the coupled form has no input gate)."""
+  return ("f", "g", "o") if params.coupled else ("i", "f", "g", "o")
+
+
+CELL = base.Cell(
+    name="lstm", init=init, initial_carry=initial_carry, project=project, step=step,
+    input_size=input_size, hidden_size=hidden_size, output_size=output_size,
+    gates=("i", "f", "g", "o"), gate_layout=gate_layout,
+    memory_gate=lambda params, carry, p_t: gates(params, carry, p_t)[1],
+    recurrent_weight="w_hh",
+    kernels={base.Backend.FUSED: base.Kernel(unsupported=fused.lstm_unsupported,
+                                             run=fused.run_lstm,
+                                             project=fused.project_mixed)})

@@ -11,7 +11,7 @@ Equations (row vectors, ``x_t: [*B, I]``, ``h_t: [*B, H]``)::
               h_t = f'_t ⊙ h_{t-1} + i'_t ⊙ h̃_t
 
 Both are ``h_t = a_t ⊙ h_{t-1} + b_t`` with ``(a_t, b_t)`` from the input alone
-(``coefficients``), which ``seqjax.unroll.unroll(..., parallel=True)`` scans with
+(``coefficients``), which ``seqjax.recurrence.unroll(..., backend="associative")`` scans with
 ``jax.lax.associative_scan``. The fused input matrix is ``W = [W_z | W_h]: [I, 2H]`` (minGRU)
 or ``[W_f | W_i | W_h]: [I, 3H]`` (minLSTM). The coefficients and the state are float32 even
 for bf16 parameters. The carry is ``MinCarry(h)``; the output is ``h_t``.
@@ -115,27 +115,15 @@ def readout(params: MinParams, hs: jax.Array, projected: jax.Array) -> jax.Array
   return hs
 
 
-class _Kind:
-  """A cell record bound to one kind (``mingru`` or ``minlstm``)."""
-
-  def __init__(self, kind: str):
-    self.kind = kind
-    self.__name__ = f"seqjax.cells.{kind}"
-
-  def init(self, key, input_size_, hidden_size_, **options):
-    return _init(self.kind, key, input_size_, hidden_size_, **options)
-
-  input_size = staticmethod(input_size)
-  hidden_size = staticmethod(hidden_size)
-  output_size = staticmethod(output_size)
-  initial_carry = staticmethod(initial_carry)
-  project = staticmethod(project)
-  coefficients = staticmethod(coefficients)
-  step = staticmethod(step)
-  state = staticmethod(state)
-  from_state = staticmethod(from_state)
-  readout = staticmethod(readout)
+def _record(kind: str) -> base.Cell:
+  return base.Cell(
+      name=kind, init=lambda key, input_size_, hidden_size_, **options: _init(
+          kind, key, input_size_, hidden_size_, **options),
+      initial_carry=initial_carry, project=project, step=step, input_size=input_size,
+      hidden_size=hidden_size, output_size=output_size,
+      linear=base.LinearForm(coefficients=coefficients, state=state, from_state=from_state,
+                             readout=readout))
 
 
-mingru = _Kind("mingru")
-minlstm = _Kind("minlstm")
+MINGRU = _record("mingru")
+MINLSTM = _record("minlstm")

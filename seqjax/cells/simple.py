@@ -109,3 +109,9 @@ def step(params: RNNParams, carry: RNNCarry, projected_t: jax.Array) -> tuple[RN
   """One step: ``h_t = act(projected_t + h_{t-1} W_hh)``; ``projected_t: [*B, H]``."""
   h = ACTIVATIONS[params.activation](projected_t + carry.h @ params.w_hh)
   return RNNCarry(h=h), h
+
+
+CELL = base.Cell(
+    name="rnn", init=init, initial_carry=initial_carry, project=project, step=step,
+    input_size=input_size, hidden_size=hidden_size, output_size=output_size, gates=("h",),
+    recurrent_weight="w_hh")

@@ -9,7 +9,7 @@ LSTM ``c_0/c_n: [L*D, B, H]``, passed and returned as ``h`` or ``(h, c)``. ``len
 gives the result of ``pack_padded_sequence`` -> module -> ``pad_packed_sequence`` (zeros at
 padded steps, ``h_n`` at each sequence's end, the reverse direction reversed within each length).
 ``params`` is a list with one entry per layer, ``Bidirectional(forward, backward)`` when
-bidirectional, as ``seqjax.unroll.stack`` takes.
+bidirectional, as ``seqjax.recurrence.stack`` takes.
 
 The mapping (PyTorch stores ``W`` as ``[out, in]``, seqjax as ``[in, out]``):
 
@@ -41,10 +41,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from seqjax.cells import gru, lstm, simple
-from seqjax.unroll import Bidirectional, stack
+from seqjax.recurrence import Bidirectional, stack
 
-_MODES = {"RNN_TANH": simple, "RNN_RELU": simple, "LSTM": lstm, "GRU": gru}
-_CARRIES = {simple: simple.RNNCarry, lstm: lstm.LSTMCarry, gru: gru.GRUCarry}
+_MODES = {"RNN_TANH": simple.CELL, "RNN_RELU": simple.CELL, "LSTM": lstm.CELL, "GRU": gru.CELL}
+_CARRIES = {"rnn": simple.RNNCarry, "lstm": lstm.LSTMCarry, "gru": gru.GRUCarry}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,7 +144,7 @@ def _carry_from_torch(spec: TorchRNNSpec, carry: Any, batch: int) -> list[Any]:
       raise ValueError(f"apply_fn: carry {name} must have shape (num_layers*num_directions, "
                        f"batch, size) = {(LD, batch, size)}; got {tuple(jnp.shape(part))}")
   parts = [jnp.asarray(p) for p in parts]
-  make = _CARRIES[cell]
+  make = _CARRIES[cell.name]
   layers = []
   for k in range(spec.num_layers):
     dirs = [make(*[p[k * spec.num_directions + d] for p in parts])

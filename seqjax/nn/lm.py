@@ -10,7 +10,7 @@ import jax.numpy as jnp
 
 from seqjax.cells.initializers import scaled_uniform
 from seqjax.nn import rnn
-from seqjax.unroll import dropout as unroll_dropout
+from seqjax.recurrence import dropout as unroll_dropout
 
 
 class RNNLM(nn.Module):
@@ -30,8 +30,9 @@ class RNNLM(nn.Module):
   sequence (window); ``state_dropout`` is variational dropout on the recurrent connections;
   ``embed_dropout`` drops whole word types (a row of the embedding matrix, the same at every
   position of the window); ``weight_drop`` is DropConnect on the recurrent matrices;
-  ``zoneout`` as in ``seqjax.unroll.unroll``. ``parallel`` scans linear-recurrence cells
-  (``mingru``, ``minlstm``, ``lru``) with ``jax.lax.associative_scan``.
+  ``zoneout`` as in ``seqjax.recurrence.unroll``. ``backend`` names how the recurrence runs
+  (``seqjax.cells.Backend``: ``auto``, ``scan``, ``associative`` for the linear-recurrence
+  cells, ``fused``, ``cudnn``); ``compute_dtype="bfloat16"`` is mixed precision.
   """
   vocab_size: int
   hidden_size: int = 200
@@ -49,8 +50,7 @@ class RNNLM(nn.Module):
   embed_dropout: float = 0.0
   weight_drop: float = 0.0
   zoneout: Any = 0.0
-  parallel: bool = False
-  fused: Optional[bool] = None
+  backend: str = "auto"
   compute_dtype: Any = None
 
   def setup(self):
@@ -64,8 +64,7 @@ class RNNLM(nn.Module):
                            unroll=self.unroll, remat=self.remat,
                            locked_dropout=self.locked_dropout, state_dropout=self.state_dropout,
                            weight_drop=self.weight_drop, zoneout=self.zoneout,
-                           parallel=self.parallel, fused=self.fused,
-                           compute_dtype=self.compute_dtype)
+                           backend=self.backend, compute_dtype=self.compute_dtype)
     self.dropout = nn.Dropout(self.dropout_rate)
     if self.tie_weights:
       self.softmax_bias = self.param("softmax_bias", nn.initializers.zeros, (self.vocab_size,))

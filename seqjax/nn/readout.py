@@ -32,7 +32,7 @@ class RNNReadout(nn.Module):
   vocab_size: int = 0  # > 0: integer inputs, one-hot encoded
   readout: str = "last"
   bidirectional: bool = False
-  parallel: bool = False
+  backend: str = "auto"
   init_scale: Optional[float] = None
   unroll: int = 1
   encoder_size: int = 0
@@ -52,7 +52,7 @@ class RNNReadout(nn.Module):
     ys, _ = rnn.DeepRNN(cell=self.cell, hidden_size=self.hidden_size,
                         num_layers=self.num_layers, bidirectional=self.bidirectional,
                         cell_options=self.cell_options, init_scale=self.init_scale,
-                        parallel=self.parallel, unroll=self.unroll)(
+                        backend=self.backend, unroll=self.unroll)(
                             xs, lengths=lengths, deterministic=deterministic)
     if self.readout == "last":
       if lengths is None:

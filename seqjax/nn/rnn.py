@@ -1,4 +1,4 @@
-"""Flax linen wrappers that own recurrent parameters and call the pure cells and unrolls."""
+"""Flax linen wrappers that own recurrent parameters and call the pure cells and the recurrence."""
 
 from __future__ import annotations
 
@@ -6,12 +6,11 @@ from typing import Any, Optional
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 
 from seqjax import cells as cells_lib
-from seqjax.unroll import (Bidirectional, init_bidirectional, layer_output_size, stack,
-                           weight_drop)
 from seqjax.cells import initializers
+from seqjax.recurrence import (Backend, Bidirectional, UnrollOptions, init_bidirectional,
+                               initial_carries, layer_output_size, stack, weight_drop)
 
 
 def cell_init_options(cell_options: Any, init_scale: Optional[float]) -> dict[str, Any]:
@@ -25,7 +24,7 @@ def cell_init_options(cell_options: Any, init_scale: Optional[float]) -> dict[st
 
 
 class DeepRNN(nn.Module):
-  """A stack of recurrent layers of one cell family (``seqjax.unroll.stack``).
+  """A stack of recurrent layers of one cell family (``seqjax.recurrence.stack``).
 
   Attributes:
     cell: a name in ``seqjax.cells.CELLS`` (``"rnn"``, ``"lstm"``, ``"gru"``, ``"mingru"``, ...).
@@ -37,18 +36,16 @@ class DeepRNN(nn.Module):
     init_scale: if set, every weight and bias starts U(±init_scale) (Zaremba et al.);
       the cell's own structure options (e.g. ``forget_bias``) still apply.
     cell_options: keyword options of the cell's ``init`` (``peephole``, ``reset_after``, ...).
-    unroll, remat: passed to ``seqjax.unroll.unroll``.
     locked_dropout: the dropout between layers uses one mask per sequence (variational).
-    state_dropout, zoneout: recurrent regularisers of every layer (``seqjax.unroll.unroll``).
-    weight_drop: DropConnect rate on every layer's recurrent matrix (``weight_drop``).
-    parallel: associative scans for the linear-recurrence cells (``mingru``, ``minlstm``,
-      ``lru``).
-    fused: the fused LSTM/GRU recurrence with a hand-written backward (``seqjax.fused``);
-      ``None`` picks it wherever it applies, ``False`` never.
-    compute_dtype: ``"bfloat16"`` (or a dtype): mixed precision on the fused path, bf16 matmul
-      operands with float32 accumulation, carry and parameters.
-    cudnn: run the whole stack with cuDNN's LSTM kernel (``seqjax.cudnn``; GPU only, plain LSTM,
-      concatenated directions, no resets, residual or regulariser while training).
+    weight_drop: DropConnect rate on every layer's recurrent matrix (the cell record's
+      ``recurrent_weight``).
+    backend: ``"auto"``, ``"scan"``, ``"associative"``, ``"fused"`` or ``"cudnn"``
+      (``seqjax.cells.Backend``). ``cudnn`` runs the whole stack with cuDNN's LSTM kernel
+      (``seqjax.recurrence.cudnn``; GPU only, plain LSTM, concatenated directions, no resets,
+      residual or regulariser while training).
+    unroll, remat, state_dropout, zoneout, compute_dtype: the ``UnrollOptions`` of every layer
+      (``compute_dtype="bfloat16"``: bf16 matmul operands with float32 accumulation, carry and
+      parameters, on the fused kernels).
 
   Parameters are ``layer_{l}`` (a cell params dataclass or ``Bidirectional``).
   """
@@ -61,25 +58,25 @@ class DeepRNN(nn.Module):
   residual: bool = False
   init_scale: Optional[float] = None
   cell_options: Any = None
+  locked_dropout: bool = False
+  weight_drop: float = 0.0
+  backend: str = "auto"
   unroll: int = 1
   remat: bool = False
-  locked_dropout: bool = False
   state_dropout: float = 0.0
   zoneout: Any = 0.0
-  weight_drop: float = 0.0
-  parallel: bool = False
-  fused: Optional[bool] = None
   compute_dtype: Any = None
-  cudnn: bool = False
 
   def _cell(self):
     return cells_lib.get(self.cell)
 
-  def _options(self) -> dict[str, Any]:
-    return cell_init_options(self.cell_options, self.init_scale)
+  def options(self) -> UnrollOptions:
+    return UnrollOptions(unroll=self.unroll, remat=self.remat, compute_dtype=self.compute_dtype,
+                         backend=self.backend, state_dropout=self.state_dropout,
+                         zoneout=self.zoneout)
 
   def _layers(self, input_size: int) -> list[Any]:
-    cell, options = self._cell(), self._options()
+    cell, options = self._cell(), cell_init_options(self.cell_options, self.init_scale)
     layers, size = [], input_size
     for l in range(self.num_layers):
       if self.bidirectional:
@@ -97,47 +94,57 @@ class DeepRNN(nn.Module):
                deterministic: bool = True) -> tuple[jax.Array, list[Any]]:
     """``xs: [*B, T, I]`` -> ``(ys: [*B, T, O], final carries, one per layer)``.
 
-    ``lengths`` and ``resets`` (segment starts, for packed rows) as in ``seqjax.unroll.unroll``.
-    Dropout needs the ``"dropout"`` RNG collection unless ``deterministic``.
+    ``lengths`` and ``resets`` (segment starts, for packed rows) as in
+    ``seqjax.recurrence.unroll``. Dropout needs the ``"dropout"`` RNG collection unless
+    ``deterministic``.
     """
     layers = self._layers(xs.shape[-1])
-    if self.cudnn:
-      from seqjax import cudnn  # pylint: disable=g-import-not-at-top
+    options = self.options()
+    cell = self._cell()
+    if options.backend == Backend.CUDNN:
+      from seqjax.recurrence import cudnn  # pylint: disable=g-import-not-at-top
       training_reg = not deterministic and (
-          (self.dropout_rate > 0 and self.num_layers > 1) or self.state_dropout > 0
-          or self.weight_drop > 0 or any(r > 0 for r in jax.tree.leaves(self.zoneout)))
+          (self.dropout_rate > 0 and self.num_layers > 1) or options.regularized
+          or self.weight_drop > 0)
       if (self.cell != "lstm" or self.merge != "concat" or self.residual or resets is not None
           or training_reg):
-        raise ValueError("DeepRNN: cudnn=True needs cell='lstm', merge='concat', no residual, "
-                         "no resets and no dropout or recurrent regulariser while training")
+        raise ValueError("DeepRNN: backend='cudnn' needs cell='lstm', merge='concat', no "
+                         "residual, no resets and no dropout or recurrent regulariser while "
+                         "training")
       return cudnn.lstm_stack(layers, xs, carry=carry, lengths=lengths)
     use_dropout = self.dropout_rate > 0 and not deterministic and self.num_layers > 1
-    regularize = not deterministic and (self.state_dropout > 0 or any(
-        r > 0 for r in jax.tree.leaves(self.zoneout)))
+    regularize = not deterministic and options.regularized
     key = self.make_rng("dropout") if (use_dropout or regularize) else None
     if self.weight_drop > 0 and not deterministic:
       drop_key = jax.random.fold_in(self.make_rng("dropout"), 1)
-      layers = [weight_drop(layer, self.weight_drop, key=jax.random.fold_in(drop_key, l))
+      layers = [weight_drop(cell, layer, self.weight_drop, key=jax.random.fold_in(drop_key, l))
                 for l, layer in enumerate(layers)]
-    return stack(self._cell(), layers, xs, carry=carry, lengths=lengths, resets=resets,
+    return stack(cell, layers, xs, options, carry=carry, lengths=lengths, resets=resets,
                  merge=self.merge, dropout_rate=self.dropout_rate, key=key,
                  deterministic=deterministic or not (use_dropout or regularize),
-                 residual=self.residual, unroll=self.unroll, remat=self.remat,
-                 locked_dropout=self.locked_dropout, state_dropout=self.state_dropout,
-                 zoneout=self.zoneout, parallel=self.parallel, fused=self.fused,
-                 compute_dtype=None if self.compute_dtype is None
-                 else jnp.dtype(self.compute_dtype))
+                 residual=self.residual, locked_dropout=self.locked_dropout)
+
+
+def check_backend(model: Any) -> None:
+  """A config's ``model.backend`` (and ``model.compute_dtype`` when present) against its
+  ``model.cell``'s record: ``ValueError`` naming the key, before anything is built."""
+  backends = [b.value for b in Backend]
+  if model.backend not in backends:
+    raise ValueError(f"model.backend must be one of {backends}; got {model.backend!r}")
+  cell = cells_lib.get(model.cell)
+  backend = Backend(model.backend)
+  if backend == Backend.ASSOCIATIVE and cell.linear is None:
+    raise ValueError(f"model.backend='associative' needs a linear-recurrence cell "
+                     f"{list(cells_lib.LINEAR_CELLS)}; got model.cell={model.cell!r}")
+  if backend == Backend.FUSED and Backend.FUSED not in cell.kernels:
+    raise ValueError(f"model.backend='fused' needs a cell with a fused kernel "
+                     f"{[n for n, c in cells_lib.CELLS.items() if Backend.FUSED in c.kernels]}; "
+                     f"got model.cell={model.cell!r}")
+  if backend == Backend.CUDNN and model.cell != "lstm":
+    raise ValueError(f"model.backend='cudnn' needs model.cell='lstm'; got {model.cell!r}")
 
 
 def initial_carry(cell: str, params: Any, batch_shape: Any) -> list[Any]:
   """Zero carries of a ``DeepRNN``'s layers, from its parameter dict (``layer_0``, ...)."""
-  cell_mod = cells_lib.get(cell)
-  out = []
-  for l in range(len(params)):
-    layer = params[f"layer_{l}"]
-    if isinstance(layer, Bidirectional):
-      out.append(Bidirectional(cell_mod.initial_carry(layer.forward, batch_shape),
-                               cell_mod.initial_carry(layer.backward, batch_shape)))
-    else:
-      out.append(cell_mod.initial_carry(layer, batch_shape))
-  return out
+  return initial_carries(cells_lib.get(cell), [params[f"layer_{l}"] for l in range(len(params))],
+                         batch_shape)

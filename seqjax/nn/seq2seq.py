@@ -50,7 +50,7 @@ from seqjax import attention as attention_lib
 from seqjax import cells as cells_lib
 from seqjax.cells import initializers
 from seqjax.nn import rnn
-from seqjax.unroll import Bidirectional, dropout as dropout_fn
+from seqjax.recurrence import Bidirectional, dropout as dropout_fn
 
 BRIDGES = ("last", "project", "zeros")
 STYLES = ("bahdanau", "luong")

@@ -16,7 +16,7 @@ def test_matches_numpy_equations(reset_after, recurrent_init):
   params = reference.perturb(params, jax.random.PRNGKey(1))
   xs = jax.random.normal(jax.random.PRNGKey(2), (3, 7, 5))
   h0 = jax.random.normal(jax.random.PRNGKey(3), (3, 6))
-  ys, final = unroll(gru, params, xs, carry=gru.GRUCarry(h0))
+  ys, final = unroll(gru.CELL, params, xs, carry=gru.GRUCarry(h0))
   ys_ref, (h_ref,) = reference.gru(params, np.asarray(xs), h0)
   np.testing.assert_allclose(ys, ys_ref, atol=2e-5, rtol=1e-5)
   np.testing.assert_allclose(final.h, h_ref, atol=2e-5, rtol=1e-5)
@@ -28,8 +28,8 @@ def test_two_forms_differ():
   p_before = gru.GRUParams(w_ih=p_after.w_ih, w_hh=p_after.w_hh, b=p_after.b)
   xs = jax.random.normal(jax.random.PRNGKey(2), (2, 5, 3))
   h0 = jax.random.normal(jax.random.PRNGKey(3), (2, 4))
-  ys_a, _ = unroll(gru, p_after, xs, carry=gru.GRUCarry(h0))
-  ys_b, _ = unroll(gru, p_before, xs, carry=gru.GRUCarry(h0))
+  ys_a, _ = unroll(gru.CELL, p_after, xs, carry=gru.GRUCarry(h0))
+  ys_b, _ = unroll(gru.CELL, p_before, xs, carry=gru.GRUCarry(h0))
   assert p_after.reset_after and not p_before.reset_after
   assert np.max(np.abs(ys_a - ys_b)) > 1e-2
 

@@ -8,10 +8,10 @@ import pytest
 
 from seqjax.cells import lru, minrnn
 from seqjax.nn.rnn import DeepRNN
-from seqjax.unroll import unroll
+from seqjax.recurrence import unroll
 
 B, T, I, H = 3, 11, 4, 6
-CELLS = {"mingru": minrnn.mingru, "minlstm": minrnn.minlstm, "lru": lru}
+CELLS = {"mingru": minrnn.MINGRU, "minlstm": minrnn.MINLSTM, "lru": lru.CELL}
 
 
 def sigmoid(x):
@@ -61,7 +61,7 @@ def numpy_reference(name, params, xs):
 @pytest.mark.parametrize("name", sorted(CELLS))
 def test_equations_match_numpy(name, parallel):
   cell, params, xs = make(name)
-  ys, _ = unroll(cell, params, xs, parallel=parallel)
+  ys, _ = unroll(cell, params, xs, backend="associative" if parallel else "scan")
   np.testing.assert_allclose(ys, numpy_reference(name, params, xs), rtol=2e-5, atol=2e-5)
 
 
@@ -76,13 +76,13 @@ def test_parallel_scan_equals_sequential_with_lengths_resets_and_carry(name, rev
   carry = jax.tree.map(lambda a: a + 0.2, cell.initial_carry(params, (B,)))
   kw = dict(carry=carry, lengths=lengths, resets=jnp.asarray(resets), reverse=reverse)
   ys_s, final_s = unroll(cell, params, xs, **kw)
-  ys_p, final_p = unroll(cell, params, xs, parallel=True, **kw)
+  ys_p, final_p = unroll(cell, params, xs, backend="associative", **kw)
   np.testing.assert_allclose(ys_p, ys_s, rtol=1e-5, atol=1e-5)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5),
                final_p, final_s)
 
   def loss(p, x, parallel):
-    ys, final = unroll(cell, p, x, parallel=parallel, **kw)
+    ys, final = unroll(cell, p, x, backend="associative" if parallel else "scan", **kw)
     return jnp.sum(ys ** 2) + sum(jnp.sum(f) for f in jax.tree.leaves(final))
 
   g_s = jax.grad(loss, argnums=(0, 1))(params, xs, False)
@@ -94,9 +94,10 @@ def test_parallel_scan_equals_sequential_with_lengths_resets_and_carry(name, rev
 def test_bf16_parameters_keep_a_float32_state(name):
   cell, params32, xs32 = make(name)
   params16 = jax.tree.map(lambda a: a.astype(jnp.bfloat16), params32)
-  ys16, final16 = unroll(cell, params16, xs32.astype(jnp.bfloat16), parallel=True)
+  ys16, final16 = unroll(cell, params16, xs32.astype(jnp.bfloat16),
+                               backend="associative")
   assert all(f.dtype == jnp.float32 for f in jax.tree.leaves(final16))
-  ys32, _ = unroll(cell, params32, xs32, parallel=True)
+  ys32, _ = unroll(cell, params32, xs32, backend="associative")
   # bf16 inputs and weights carry ~3 significant digits; the float32 scan adds no more error.
   np.testing.assert_allclose(np.asarray(ys16, np.float32), ys32, rtol=0.05, atol=0.05)
 
@@ -116,12 +117,12 @@ def test_lru_eigenvalues_lie_on_the_requested_ring():
 def test_parallel_needs_a_linear_cell_and_deep_rnn_runs_them():
   from seqjax.cells import gru  # pylint: disable=g-import-not-at-top
   params = gru.init(jax.random.PRNGKey(0), I, H)
-  with pytest.raises(ValueError, match="parallel=True needs a linear-recurrence cell"):
-    unroll(gru, params, jnp.zeros((B, T, I)), parallel=True)
+  with pytest.raises(ValueError, match="backend='associative' needs a linear-recurrence cell"):
+    unroll(gru.CELL, params, jnp.zeros((B, T, I)), backend="associative")
   xs = jax.random.normal(jax.random.PRNGKey(1), (B, T, I))
   for name in ("mingru", "minlstm", "lru"):
     seq = DeepRNN(cell=name, hidden_size=H, num_layers=2, bidirectional=True)
     variables = seq.init(jax.random.PRNGKey(2), xs)
     a = seq.apply(variables, xs)[0]
-    b = seq.clone(parallel=True).apply(variables, xs)[0]
+    b = seq.clone(backend="associative").apply(variables, xs)[0]
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)

@@ -26,7 +26,7 @@ def test_matches_numpy_equations(name):
   xs = jax.random.normal(jax.random.PRNGKey(2), (3, 7, 5))
   h0 = jax.random.normal(jax.random.PRNGKey(3), (3, lstm.output_size(params)))
   c0 = jax.random.normal(jax.random.PRNGKey(4), (3, 6))
-  ys, final = unroll(lstm, params, xs, carry=lstm.LSTMCarry(h0, c0))
+  ys, final = unroll(lstm.CELL, params, xs, carry=lstm.LSTMCarry(h0, c0))
   ys_ref, (h_ref, c_ref) = reference.lstm(params, np.asarray(xs), h0, c0)
   np.testing.assert_allclose(ys, ys_ref, atol=2e-5, rtol=1e-5)
   np.testing.assert_allclose(final.h, h_ref, atol=2e-5, rtol=1e-5)
@@ -87,8 +87,8 @@ def test_bad_sizes_and_features_raise():
 def test_bf16_params_keep_float32_state():
   p = lstm.init(jax.random.PRNGKey(0), 4, 8, dtype=jnp.bfloat16)
   xs = jax.random.normal(jax.random.PRNGKey(1), (2, 5, 4), jnp.bfloat16)
-  ys, final = unroll(lstm, p, xs)
+  ys, final = unroll(lstm.CELL, p, xs)
   assert final.c.dtype == jnp.float32 and final.h.dtype == jnp.float32
   p32 = jax.tree.map(lambda a: a.astype(jnp.float32), p)
-  ys32, _ = unroll(lstm, p32, xs.astype(jnp.float32))
+  ys32, _ = unroll(lstm.CELL, p32, xs.astype(jnp.float32))
   np.testing.assert_allclose(ys.astype(np.float32), ys32, atol=3e-2)

@@ -16,7 +16,7 @@ def test_matches_numpy_equations(activation, identity_init):
   p = reference.perturb(p, jax.random.PRNGKey(1), scale=0.2)
   xs = jax.random.normal(jax.random.PRNGKey(2), (3, 7, 5))
   h0 = jax.random.normal(jax.random.PRNGKey(3), (3, 6))
-  ys, final = unroll(simple, p, xs, carry=simple.RNNCarry(h0))
+  ys, final = unroll(simple.CELL, p, xs, carry=simple.RNNCarry(h0))
   ys_ref, (h_ref,) = reference.rnn(p, np.asarray(xs), h0)
   np.testing.assert_allclose(ys, ys_ref, atol=2e-5, rtol=1e-5)
   np.testing.assert_allclose(final.h, h_ref, atol=2e-5, rtol=1e-5)
@@ -31,7 +31,7 @@ def test_irnn_init_follows_le_et_al():
   # With zero input, an IRNN with ReLU copies a non-negative state forward unchanged.
   h0 = jnp.abs(jax.random.normal(jax.random.PRNGKey(1), (2, 64)))
   p1 = simple.init(jax.random.PRNGKey(0), 50, 64, activation="relu", identity_init=True)
-  _, final = unroll(simple, p1, jnp.zeros((2, 30, 50)), carry=simple.RNNCarry(h0))
+  _, final = unroll(simple.CELL, p1, jnp.zeros((2, 30, 50)), carry=simple.RNNCarry(h0))
   np.testing.assert_allclose(final.h, h0, rtol=1e-6)
 
 

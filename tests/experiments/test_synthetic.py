@@ -51,8 +51,8 @@ def test_diagnostics_are_logged_and_resume_is_exact(tmp_path):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--config.model.cell=lstm", "--config.model.parallel=True"],
-     "model.parallel needs a linear-recurrence cell"),
+    (["--config.model.cell=lstm", "--config.model.backend=associative"],
+     "model.backend='associative' needs a linear-recurrence cell"),
     (["--config.data.task=sort"], "data.task must be one of"),
     (["--config.train.diagnose_every=5", "--config.model.num_layers=2"],
      "train.diagnose_every needs model.num_layers=1"),

@@ -120,7 +120,8 @@ def test_time_major_and_no_bias_modules(kind):
 
 
 @pytest.mark.parametrize("cell,opts", [
-    (lstm, {}), (lstm, dict(proj_size=P)), (gru, {}), (simple, dict(activation="relu"))])
+    (lstm.CELL, {}), (lstm.CELL, dict(proj_size=P)), (gru.CELL, {}),
+    (simple.CELL, dict(activation="relu"))])
 @pytest.mark.parametrize("bidir", [False, True])
 def test_export_to_torch_reproduces_seqjax(cell, opts, bidir):
   params = init_stack(cell, jax.random.PRNGKey(0), I, H, 2, bidirectional=bidir, **opts)

@@ -9,7 +9,7 @@ import pytest
 from seqjax.cells import gru, lstm
 from seqjax.nn import classifier
 from seqjax.train import optim
-from seqjax.unroll import unroll
+from seqjax.recurrence import unroll
 
 V, C = 30, 3
 
@@ -76,16 +76,16 @@ def test_last_pooling_is_the_state_at_the_true_last_step(bidirectional):
   xs = _embedded(params, sentence)  # the sentence alone, no padding at all
   layer = params["rnn"]["layer_0"]
   if bidirectional:
-    _, fw = unroll(lstm, layer.forward, xs)
-    _, bw = unroll(lstm, layer.backward, xs, reverse=True)
+    _, fw = unroll(lstm.CELL, layer.forward, xs)
+    _, bw = unroll(lstm.CELL, layer.backward, xs, reverse=True)
     pooled = jnp.concatenate([fw.h, bw.h])
   else:
-    _, final = unroll(lstm, layer, xs)
+    _, final = unroll(lstm.CELL, layer, xs)
     pooled = final.h
   expected = pooled @ params["head"]["Dense_0"]["kernel"]
   np.testing.assert_allclose(logits[0], expected, rtol=1e-5, atol=1e-6)
   # Not the padded last step: reading the 10 padded steps gives other logits.
-  _, padded_final = unroll(lstm, layer.forward if bidirectional else layer,
+  _, padded_final = unroll(lstm.CELL, layer.forward if bidirectional else layer,
                            _embedded(params, tokens[0]))
   assert not np.allclose(padded_final.h, pooled[:4], atol=1e-4)
 
@@ -120,7 +120,7 @@ def test_gru_classifier_uses_the_gru_cell():
                       jnp.array([4]))["params"]
   sentence = np.array([[7, 8, 9]], np.int32)
   logits = model.apply({"params": params}, jnp.asarray(sentence), jnp.array([3]))
-  _, final = unroll(gru, params["rnn"]["layer_0"], _embedded(params, sentence[0]))
+  _, final = unroll(gru.CELL, params["rnn"]["layer_0"], _embedded(params, sentence[0]))
   np.testing.assert_allclose(logits[0], final.h @ params["head"]["Dense_0"]["kernel"],
                              rtol=1e-5, atol=1e-6)
 

@@ -23,7 +23,7 @@ def test_rnnlm_is_embed_stack_softmax():
   logits, carry = model.apply({"params": params}, tokens)
   x = params["embed"]["embedding"][tokens]
   layers = [params["rnn"]["layer_0"], params["rnn"]["layer_1"]]
-  ys, finals = stack(lstm, layers, x)
+  ys, finals = stack(lstm.CELL, layers, x)
   expected = ys @ params["softmax"]["kernel"] + params["softmax"]["bias"][None, None]
   close(logits, expected)
   close(carry, finals)
@@ -53,7 +53,7 @@ def test_tied_weights_init_scale_and_dropout():
     assert float(jnp.max(jnp.abs(leaf))) <= 0.05
   logits, _ = model.apply({"params": params}, tokens)
   E = params["embed"]["embedding"]
-  ys, _ = stack(lstm, [params["rnn"]["layer_0"]], E[tokens])
+  ys, _ = stack(lstm.CELL, [params["rnn"]["layer_0"]], E[tokens])
   close(logits, ys @ E.T + params["softmax_bias"][None, None])
   train1, _ = model.apply({"params": params}, tokens, deterministic=False,
                           rngs={"dropout": jax.random.PRNGKey(2)})

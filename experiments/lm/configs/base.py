@@ -34,7 +34,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.model.embed_dropout = 0.0  # drop whole word types from the embedding
   c.model.weight_drop = 0.0  # DropConnect on the recurrent matrices
   c.model.zoneout = 0.0
-  c.model.parallel = False  # associative scan for mingru / minlstm / lru
+  c.model.backend = "auto"  # auto | scan | associative (mingru / minlstm / lru) | fused | cudnn
   c.model.compute_dtype = ""  # "bfloat16": bf16 matmuls, float32 carry (fused LSTM / GRU)
 
   c.train = common.loop_section(num_epochs=13, checkpoint_every=500)

@@ -12,6 +12,6 @@ from experiments.lm.configs import ptb_small
 
 def get_config():
   c = ptb_small.get_config()
-  c.model.cell, c.model.parallel = "minlstm", True
+  c.model.cell, c.model.backend = "minlstm", "associative"
   c.model.cell_options = {}
   return c

@@ -21,7 +21,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.model.cell_options = ml_collections.ConfigDict()
   c.model.hidden_size = 128
   c.model.num_layers = 1
-  c.model.parallel = False  # associative scan for mingru / minlstm / lru
+  c.model.backend = "auto"  # auto | scan | associative (mingru / minlstm / lru) | fused | cudnn
   c.model.encoder_size = 0  # > 0: gelu(Dense) before the recurrence (what the LRU needs)
   c.model.init_scale = 0.0  # > 0: every weight U(±init_scale)
 

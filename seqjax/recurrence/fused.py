@@ -13,12 +13,13 @@ with ``dz_t`` also the gradient of the hoisted input projection ``x_t W_ih + b``
 of that projection gives ``dW_ih = X^T dZ`` and ``db = Σ dZ`` as one matmul and one sum too).
 This is the schedule of oneDNN's and cuDNN's RNN primitives.
 
-What it covers (``applies``): the LSTM with or without peepholes, coupled or not (no
+What it covers (``lstm_unsupported``, ``gru_unsupported``): the LSTM with or without peepholes, coupled or not (no
 projection, no layer norm), and both GRU forms; with lengths (padded steps keep the carry and
 emit zeros), in-sequence resets, reverse, and a given initial carry (whose gradient is
-returned). ``seqjax.unroll.unroll`` uses it automatically where it applies and no per-step
-regulariser is on (state dropout, zoneout, ``perturb``, ``remat``); every other case runs the
-autodiff scan. Both paths are tested equal in values and gradients.
+returned). The LSTM and GRU records declare these kernels (``kernels[Backend.FUSED]``);
+``Backend.AUTO`` picks them where they apply and no per-step regulariser is on (state dropout,
+zoneout, ``perturb``, ``remat``); every other case runs the autodiff scan. Both paths are tested
+equal in values and gradients.
 
 ``compute_dtype`` (e.g. ``jnp.bfloat16``): the recurrent matmuls take their operands in that
 dtype and accumulate in float32 (``preferred_element_type``); the carry, the gate math and the
@@ -63,13 +64,32 @@ def _only(mask: Optional[jax.Array], a: jax.Array) -> jax.Array:
   return jnp.zeros_like(a) if mask is None else jnp.where(mask[..., None], a, 0.0)
 
 
-def applies(cell: Any, params: Any) -> bool:
-  """Whether the fused path covers this cell and these parameters."""
-  name = getattr(cell, "__name__", "")
-  if name.endswith("cells.lstm"):
-    return (params.w_hr is None and params.ln_x is None and params.ln_h is None
-            and params.ln_c_scale is None)
-  return name.endswith("cells.gru")
+def project_mixed(params: Any, xs: jax.Array, compute_dtype: Any) -> jax.Array:
+  """``xs W_ih + b`` with ``xs`` and ``W_ih`` in ``compute_dtype`` and a float32 result (one large
+  matmul; ``preferred_element_type`` accumulates in float32)."""
+  xs = jnp.asarray(xs)
+  if xs.ndim < 1 or xs.shape[-1] != params.w_ih.shape[0]:
+    raise ValueError(f"unroll: xs has shape {tuple(xs.shape)}, so feature size "
+                     f"{xs.shape[-1] if xs.ndim else None}; expected input_size="
+                     f"{params.w_ih.shape[0]} (the first axis of params.w_ih)")
+  z = jnp.matmul(xs.astype(compute_dtype), params.w_ih.astype(compute_dtype),
+                 preferred_element_type=jnp.float32)
+  b = params.b.astype(jnp.float32)
+  return z + jnp.reshape(b, (1,) * (z.ndim - 1) + b.shape)
+
+
+def lstm_unsupported(params: Any) -> Optional[str]:
+  """Why the fused LSTM does not cover these parameters (``None``: it does)."""
+  extras = [name for name, on in (("a projection", params.w_hr is not None),
+                                  ("layer norm", params.ln_x is not None or
+                                   params.ln_h is not None or params.ln_c_scale is not None))
+            if on]
+  return f"the fused LSTM has no {' or '.join(extras)}" if extras else None
+
+
+def gru_unsupported(params: Any) -> Optional[str]:
+  del params
+  return None
 
 
 # ------------------------------------------------------------------------------------- LSTM
@@ -280,37 +300,51 @@ _gru.defvjp(_gru_fwd, _gru_bwd)
 # ------------------------------------------------------------------------------------ entry
 
 
-def run(cell: Any, params: Any, projected: jax.Array, carry: Any, *,
-        valid: Optional[jax.Array] = None, resets: Optional[jax.Array] = None,
-        reverse: bool = False, unroll: int = 1,
-        compute_dtype: Any = None) -> tuple[jax.Array, Any]:
-  """The fused unroll of a time-major ``projected [T, *B, G·H]`` from ``carry`` (batch shape
-  ``B``); ``valid``/``resets``: ``[T, *B]`` bools (None: all valid / no resets). Returns
-  ``(ys [T, *B, H], final carry)`` as ``seqjax.unroll.unroll``'s scan does."""
+def _time_major(projected: jax.Array, carry: Any, valid, resets):
+  """Flattens the batch axes: ``(proj [T, N, G], valid, resets [T, N], unflat, acc dtype)``."""
   T = projected.shape[0]
   batch_shape = projected.shape[1:-1]
   n = 1
   for d in batch_shape:
     n *= d
-  flat = lambda x: jnp.reshape(x, (n, x.shape[-1]))
   steps = lambda m: (None if m is None
                      else jnp.reshape(jnp.broadcast_to(m, (T,) + batch_shape), (T, n)))
   acc = jnp.promote_types(carry.h.dtype, jnp.float32)  # float32, or float64 under x64
   proj = jnp.reshape(projected, (T, n, projected.shape[-1])).astype(acc)
-  valid_f, resets_f = steps(valid), steps(resets)
   unflat = lambda x: jnp.reshape(x, batch_shape + (x.shape[-1],))
-  name = getattr(cell, "__name__", "")
-  if name.endswith("cells.lstm"):
-    row = lambda p: None if p is None else p.astype(acc)[None]  # [1, H] (no rank
-    peep = (row(params.p_i), row(params.p_f), row(params.p_o))             # promotion)
-    ys, (h, c) = _lstm(reverse, unroll, params.coupled, compute_dtype, params.w_hh, peep, proj,
-                       flat(carry.h).astype(acc), flat(carry.c).astype(acc),
-                       valid_f, resets_f)
-    final = type(carry)(h=unflat(h).astype(carry.h.dtype), c=unflat(c).astype(carry.c.dtype))
-  else:
-    b_hn = None if params.b_hn is None else params.b_hn.astype(acc)[None]
-    ys, h = _gru(reverse, unroll, compute_dtype, params.w_hh, b_hn, proj,
-                 flat(carry.h).astype(acc), valid_f, resets_f)
-    final = type(carry)(h=unflat(h).astype(carry.h.dtype))
-  ys = jnp.reshape(ys, (T,) + batch_shape + (ys.shape[-1],)).astype(carry.h.dtype)
-  return ys, final
+  flat = lambda x: jnp.reshape(x, (n, x.shape[-1])).astype(acc)
+  return proj, steps(valid), steps(resets), flat, unflat, acc
+
+
+def _outputs(ys: jax.Array, projected: jax.Array, carry: Any) -> jax.Array:
+  T, batch_shape = projected.shape[0], projected.shape[1:-1]
+  return jnp.reshape(ys, (T,) + batch_shape + (ys.shape[-1],)).astype(carry.h.dtype)
+
+
+def run_lstm(params: Any, projected: jax.Array, carry: Any, *,
+             valid: Optional[jax.Array] = None, resets: Optional[jax.Array] = None,
+             reverse: bool = False, unroll: int = 1,
+             compute_dtype: Any = None) -> tuple[jax.Array, Any]:
+  """The fused LSTM over a time-major ``projected [T, *B, G·H]`` from ``carry`` (batch shape
+  ``B``); ``valid``/``resets``: ``[T, *B]`` bools (None: all valid / no resets). Returns
+  ``(ys [T, *B, H], final carry)`` as the scan back end does."""
+  proj, valid_f, resets_f, flat, unflat, acc = _time_major(projected, carry, valid, resets)
+  row = lambda p: None if p is None else p.astype(acc)[None]  # [1, H] (no rank promotion)
+  peep = (row(params.p_i), row(params.p_f), row(params.p_o))
+  ys, (h, c) = _lstm(reverse, unroll, params.coupled, compute_dtype, params.w_hh, peep, proj,
+                     flat(carry.h), flat(carry.c), valid_f, resets_f)
+  final = type(carry)(h=unflat(h).astype(carry.h.dtype), c=unflat(c).astype(carry.c.dtype))
+  return _outputs(ys, projected, carry), final
+
+
+def run_gru(params: Any, projected: jax.Array, carry: Any, *,
+            valid: Optional[jax.Array] = None, resets: Optional[jax.Array] = None,
+            reverse: bool = False, unroll: int = 1,
+            compute_dtype: Any = None) -> tuple[jax.Array, Any]:
+  """The fused GRU (either form); arguments and result as ``run_lstm``."""
+  proj, valid_f, resets_f, flat, unflat, acc = _time_major(projected, carry, valid, resets)
+  b_hn = None if params.b_hn is None else params.b_hn.astype(acc)[None]
+  ys, h = _gru(reverse, unroll, compute_dtype, params.w_hh, b_hn, proj, flat(carry.h), valid_f,
+               resets_f)
+  final = type(carry)(h=unflat(h).astype(carry.h.dtype))
+  return _outputs(ys, projected, carry), final

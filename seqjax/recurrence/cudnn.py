@@ -4,7 +4,7 @@ cuDNN takes every layer's weights as one flat vector: for each layer and directi
 ``[4H, I]`` then ``W_hh`` ``[4H, H]``, then for each layer and direction ``b_ih`` and ``b_hh``
 ``[4H]``, gates in PyTorch's order ``(i, f, g, o)`` (seqjax's order too). ``pack_lstm`` builds it
 from seqjax parameters (``b_ih = b``, ``b_hh = 0``; cuDNN adds them), ``unpack_lstm`` goes
-back. ``lstm_stack`` runs a stack like ``seqjax.unroll.stack`` does (lengths, initial carries,
+back. ``lstm_stack`` runs a stack like ``seqjax.recurrence.stack`` does (lengths, initial carries,
 bidirectional layers) and returns the same outputs and final carries.
 
 It covers the plain LSTM only (no peepholes, coupling, projection or layer norm) with no
@@ -23,7 +23,7 @@ import jax.numpy as jnp
 from jax.experimental import rnn as jrnn
 
 from seqjax.cells import lstm
-from seqjax.unroll import Bidirectional
+from seqjax.recurrence.core import Bidirectional
 
 
 def available() -> bool:
@@ -86,12 +86,12 @@ def lstm_stack(params: Sequence[Any], xs: jax.Array, *, carry: Optional[Sequence
                ) -> tuple[jax.Array, list[Any]]:
   """``xs [B, T, I]`` through the stack with cuDNN (``reference=True``: JAX's ``lstm_ref``,
   any backend). Returns ``(ys [B, T, D·H], final carries per layer)`` like
-  ``seqjax.unroll.stack`` with ``merge="concat"``."""
+  ``seqjax.recurrence.stack`` with ``merge="concat"``."""
   input_size, hidden, bidirectional = check_params(params)
   if xs.ndim != 3:
     raise ValueError(f"cudnn: xs must be [B, T, I]; got {xs.shape}")
   if not reference and not available():
-    raise ValueError(f"cudnn=True needs a GPU backend; this one is {jax.default_backend()!r} "
+    raise ValueError(f"backend='cudnn' needs a GPU backend; this one is {jax.default_backend()!r} "
                      "(the fused scan is the fast path here)")
   b, t = xs.shape[:2]
   d, n = (2 if bidirectional else 1), len(params)
