@@ -21,7 +21,12 @@ LINEAR_CELLS = tuple(name for name, cell in CELLS.items() if cell.linear is not 
 
 def get(name: str) -> Cell:
   """The cell registered as ``name`` (``"rnn"``, ``"lstm"``, ``"gru"``, ``"mingru"``,
-  ``"minlstm"``, ``"lru"``)."""
+  ``"minlstm"``, ``"lru"``).
+
+  >>> cell = get("gru")
+  >>> cell.gates, Backend.FUSED in cell.kernels, cell.linear is None
+  (('r', 'z', 'n'), True, True)
+  """
   if name not in CELLS:
     raise ValueError(f"unknown cell {name!r}; expected one of {sorted(CELLS)}")
   return CELLS[name]

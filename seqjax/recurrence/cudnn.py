@@ -11,7 +11,7 @@ It covers the plain LSTM only (no peepholes, coupling, projection or layer norm)
 dropout between layers, and runs only on a GPU backend (``available()``); everywhere else the
 fused scan of ``seqjax.fused`` is the fast path. ``jax.experimental.rnn.lstm_ref``, the
 reference JAX ships with the kernel, reads the same flat layout on any backend, which is how the
-packing is tested on CPU; ``tests/test_cudnn.py`` also checks the kernel itself on a GPU.
+packing is tested on CPU; ``tests/recurrence/test_cudnn.py`` also checks the kernel itself on a GPU.
 """
 
 from __future__ import annotations
