@@ -58,20 +58,6 @@ def parallel_section(**defaults: Any) -> ml_collections.ConfigDict:
   return c
 
 
-def check_choices(choices: dict[str, tuple[Any, Any]]) -> None:
-  """``{"section.key": (value, allowed)}``: ``ValueError`` naming the first value not allowed."""
-  for key, (value, allowed) in choices.items():
-    if value not in allowed:
-      raise ValueError(f"{key} must be one of {list(allowed)}; got {value!r}")
-
-
-def check_positive_ints(values: dict[str, Any]) -> None:
-  """``{"section.key": value}``: ``ValueError`` naming the first value that is not an int >= 1."""
-  for key, value in values.items():
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-      raise ValueError(f"{key} must be a positive int; got {value!r}")
-
-
 def one_line(error: BaseException) -> str:
   text = str(error).replace("\\n", " ").replace("\\'", "'")
   if len(text) > 1 and text[0] == text[-1] == "'":  # repr of a KeyError inside AttributeError

@@ -16,27 +16,24 @@ perplexity is ``exp(loss)`` and bits per character ``loss / ln 2``. The carry of
 from __future__ import annotations
 
 import os
-from typing import Any, Optional
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 
-from experiments import common
 from experiments.lm.configs import base
 from seqjax import metrics, parallel
-from seqjax.cells import CELLS
-from seqjax.nn.rnn import check_backend
 from seqjax.data import builders
 from seqjax.data import lm as lm_data
-from seqjax.data.vocab import TOKENIZERS, Vocabulary
+from seqjax.data.vocab import Vocabulary
 from seqjax.nn import RNNLM
 from seqjax.nn import lm as lm_nn
-from seqjax.train import optim
+from seqjax.nn.rnn import check_backend
 from seqjax.train.losses import token_nll
 from seqjax.train.task import Data, Run, Task
 
-REDUCTIONS = ("sum_time_mean_batch", "mean")
+REDUCTIONS = base.REDUCTIONS
 
 
 def load_corpus(config: ml_collections.ConfigDict, vocab: Vocabulary | None = None):
@@ -57,23 +54,10 @@ class LMTask(Task):
   def schema(self):
     return base.get_config()
 
+  def checks(self):
+    return base.CHECKS
+
   def validate(self, config):
-    if config.data.level not in ("word", "char"):
-      raise ValueError(f"data.level must be 'word' or 'char'; got {config.data.level!r}")
-    common.check_choices({
-        "data.name": (config.data.name, sorted(builders.BUILDERS)),
-        "data.tokenizer": (config.data.tokenizer, sorted(TOKENIZERS)),
-        "model.cell": (config.model.cell, sorted(CELLS)),
-        "optimizer.name": (config.optimizer.name, optim.OPTIMIZERS),
-        "optimizer.schedule": (config.optimizer.schedule, optim.SCHEDULES),
-        "train.loss_reduction": (config.train.loss_reduction, REDUCTIONS),
-        "model.compute_dtype": (config.model.compute_dtype, ("", "bfloat16", "float16"))})
-    common.check_positive_ints({"model.hidden_size": config.model.hidden_size,
-                                "model.num_layers": config.model.num_layers,
-                                "train.bptt": config.train.bptt})
-    for key in ("dropout_rate", "state_dropout", "embed_dropout", "weight_drop"):
-      if not 0.0 <= config.model[key] < 1.0:
-        raise ValueError(f"model.{key} must be in [0, 1); got {config.model[key]!r}")
     check_backend(config.model)
     if config.data.manual_dir:
       if not os.path.isdir(config.data.manual_dir):

@@ -27,19 +27,17 @@ import ml_collections
 import numpy as np
 import optax
 
-from experiments import common
 from experiments.recsys.configs import base
 from seqjax import recommend
-from seqjax.cells import CELLS
 from seqjax.data import builders, sessions as data_lib
 from seqjax.data.word2vec import noise_table
 from seqjax.nn import rnn
 from seqjax.nn.gru4rec import GRU4Rec
 from seqjax.recommend import target_ranks
-from seqjax.train import optim
+from seqjax.train import config as checks
 from seqjax.train.task import Data, Run, Task
 
-LOSSES = ("full", "in_batch", "sampled")
+LOSSES = base.LOSSES
 
 
 def candidate_logits(params: Any, hidden: jax.Array, targets: jax.Array, weights: jax.Array,
@@ -101,24 +99,15 @@ class RecsysTask(Task):
       return "count", "max"
     return f"recall@{config.train.top_k}", "max"
 
+  def checks(self):
+    return base.CHECKS
+
   def validate(self, config):
-    d, m, t = config.data, config.model, config.train
-    common.check_choices({"data.name": (d.name, sorted(data_lib.BUILDERS)),
-                          "model.cell": (m.cell, sorted(CELLS)),
-                          "train.loss": (t.loss, LOSSES),
-                          "optimizer.name": (config.optimizer.name, optim.OPTIMIZERS),
-                          "optimizer.schedule": (config.optimizer.schedule, optim.SCHEDULES)})
-    common.check_positive_ints({
-        "data.min_item_support": d.min_item_support, "model.embed_size": m.embed_size,
-        "model.hidden_size": m.hidden_size, "model.num_layers": m.num_layers,
-        "train.block": t.block, "train.top_k": t.top_k})
+    d, t = config.data, config.train
     if t.loss == "sampled":
-      common.check_positive_ints({"train.num_samples": t.num_samples})
-    if not d.test_days > 0 or d.valid_days < 0:
-      raise ValueError(f"data.test_days must be > 0 and data.valid_days >= 0; got "
-                       f"{d.test_days!r}, {d.valid_days!r}")
-    if not 0.0 <= m.dropout_rate < 1.0:
-      raise ValueError(f"model.dropout_rate must be in [0, 1); got {m.dropout_rate!r}")
+      checks.positive_int("train.num_samples", t.num_samples)
+    if not d.test_days > 0:
+      raise ValueError(f"data.test_days must be > 0; got {d.test_days!r}")
     if d.manual_dir:
       if not os.path.isdir(d.manual_dir):
         raise FileNotFoundError(f"data.manual_dir={d.manual_dir!r} is not a directory")

@@ -17,10 +17,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from experiments import common
 from experiments.sentiment.configs import base
 from seqjax import parallel
-from seqjax.cells import CELLS
 from seqjax.data import classify as data_lib
 from seqjax.data import sentiment
 from seqjax.data.vectors import load_vectors
@@ -74,36 +72,14 @@ class SentimentTask(Task):
   def best_metric(self, config):
     return "accuracy", "max"
 
+  def checks(self):
+    return base.CHECKS
+
   def validate(self, config):
     d, m = config.data, config.model
-    common.check_choices({
-        "data.name": (d.name, sorted(sentiment.BUILDERS)),
-        "data.tokenizer": (d.tokenizer, sorted(data_lib.TOKENIZERS)),
-        "data.truncate": (d.truncate, data_lib.TRUNCATE),
-        "model.kind": (m.kind, sorted(classifier.MODELS)),
-        "model.cell": (m.cell, sorted(CELLS)),
-        "model.pooling": (m.pooling, classifier.POOLINGS),
-        "model.activation": (m.activation, sorted(classifier.ACTIVATIONS)),
-        "model.reduce": (m.reduce, ("mean", "sum")),
-        "optimizer.name": (config.optimizer.name, optim.OPTIMIZERS),
-        "optimizer.schedule": (config.optimizer.schedule, optim.SCHEDULES)})
-    common.check_positive_ints({
-        "model.embed_size": m.embed_size, "model.hidden_size": m.hidden_size,
-        "model.num_layers": m.num_layers, "model.num_filters": m.num_filters,
-        "data.bucket_chunk": d.bucket_chunk, "data.pad_multiple": d.pad_multiple,
-        "data.min_freq": d.min_freq})
-    for key in ("dropout_rate", "word_dropout_rate", "rnn_dropout_rate"):
-      if not 0.0 <= m[key] < 1.0:
-        raise ValueError(f"model.{key} must be in [0, 1); got {m[key]!r}")
-    if not 0.0 <= d.validation_holdout < 1.0:
-      raise ValueError(f"data.validation_holdout must be in [0, 1); got {d.validation_holdout!r}")
     if d.name == "imdb" and not d.validation_holdout:
       raise ValueError("data.validation_holdout must be > 0 for imdb (it has no validation "
                        "split); e.g. 0.1")
-    if any(not isinstance(w, int) or w < 1 for w in m.filter_widths) or not m.filter_widths:
-      raise ValueError(f"model.filter_widths must be positive ints; got {m.filter_widths!r}")
-    if any(not isinstance(h, int) or h < 1 for h in m.mlp_hidden):
-      raise ValueError(f"model.mlp_hidden must be positive ints; got {m.mlp_hidden!r}")
     text_options(config)
     if d.manual_dir:
       if not os.path.isdir(d.manual_dir):

@@ -31,7 +31,7 @@ from experiments.synthetic import task as synthetic_task
 from experiments.synthetic.configs import base
 from seqjax import cells as cells_lib
 from seqjax import diagnostics
-from seqjax.train import checkpoint, trainer
+from seqjax.train import trainer
 from seqjax.train.writer import read_metrics
 
 # name -> (cell, cell options, learning rate or None for the config's, other model keys)
@@ -170,10 +170,11 @@ def main(argv):
                    "best": result["best"][metric], "solved_at": solved_at,
                    "wall_s": round(wall, 1), "steps": result["steps"]})
       print(json.dumps(rows[-1]), flush=True)
-      model = synthetic_task.build_model(config)
-      init = model.init(jax.random.PRNGKey(config.seed), synthetic_task.model_inputs(
-          config, synthetic_task.SyntheticBatches(config, 0).make(0)))["params"]
-      _, trained = checkpoint_params(workdir, config, init)
+      run = trainer.restore(synthetic_task.TASK, workdir, which="last")
+      # The parameters the run started from: the trainer's init key (seed's first half).
+      init = synthetic_task.TASK.init_params(
+          run.model, jax.random.split(jax.random.PRNGKey(config.seed))[0], config, {})
+      trained = run.params
       curves[f"{variant} (init)"] = grad_norm_curve(config, init)
       curves[f"{variant} (trained)"] = grad_norm_curve(config, trained)
       if config.model.cell in ("lstm", "gru"):
@@ -192,21 +193,6 @@ def main(argv):
         curves, os.path.join(FLAGS.workdir, f"grad_norms_T{length}.png"),
         title=f"{FLAGS.task}, T={length}: gradient of the loss w.r.t. h_t")
   write_table(rows, os.path.join(FLAGS.workdir, "results.md"), FLAGS.task)
-
-
-def checkpoint_params(workdir, config, init_params):
-  """The trained parameters of a finished run (the last checkpoint)."""
-  from seqjax.train import optim  # pylint: disable=g-import-not-at-top
-  from seqjax.train.state import TrainState  # pylint: disable=g-import-not-at-top
-  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-  optimizer = optim.make_optimizer(config.optimizer, config.train.num_steps,
-                                   config.train.num_steps)
-  template = TrainState(step=jnp.asarray(0, jnp.int32), params=init_params,
-                        opt_state=optimizer.init(init_params), key=jax.random.PRNGKey(0))
-  ckpt = checkpoint.Checkpointer(workdir)
-  state, _, _ = ckpt.restore(template, which="last")
-  ckpt.close()
-  return state, state.params
 
 
 def write_table(rows, path, task):

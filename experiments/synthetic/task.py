@@ -18,7 +18,6 @@ import ml_collections
 import numpy as np
 import optax
 
-from experiments import common
 from experiments.synthetic.configs import base
 from seqjax import cells as cells_lib
 from seqjax import diagnostics, parallel
@@ -154,20 +153,11 @@ class SyntheticTask(Task):
   def best_metric(self, config):
     return ("mse", "min") if config.data.task == "adding" else ("recall_accuracy", "max")
 
+  def checks(self):
+    return base.CHECKS
+
   def validate(self, config):
     d, m, t = config.data, config.model, config.train
-    common.check_choices({"data.task": (d.task, synthetic.TASKS),
-                          "model.cell": (m.cell, sorted(cells_lib.CELLS)),
-                          "optimizer.name": (config.optimizer.name, optim.OPTIMIZERS),
-                          "optimizer.schedule": (config.optimizer.schedule, optim.SCHEDULES)})
-    common.check_positive_ints({"data.length": d.length, "data.num_symbols": d.num_symbols,
-                                "data.copy_length": d.copy_length,
-                                "model.hidden_size": m.hidden_size,
-                                "model.num_layers": m.num_layers,
-                                "train.eval_batches": t.eval_batches})
-    if isinstance(m.encoder_size, bool) or not isinstance(m.encoder_size, int) or (
-        m.encoder_size < 0):
-      raise ValueError(f"model.encoder_size must be an int >= 0; got {m.encoder_size!r}")
     if t.num_steps < 1:
       raise ValueError(f"train.num_steps must be > 0 (the data is endless); got {t.num_steps}")
     if d.task == "adding" and d.length < 2:

@@ -14,14 +14,11 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
-from experiments import common
 from experiments.sentiment.task import pretrained_vectors
 from experiments.tagging.configs import base
 from seqjax import parallel
-from seqjax.cells import CELLS
 from seqjax.data import builders, conllu, tagging
 from seqjax.data.vocab import Vocabulary
 from seqjax.nn import classifier
@@ -65,22 +62,11 @@ class TaggingTask(Task):
   def best_metric(self, config):
     return "accuracy", "max"
 
+  def checks(self):
+    return base.CHECKS
+
   def validate(self, config):
     d, m = config.data, config.model
-    common.check_choices({"data.name": (d.name, sorted(conllu.BUILDERS)),
-                          "data.tag_field": (d.tag_field, tagging.TAG_FIELDS),
-                          "model.cell": (m.cell, sorted(CELLS)),
-                          "optimizer.name": (config.optimizer.name, optim.OPTIMIZERS),
-                          "optimizer.schedule": (config.optimizer.schedule, optim.SCHEDULES)})
-    common.check_positive_ints({
-        "model.embed_size": m.embed_size, "model.hidden_size": m.hidden_size,
-        "model.num_layers": m.num_layers, "model.char_embed_size": m.char_embed_size,
-        "model.char_hidden_size": m.char_hidden_size, "data.bucket_chunk": d.bucket_chunk,
-        "data.pad_multiple": d.pad_multiple, "data.min_freq": d.min_freq,
-        "data.max_word_length": d.max_word_length})
-    for key in ("dropout_rate", "word_dropout_rate", "rnn_dropout_rate"):
-      if not 0.0 <= m[key] < 1.0:
-        raise ValueError(f"model.{key} must be in [0, 1); got {m[key]!r}")
     if d.manual_dir:
       if not os.path.isdir(d.manual_dir):
         raise FileNotFoundError(f"data.manual_dir={d.manual_dir!r} is not a directory")

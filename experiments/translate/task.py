@@ -19,14 +19,11 @@ from typing import Any
 import jax.numpy as jnp
 import ml_collections
 
-from experiments import common
 from experiments.translate import decoding
 from experiments.translate.configs import base
 from seqjax import diagnostics, metrics, parallel
-from seqjax.cells import CELLS
 from seqjax.data import translation as data_lib
 from seqjax.nn import seq2seq
-from seqjax.train import optim
 from seqjax.train.losses import token_nll
 from seqjax.train.task import Data, Run, Task
 
@@ -71,33 +68,14 @@ class TranslateTask(Task):
     metric = config.train.best_metric
     return metric, "max" if metric == "bleu" else "min"
 
+  def checks(self):
+    return base.CHECKS
+
   def validate(self, config):
-    d, m, t, dec = config.data, config.model, config.train, config.decode
-    common.check_choices({
-        "data.name": (d.name, sorted(data_lib.BUILDERS)),
-        "data.source_lang": (d.source_lang, data_lib.LANGUAGES),
-        "data.target_lang": (d.target_lang, data_lib.LANGUAGES),
-        "data.tokenizer": (d.tokenizer, sorted(data_lib.TOKENIZERS)),
-        "data.model_type": (d.model_type, ("unigram", "bpe")),
-        "model.cell": (m.cell, sorted(CELLS)),
-        "model.bridge": (m.bridge, seq2seq.BRIDGES),
-        "model.attention": (m.attention, seq2seq.ATTENTIONS),
-        "model.style": (m.style, seq2seq.STYLES),
-        "train.best_metric": (t.best_metric, ("bleu", "loss")),
-        "optimizer.name": (config.optimizer.name, optim.OPTIMIZERS),
-        "optimizer.schedule": (config.optimizer.schedule, optim.SCHEDULES)})
+    d, m, dec = config.data, config.model, config.decode
     if d.source_lang == d.target_lang:
       raise ValueError(f"data.source_lang and data.target_lang must differ; both are "
                        f"{d.source_lang!r}")
-    common.check_positive_ints({
-        "model.embed_size": m.embed_size, "model.hidden_size": m.hidden_size,
-        "model.encoder_layers": m.encoder_layers, "model.decoder_layers": m.decoder_layers,
-        "data.bucket_chunk": d.bucket_chunk, "data.pad_multiple": d.pad_multiple,
-        "data.min_freq": d.min_freq, "data.vocab_size": d.vocab_size,
-        "decode.beam_size": dec.beam_size})
-    for key in ("dropout_rate", "rnn_dropout_rate"):
-      if not 0.0 <= m[key] < 1.0:
-        raise ValueError(f"model.{key} must be in [0, 1); got {m[key]!r}")
     if not 0.0 <= m.teacher_forcing_ratio <= 1.0:
       raise ValueError(f"model.teacher_forcing_ratio must be in [0, 1]; got "
                        f"{m.teacher_forcing_ratio!r}")
@@ -110,10 +88,6 @@ class TranslateTask(Task):
       if (m.decoder_hidden_size or m.hidden_size) != out:
         raise ValueError(f"model.bridge='last' needs the decoder hidden size to equal the "
                          f"encoder output size {out}; set model.decoder_hidden_size={out}")
-    if not 0.0 <= t.label_smoothing < 1.0:
-      raise ValueError(f"train.label_smoothing must be in [0, 1); got {t.label_smoothing!r}")
-    if dec.max_len_a < 0 or dec.max_len_b < 0 or dec.alpha < 0:
-      raise ValueError("decode.max_len_a, decode.max_len_b and decode.alpha must be >= 0")
     unknown = [s for s in dec.test_splits if s not in data_lib.MULTI30K_SPLITS or s == "train"]
     if unknown:
       raise ValueError(f"decode.test_splits has unknown splits {unknown}; choose from "

@@ -23,7 +23,6 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from experiments import common
 from experiments.word2vec.configs import base
 from seqjax.data import builders, classify, lm, word2vec as data_lib
 from seqjax.data.vocab import Vocabulary
@@ -34,7 +33,7 @@ from seqjax.train import trainer
 from seqjax.train.state import TrainState
 from seqjax.train.task import Data, Task
 
-DATASETS = ("ptb", "imdb")
+DATASETS = base.DATASETS
 
 
 def read_sentences(config: ml_collections.ConfigDict) -> dict[str, list[list[str]]]:
@@ -170,18 +169,11 @@ class Word2VecTask(Task):
   def schema(self):
     return base.get_config()
 
+  def checks(self):
+    return base.CHECKS
+
   def validate(self, config):
-    d, m, t = config.data, config.model, config.train
-    common.check_choices({"data.name": (d.name, DATASETS),
-                          "model.mode": (m.mode, data_lib.MODES)})
-    common.check_positive_ints({
-        "data.min_count": d.min_count, "data.window": d.window, "model.features": m.features,
-        "model.negatives": m.negatives, "model.table_size": m.table_size,
-        "train.eval_batches": t.eval_batches, "eval.neighbours": config.eval.neighbours,
-        "eval.analogy_top": config.eval.analogy_top,
-        "eval.analogy_per_suffix": config.eval.analogy_per_suffix})
-    if d.sample < 0:
-      raise ValueError(f"data.sample must be >= 0; got {d.sample!r}")
+    d, t = config.data, config.train
     if not 0.0 < d.validation_holdout < 1.0:
       raise ValueError(f"data.validation_holdout must be in (0, 1); got {d.validation_holdout!r}")
     if not t.learning_rate > 0 or not 0 <= t.final_learning_rate <= 1:

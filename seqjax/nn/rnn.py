@@ -9,7 +9,7 @@ import jax
 
 from seqjax import cells as cells_lib
 from seqjax.cells import initializers
-from seqjax.recurrence import (Backend, Bidirectional, UnrollOptions, init_bidirectional,
+from seqjax.recurrence import (Backend, UnrollOptions, init_bidirectional,
                                initial_carries, layer_output_size, stack, weight_drop)
 
 
@@ -123,6 +123,9 @@ class DeepRNN(nn.Module):
                  merge=self.merge, dropout_rate=self.dropout_rate, key=key,
                  deterministic=deterministic or not (use_dropout or regularize),
                  residual=self.residual, locked_dropout=self.locked_dropout)
+
+
+BACKENDS = tuple(b.value for b in Backend)
 
 
 def check_backend(model: Any) -> None:

@@ -1,9 +1,11 @@
-"""Checking an experiment config against its schema (the base config of the task)."""
+"""Checking an experiment config against its schema: every key known to the task's base config
+(``check_keys``), every value within the constraints declared beside the keys
+(``check_values``)."""
 
 from __future__ import annotations
 
 import difflib
-from typing import Any, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import ml_collections
 
@@ -33,3 +35,54 @@ def check_keys(config: ml_collections.ConfigDict, schema: ml_collections.ConfigD
     close = difflib.get_close_matches(key, list(known), n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     raise ValueError(f"unknown config key {key!r}{hint}")
+
+
+# ---- value constraints, declared beside the keys ---------------------------------------------
+# A constraint is ``check(key, value)`` raising ``ValueError`` that names the key. A task's base
+# config module declares ``CHECKS = {"model.hidden_size": positive_int, ...}`` next to its keys;
+# ``check_values`` applies them (``Task.check`` does, before the task's cross-key checks).
+Constraint = Callable[[str, Any], None]
+
+
+def positive_int(key: str, value: Any) -> None:
+  if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    raise ValueError(f"{key} must be a positive int; got {value!r}")
+
+
+def nonnegative(key: str, value: Any) -> None:
+  if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+    raise ValueError(f"{key} must be >= 0; got {value!r}")
+
+
+def rate(key: str, value: Any) -> None:
+  """A probability that may be 0 but not 1 (dropout rates)."""
+  if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+    raise ValueError(f"{key} must be in [0, 1); got {value!r}")
+
+
+def one_of(choices: Sequence[Any]) -> Constraint:
+  def check(key: str, value: Any) -> None:
+    if value not in choices:
+      raise ValueError(f"{key} must be one of {list(choices)}; got {value!r}")
+  return check
+
+
+def positive_ints(key: str, value: Any) -> None:
+  """A non-empty sequence of positive ints (filter widths, hidden sizes)."""
+  if not value or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in value):
+    raise ValueError(f"{key} must be positive ints; got {value!r}")
+
+
+def sizes(key: str, value: Any) -> None:
+  """A sequence of positive ints that may be empty (an MLP's hidden sizes)."""
+  if value:
+    positive_ints(key, value)
+
+
+def check_values(config: ml_collections.ConfigDict, checks: Mapping[str, Constraint]) -> None:
+  """Applies every declared constraint to its key's value (``ValueError`` naming the first bad
+  one). A key absent from ``config`` is skipped (``check_keys`` covers names)."""
+  flat = _flatten(config)
+  for key, check in checks.items():
+    if key in flat:
+      check(key, flat[key])

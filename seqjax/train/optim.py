@@ -23,8 +23,15 @@ from typing import Any
 import jax.numpy as jnp
 import optax
 
+from seqjax.train import config as config_lib
+
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "zaremba", "warmup_cosine", "plateau")
+# Declared constraints of the ``optimizer`` section (``seqjax.train.config.check_values``).
+CHECKS = {"optimizer.name": config_lib.one_of(OPTIMIZERS),
+          "optimizer.schedule": config_lib.one_of(SCHEDULES),
+          "optimizer.clip_norm": config_lib.nonnegative,
+          "optimizer.weight_decay": config_lib.nonnegative}
 
 
 def make_schedule(cfg: Any, steps_per_epoch: int, num_steps: int = 0) -> Any:

@@ -95,9 +95,15 @@ class Task:
   def schema(self) -> ml_collections.ConfigDict:
     raise NotImplementedError
 
+  def checks(self) -> Mapping[str, config_lib.Constraint]:
+    """Value constraints by key, declared beside the keys (the base config's ``CHECKS``)."""
+    return {}
+
   def check(self, config: ml_collections.ConfigDict) -> None:
-    """Every key known to the schema, then the task's own constraints."""
+    """Every key known to the schema, every declared constraint (the task's and the shared
+    optimizer keys'), then the task's cross-key checks (``validate``)."""
     config_lib.check_keys(config, self.schema(), free=self.free_keys)
+    config_lib.check_values(config, {**optim.CHECKS, **self.checks()})
     self.validate(config)
 
   def validate(self, config: ml_collections.ConfigDict) -> None:

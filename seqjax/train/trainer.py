@@ -31,23 +31,19 @@ import optax
 
 from seqjax import parallel
 from seqjax.train import checkpoint
+from seqjax.train import config as config_lib
 from seqjax.train.loop import LoopOptions, fit, print_flush
 from seqjax.train.state import TrainState
-from seqjax.train.task import Data, Run, Task
+from seqjax.train.task import Run, Task
 
 
 # ---- configuration -------------------------------------------------------------------------
-def _positive_int(key: str, value: Any) -> None:
-  if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-    raise ValueError(f"{key} must be a positive int; got {value!r}")
-
-
 def check_loop(train: ml_collections.ConfigDict) -> None:
   """The loop keys every task shares (``experiments.common.loop_section``)."""
   for key in ("batch_size", "log_every", "checkpoint_every"):
-    _positive_int(f"train.{key}", train[key])
+    config_lib.positive_int(f"train.{key}", train[key])
   if "eval_batch_size" in train:
-    _positive_int("train.eval_batch_size", train.eval_batch_size)
+    config_lib.positive_int("train.eval_batch_size", train.eval_batch_size)
   if train.num_steps < 0 or (train.num_steps == 0 and train.get("num_epochs", 0) < 1):
     raise ValueError("train.num_steps must be > 0, or train.num_epochs >= 1 when num_steps is 0")
 
@@ -61,12 +57,12 @@ def data_parallel(config: ml_collections.ConfigDict,
   if "parallel" not in config:
     return parallel.DataParallel(parallel.make_mesh(1, 1))
   section = config.parallel
-  _positive_int("parallel.model", section.model)
+  config_lib.positive_int("parallel.model", section.model)
   if section.data != -1:
-    _positive_int("parallel.data", section.data)
+    config_lib.positive_int("parallel.data", section.data)
   par = parallel.from_config(section)
   if section.per_device_batch_size:
-    _positive_int("parallel.per_device_batch_size", section.per_device_batch_size)
+    config_lib.positive_int("parallel.per_device_batch_size", section.per_device_batch_size)
     config.train.batch_size = section.per_device_batch_size * par.data_size
   par.check_batch_size(config.train.batch_size)
   log(f"{parallel.describe(par.mesh)}; global batch {config.train.batch_size} "

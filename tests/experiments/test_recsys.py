@@ -6,7 +6,6 @@ import pathlib
 
 import pytest
 
-from experiments.recsys import task as recsys_task
 from experiments.recsys.task import TASK
 from seqjax.train.trainer import train_and_evaluate
 from experiments.recsys.configs import tiny

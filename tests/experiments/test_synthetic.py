@@ -7,7 +7,6 @@ import sys
 import pytest
 
 from experiments.synthetic import compare
-from experiments.synthetic import task as synthetic_task
 from experiments.synthetic.task import TASK
 from seqjax.train.trainer import train_and_evaluate
 from experiments.synthetic.configs import tiny

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from experiments.tagging import tag
-from experiments.tagging import task as tagging_task
 from experiments.tagging.task import TASK
 from seqjax.train.trainer import train_and_evaluate
 from experiments.tagging.configs import tiny

@@ -6,7 +6,6 @@ import json
 import numpy as np
 import pytest
 
-from experiments.word2vec import task as word2vec_task
 from experiments.word2vec.task import TASK
 from seqjax.train.trainer import train_and_evaluate
 from experiments.word2vec.configs import tiny

@@ -5,7 +5,6 @@ checkpoint, ``config.json``, ``results.json`` and ``restore``."""
 import json
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np

@@ -3,6 +3,14 @@
 import ml_collections
 
 from experiments import common
+from seqjax.cells import CELLS
+from seqjax.data import builders
+from seqjax.data.vocab import TOKENIZERS
+from seqjax.nn.rnn import BACKENDS
+from seqjax.recurrence.options import COMPUTE_DTYPES
+from seqjax.train import config as checks
+
+REDUCTIONS = ("sum_time_mean_batch", "mean")
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -53,3 +61,19 @@ def get_config() -> ml_collections.ConfigDict:
   c.sample.temperature = 0.8
   c.sample.top_k = 0
   return c
+
+
+# The constraints of the keys above (cross-key checks are in experiments/lm/task.py).
+CHECKS = {
+    "data.name": checks.one_of(sorted(builders.BUILDERS)),
+    "data.tokenizer": checks.one_of(sorted(TOKENIZERS)),
+    "data.level": checks.one_of(("word", "char")),
+    "model.cell": checks.one_of(sorted(CELLS)),
+    "model.hidden_size": checks.positive_int, "model.num_layers": checks.positive_int,
+    "model.dropout_rate": checks.rate, "model.state_dropout": checks.rate,
+    "model.embed_dropout": checks.rate, "model.weight_drop": checks.rate,
+    "model.backend": checks.one_of(BACKENDS),
+    "model.compute_dtype": checks.one_of(COMPUTE_DTYPES),
+    "train.bptt": checks.positive_int,
+    "train.loss_reduction": checks.one_of(REDUCTIONS),
+}

@@ -4,6 +4,11 @@
 import ml_collections
 
 from experiments import common
+from seqjax.cells import CELLS
+from seqjax.data import sessions
+from seqjax.train import config as checks
+
+LOSSES = ("full", "in_batch", "sampled")
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -40,3 +45,15 @@ def get_config() -> ml_collections.ConfigDict:
 
   c.optimizer = common.optimizer_section(name="adam", learning_rate=1e-3, clip_norm=5.0)
   return c
+
+
+# The constraints of the keys above (cross-key checks are in experiments/recsys/task.py).
+CHECKS = {
+    "data.name": checks.one_of(sorted(sessions.BUILDERS)),
+    "data.min_item_support": checks.positive_int, "data.valid_days": checks.nonnegative,
+    "model.cell": checks.one_of(sorted(CELLS)),
+    "model.embed_size": checks.positive_int, "model.hidden_size": checks.positive_int,
+    "model.num_layers": checks.positive_int, "model.dropout_rate": checks.rate,
+    "train.loss": checks.one_of(LOSSES), "train.block": checks.positive_int,
+    "train.top_k": checks.positive_int,
+}

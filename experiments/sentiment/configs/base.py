@@ -4,6 +4,11 @@
 import ml_collections
 
 from experiments import common
+from seqjax.cells import CELLS
+from seqjax.data import classify as data_lib
+from seqjax.data import sentiment
+from seqjax.nn import classifier
+from seqjax.train import config as checks
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -56,3 +61,24 @@ def get_config() -> ml_collections.ConfigDict:
 
   c.optimizer = common.optimizer_section(learning_rate=0.1, momentum=0.9)
   return c
+
+
+# The constraints of the keys above (cross-key checks are in experiments/sentiment/task.py).
+CHECKS = {
+    "data.name": checks.one_of(sorted(sentiment.BUILDERS)),
+    "data.tokenizer": checks.one_of(sorted(data_lib.TOKENIZERS)),
+    "data.truncate": checks.one_of(data_lib.TRUNCATE),
+    "data.bucket_chunk": checks.positive_int, "data.pad_multiple": checks.positive_int,
+    "data.min_freq": checks.positive_int, "data.validation_holdout": checks.rate,
+    "model.kind": checks.one_of(sorted(classifier.MODELS)),
+    "model.cell": checks.one_of(sorted(CELLS)),
+    "model.pooling": checks.one_of(classifier.POOLINGS),
+    "model.activation": checks.one_of(sorted(classifier.ACTIVATIONS)),
+    "model.reduce": checks.one_of(("mean", "sum")),
+    "model.embed_size": checks.positive_int, "model.hidden_size": checks.positive_int,
+    "model.num_layers": checks.positive_int, "model.num_filters": checks.positive_int,
+    "model.dropout_rate": checks.rate, "model.word_dropout_rate": checks.rate,
+    "model.rnn_dropout_rate": checks.rate,
+    "model.filter_widths": checks.positive_ints,
+    "model.mlp_hidden": checks.sizes,
+}

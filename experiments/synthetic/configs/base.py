@@ -4,6 +4,10 @@
 import ml_collections
 
 from experiments import common
+from seqjax.cells import CELLS
+from seqjax.data import synthetic
+from seqjax.nn.rnn import BACKENDS
+from seqjax.train import config as checks
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -35,3 +39,18 @@ def get_config() -> ml_collections.ConfigDict:
 
   c.optimizer = common.optimizer_section(name="adam", learning_rate=1e-3, clip_norm=1.0)
   return c
+
+
+def _count(key, value):
+  if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    raise ValueError(f"{key} must be an int >= 0; got {value!r}")
+
+
+# The constraints of the keys above (cross-key checks are in experiments/synthetic/task.py).
+CHECKS = {
+    "data.task": checks.one_of(synthetic.TASKS), "data.length": checks.positive_int,
+    "data.num_symbols": checks.positive_int, "data.copy_length": checks.positive_int,
+    "model.cell": checks.one_of(sorted(CELLS)), "model.backend": checks.one_of(BACKENDS),
+    "model.hidden_size": checks.positive_int, "model.num_layers": checks.positive_int,
+    "model.encoder_size": _count, "train.eval_batches": checks.positive_int,
+}

@@ -4,6 +4,9 @@
 import ml_collections
 
 from experiments import common
+from seqjax.cells import CELLS
+from seqjax.data import conllu, tagging
+from seqjax.train import config as checks
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -45,3 +48,18 @@ def get_config() -> ml_collections.ConfigDict:
 
   c.optimizer = common.optimizer_section(name="adam", learning_rate=2e-3, clip_norm=5.0)
   return c
+
+
+# The constraints of the keys above (cross-key checks are in experiments/tagging/task.py).
+CHECKS = {
+    "data.name": checks.one_of(sorted(conllu.BUILDERS)),
+    "data.tag_field": checks.one_of(tagging.TAG_FIELDS),
+    "data.bucket_chunk": checks.positive_int, "data.pad_multiple": checks.positive_int,
+    "data.min_freq": checks.positive_int, "data.max_word_length": checks.positive_int,
+    "model.cell": checks.one_of(sorted(CELLS)),
+    "model.embed_size": checks.positive_int, "model.hidden_size": checks.positive_int,
+    "model.num_layers": checks.positive_int, "model.char_embed_size": checks.positive_int,
+    "model.char_hidden_size": checks.positive_int,
+    "model.dropout_rate": checks.rate, "model.word_dropout_rate": checks.rate,
+    "model.rnn_dropout_rate": checks.rate,
+}

@@ -4,6 +4,10 @@
 import ml_collections
 
 from experiments import common
+from seqjax.cells import CELLS
+from seqjax.data import translation as data_lib
+from seqjax.nn import seq2seq
+from seqjax.train import config as checks
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -65,3 +69,26 @@ def get_config() -> ml_collections.ConfigDict:
 
   c.optimizer = common.optimizer_section(name="adam", learning_rate=1e-3, clip_norm=1.0)
   return c
+
+
+# The constraints of the keys above (cross-key checks are in experiments/translate/task.py).
+CHECKS = {
+    "data.name": checks.one_of(sorted(data_lib.BUILDERS)),
+    "data.source_lang": checks.one_of(data_lib.LANGUAGES),
+    "data.target_lang": checks.one_of(data_lib.LANGUAGES),
+    "data.tokenizer": checks.one_of(sorted(data_lib.TOKENIZERS)),
+    "data.model_type": checks.one_of(("unigram", "bpe")),
+    "data.bucket_chunk": checks.positive_int, "data.pad_multiple": checks.positive_int,
+    "data.min_freq": checks.positive_int, "data.vocab_size": checks.positive_int,
+    "model.cell": checks.one_of(sorted(CELLS)),
+    "model.bridge": checks.one_of(seq2seq.BRIDGES),
+    "model.attention": checks.one_of(seq2seq.ATTENTIONS),
+    "model.style": checks.one_of(seq2seq.STYLES),
+    "model.embed_size": checks.positive_int, "model.hidden_size": checks.positive_int,
+    "model.encoder_layers": checks.positive_int, "model.decoder_layers": checks.positive_int,
+    "model.dropout_rate": checks.rate, "model.rnn_dropout_rate": checks.rate,
+    "train.best_metric": checks.one_of(("bleu", "loss")),
+    "train.label_smoothing": checks.rate,
+    "decode.beam_size": checks.positive_int, "decode.max_len_a": checks.nonnegative,
+    "decode.max_len_b": checks.nonnegative, "decode.alpha": checks.nonnegative,
+}

@@ -4,6 +4,10 @@ Other configs start from ``get_config()``."""
 import ml_collections
 
 from experiments import common
+from seqjax.data import word2vec
+from seqjax.train import config as checks
+
+DATASETS = ("ptb", "imdb")
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -42,3 +46,14 @@ def get_config() -> ml_collections.ConfigDict:
   c.eval.analogy_top = 5000  # derived analogy pairs use the most frequent words only
   c.eval.analogy_per_suffix = 40
   return c
+
+
+# The constraints of the keys above (cross-key checks are in experiments/word2vec/task.py).
+CHECKS = {
+    "data.name": checks.one_of(DATASETS), "data.min_count": checks.positive_int,
+    "data.window": checks.positive_int, "data.sample": checks.nonnegative,
+    "model.mode": checks.one_of(word2vec.MODES), "model.features": checks.positive_int,
+    "model.negatives": checks.positive_int, "model.table_size": checks.positive_int,
+    "train.eval_batches": checks.positive_int, "eval.neighbours": checks.positive_int,
+    "eval.analogy_top": checks.positive_int, "eval.analogy_per_suffix": checks.positive_int,
+}
