@@ -15,7 +15,6 @@ perplexity is ``exp(loss)`` and bits per character ``loss / ln 2``. The carry of
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import jax
@@ -49,21 +48,12 @@ def _reset(carry: Any, reset: jax.Array) -> Any:
 
 class LMTask(Task):
   name = "lm"
+  base_config = base
   carries_state = True
-
-  def schema(self):
-    return base.get_config()
-
-  def checks(self):
-    return base.CHECKS
 
   def validate(self, config):
     check_backend(config.model)
-    if config.data.manual_dir:
-      if not os.path.isdir(config.data.manual_dir):
-        raise FileNotFoundError(f"data.manual_dir={config.data.manual_dir!r} is not a directory")
-      builders.find_local_files(config.data.manual_dir,
-                                builders.local_file_names(config.data.name))
+    builders.check_manual_dir(config.data.manual_dir, builders.local_file_names(config.data.name))
 
   def data(self, config, meta):
     vocab = Vocabulary.from_json(meta["vocab"]) if meta else None

@@ -18,7 +18,6 @@ flows from block to block (gradients stop at block boundaries) and is zeroed by 
 from __future__ import annotations
 
 import functools
-import os
 from typing import Any
 
 import jax
@@ -89,18 +88,13 @@ def baseline_scores(train: list[np.ndarray], num_items: int, lam: float):
 
 class RecsysTask(Task):
   name = "recsys"
+  base_config = base
   carries_state = True
-
-  def schema(self):
-    return base.get_config()
 
   def best_metric(self, config):
     if not config.data.valid_days:  # no validation: evaluations show test, pick nothing
       return "count", "max"
     return f"recall@{config.train.top_k}", "max"
-
-  def checks(self):
-    return base.CHECKS
 
   def validate(self, config):
     d, t = config.data, config.train
@@ -108,10 +102,7 @@ class RecsysTask(Task):
       checks.positive_int("train.num_samples", t.num_samples)
     if not d.test_days > 0:
       raise ValueError(f"data.test_days must be > 0; got {d.test_days!r}")
-    if d.manual_dir:
-      if not os.path.isdir(d.manual_dir):
-        raise FileNotFoundError(f"data.manual_dir={d.manual_dir!r} is not a directory")
-      builders.find_local_files(d.manual_dir, data_lib.BUILDERS[d.name][2])
+    builders.check_manual_dir(d.manual_dir, data_lib.BUILDERS[d.name][2])
 
   def prepare(self, config):
     """The prepared TFDS builder (reading and checking the raw log; cached afterwards)."""

@@ -20,7 +20,7 @@ import numpy as np
 from experiments.sentiment.configs import base
 from seqjax import parallel
 from seqjax.data import classify as data_lib
-from seqjax.data import sentiment
+from seqjax.data import builders, sentiment
 from seqjax.data.vectors import load_vectors
 from seqjax.data.vocab import Vocabulary
 from seqjax.nn import classifier
@@ -63,17 +63,9 @@ def confusion_text(confusion: list[list[int]], names: list[str]) -> str:
 
 class SentimentTask(Task):
   name = "sentiment"
-  best_mode = "max"
+  base_config = base
+  best = ("accuracy", "max")
   score_last = True
-
-  def schema(self):
-    return base.get_config()
-
-  def best_metric(self, config):
-    return "accuracy", "max"
-
-  def checks(self):
-    return base.CHECKS
 
   def validate(self, config):
     d, m = config.data, config.model
@@ -81,13 +73,7 @@ class SentimentTask(Task):
       raise ValueError("data.validation_holdout must be > 0 for imdb (it has no validation "
                        "split); e.g. 0.1")
     text_options(config)
-    if d.manual_dir:
-      if not os.path.isdir(d.manual_dir):
-        raise FileNotFoundError(f"data.manual_dir={d.manual_dir!r} is not a directory")
-      files = sentiment.BUILDERS[d.name][3]
-      if files is not None:
-        from seqjax.data.builders import find_local_files  # pylint: disable=g-import-not-at-top
-        find_local_files(d.manual_dir, files)
+    builders.check_manual_dir(d.manual_dir, sentiment.BUILDERS[d.name][3])
     if d.pretrained_vectors and not os.path.isfile(d.pretrained_vectors):
       raise FileNotFoundError(f"data.pretrained_vectors={d.pretrained_vectors!r} is not a file")
     if m.freeze_embeddings and not d.pretrained_vectors:

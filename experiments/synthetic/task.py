@@ -146,15 +146,10 @@ def make_evaluate(config, model) -> Callable[[Any, list[dict]], dict[str, float]
 
 class SyntheticTask(Task):
   name = "synthetic"
-
-  def schema(self):
-    return base.get_config()
+  base_config = base
 
   def best_metric(self, config):
     return ("mse", "min") if config.data.task == "adding" else ("recall_accuracy", "max")
-
-  def checks(self):
-    return base.CHECKS
 
   def validate(self, config):
     d, m, t = config.data, config.model, config.train

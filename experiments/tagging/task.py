@@ -53,24 +53,13 @@ def predict(model, params: Any, batch: dict) -> np.ndarray:
 
 class TaggingTask(Task):
   name = "tagging"
-  best_mode = "max"
+  base_config = base
+  best = ("accuracy", "max")
   score_last = True
-
-  def schema(self):
-    return base.get_config()
-
-  def best_metric(self, config):
-    return "accuracy", "max"
-
-  def checks(self):
-    return base.CHECKS
 
   def validate(self, config):
     d, m = config.data, config.model
-    if d.manual_dir:
-      if not os.path.isdir(d.manual_dir):
-        raise FileNotFoundError(f"data.manual_dir={d.manual_dir!r} is not a directory")
-      builders.find_local_files(d.manual_dir, conllu.BUILDERS[d.name][2])
+    builders.check_manual_dir(d.manual_dir, conllu.BUILDERS[d.name][2])
     if d.pretrained_vectors and not os.path.isfile(d.pretrained_vectors):
       raise FileNotFoundError(f"data.pretrained_vectors={d.pretrained_vectors!r} is not a file")
     if m.freeze_embeddings and not d.pretrained_vectors:

@@ -22,7 +22,7 @@ import ml_collections
 from experiments.translate import decoding
 from experiments.translate.configs import base
 from seqjax import diagnostics, metrics, parallel
-from seqjax.data import translation as data_lib
+from seqjax.data import builders, translation as data_lib
 from seqjax.nn import seq2seq
 from seqjax.train.losses import token_nll
 from seqjax.train.task import Data, Run, Task
@@ -60,16 +60,11 @@ def _inputs(batch: dict):
 
 class TranslateTask(Task):
   name = "translate"
-
-  def schema(self):
-    return base.get_config()
+  base_config = base
 
   def best_metric(self, config):
     metric = config.train.best_metric
     return metric, "max" if metric == "bleu" else "min"
-
-  def checks(self):
-    return base.CHECKS
 
   def validate(self, config):
     d, m, dec = config.data, config.model, config.decode
@@ -92,11 +87,7 @@ class TranslateTask(Task):
     if unknown:
       raise ValueError(f"decode.test_splits has unknown splits {unknown}; choose from "
                        f"{[s for s in data_lib.MULTI30K_SPLITS if s != 'train']}")
-    if d.manual_dir:
-      if not os.path.isdir(d.manual_dir):
-        raise FileNotFoundError(f"data.manual_dir={d.manual_dir!r} is not a directory")
-      from seqjax.data.builders import find_local_files  # pylint: disable=g-import-not-at-top
-      find_local_files(d.manual_dir, data_lib.multi30k_files())
+    builders.check_manual_dir(d.manual_dir, data_lib.multi30k_files())
 
   def data(self, config, meta):
     d, t, dec = config.data, config.train, config.decode

@@ -163,14 +163,9 @@ def _no_optimizer() -> optax.GradientTransformation:
 
 class Word2VecTask(Task):
   name = "word2vec"
+  base_config = base
   free_keys = ()
   score_last = True
-
-  def schema(self):
-    return base.get_config()
-
-  def checks(self):
-    return base.CHECKS
 
   def validate(self, config):
     d, t = config.data, config.train
@@ -179,8 +174,7 @@ class Word2VecTask(Task):
     if not t.learning_rate > 0 or not 0 <= t.final_learning_rate <= 1:
       raise ValueError(f"train.learning_rate must be > 0 and train.final_learning_rate in "
                        f"[0, 1]; got {t.learning_rate!r}, {t.final_learning_rate!r}")
-    if d.manual_dir and not os.path.isdir(d.manual_dir):
-      raise FileNotFoundError(f"data.manual_dir={d.manual_dir!r} is not a directory")
+    builders.check_manual_dir(d.manual_dir)
 
   def data(self, config, meta):
     saved = None

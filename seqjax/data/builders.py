@@ -68,6 +68,17 @@ def find_local_files(directory: str, names: dict[str, str]) -> dict[str, str]:
   return found
 
 
+def check_manual_dir(directory: str, names: dict[str, str] | None = None) -> None:
+  """``data.manual_dir``: empty (download), or a directory holding ``names`` (when given);
+  ``FileNotFoundError`` naming the key otherwise."""
+  if not directory:
+    return
+  if not os.path.isdir(directory):
+    raise FileNotFoundError(f"data.manual_dir={directory!r} is not a directory")
+  if names is not None:
+    find_local_files(directory, names)
+
+
 def local_paths(builder, dl_manager, names: dict[str, str]) -> dict[str, str] | None:
   """Paths of the raw files ``names`` in the local directory, or None to download.
 

@@ -86,18 +86,21 @@ class Task:
   """Base class of every task; see the module docstring for the parts."""
 
   name: str = ""
+  # The module of the task's base config: ``get_config()`` (every key, with defaults) and
+  # ``CHECKS`` (the constraints of those keys).
+  base_config: Any = None
   free_keys: tuple[str, ...] = ("model.cell_options",)  # config keys not checked by name
   carries_state: bool = False  # the carry flows from batch to batch (LM, session-parallel)
-  best_mode: str = "min"
+  best: tuple[str, str] = ("loss", "min")  # the metric that picks the best checkpoint
   score_last: bool = False  # score validation with the last state too (``validation_last``)
 
   # ---- configuration -------------------------------------------------------------------------
   def schema(self) -> ml_collections.ConfigDict:
-    raise NotImplementedError
+    return self.base_config.get_config()
 
   def checks(self) -> Mapping[str, config_lib.Constraint]:
     """Value constraints by key, declared beside the keys (the base config's ``CHECKS``)."""
-    return {}
+    return self.base_config.CHECKS if self.base_config is not None else {}
 
   def check(self, config: ml_collections.ConfigDict) -> None:
     """Every key known to the schema, every declared constraint (the task's and the shared
@@ -115,7 +118,7 @@ class Task:
   def best_metric(self, config: ml_collections.ConfigDict) -> tuple[str, str]:
     """``(metric, "min" | "max")``: the evaluation metric that picks the best checkpoint."""
     del config
-    return "loss", self.best_mode
+    return self.best
 
   # ---- data and model ------------------------------------------------------------------------
   def data(self, config: ml_collections.ConfigDict, meta: Optional[dict]) -> Data:
