@@ -137,3 +137,21 @@ def test_non_finite_loss_names_the_step(tmp_path):
   config.optimizer.name, config.optimizer.learning_rate = "sgd", 1e6  # diverges
   with pytest.raises(FloatingPointError, match="non-finite loss .* at step"):
     trainer.train_and_evaluate(task, config, str(tmp_path), log=lambda _: None)
+
+
+def test_restore_refuses_a_checkpoint_without_its_schedule_record(tmp_path):
+  """A checkpoint written before the one trainer has no schedule lengths to rebuild the run's
+  optimizer from: ``restore`` says so in one line instead of guessing a structure."""
+  from seqjax.train import checkpoint  # pylint: disable=g-import-not-at-top
+  task = ToyTask()
+  config = task.schema()
+  data = task.data(config, None)
+  model = task.model(config, data.meta, data)
+  optimizer = task.optimizer(config, data.steps_per_epoch, 10)
+  state = trainer.state_initializer(task, config, model, optimizer, data.meta, 16)()
+  ckpt = checkpoint.Checkpointer(str(tmp_path))
+  ckpt.save(1, state, data.train.get_state(), {**data.meta, "config": config.to_json()},
+            best=True)
+  ckpt.close()
+  with pytest.raises(ValueError, match="has no schedule record; it was written by an older"):
+    trainer.restore(task, str(tmp_path))
