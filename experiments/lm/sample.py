@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -54,7 +56,12 @@ def main(argv):
   from experiments.lm.task import TASK  # pylint: disable=g-import-not-at-top
   from seqjax.train import trainer  # pylint: disable=g-import-not-at-top
 
-  run = trainer.restore(TASK, FLAGS.workdir)
+  from experiments import common  # pylint: disable=g-import-not-at-top
+  try:
+    run = trainer.restore(TASK, FLAGS.workdir)
+  except (ValueError, OSError) as e:  # a missing workdir, an unreadable or older checkpoint
+    sys.stderr.write(f"error: {common.one_line(e)}\n")
+    sys.exit(2)
   vocab = Vocabulary.from_json(run.meta["vocab"])
   print(generate(run.model, run.params, vocab, run.config.data.tokenizer, prompt=FLAGS.prompt,
                  length=FLAGS.length, temperature=FLAGS.temperature, top_k=FLAGS.top_k,

@@ -21,7 +21,7 @@ from experiments.sentiment.configs import base
 from seqjax import parallel
 from seqjax.data import classify as data_lib
 from seqjax.data import builders, sentiment
-from seqjax.data.vectors import load_vectors
+from seqjax.data.vectors import pretrained_vectors
 from seqjax.data.vocab import Vocabulary
 from seqjax.nn import classifier
 from seqjax.train import optim
@@ -37,21 +37,6 @@ def text_options(config: ml_collections.ConfigDict) -> data_lib.TextOptions:
 def min_length(config: ml_collections.ConfigDict) -> int:
   """Batches are at least this wide (TextCNN's widest filter)."""
   return max(config.model.filter_widths) if config.model.kind == "cnn" else 1
-
-
-def pretrained_vectors(config: ml_collections.ConfigDict,
-                       vocab: Vocabulary) -> tuple[np.ndarray | None, str]:
-  """``([V, D] rows for vocab, a note for the log)`` from ``data.pretrained_vectors`` (``None``
-  when unset)."""
-  d = config.data
-  if not d.pretrained_vectors:
-    return None, ""
-  table, found = load_vectors(d.pretrained_vectors, vocab, lowercase=d.lowercase_vectors,
-                              seed=config.seed)
-  if table.shape[1] != config.model.embed_size:
-    raise ValueError(f"data.pretrained_vectors has {table.shape[1]}-dim vectors but "
-                     f"model.embed_size is {config.model.embed_size}")
-  return table, f"; pretrained vectors: {found:,} of {len(vocab):,} words found"
 
 
 def confusion_text(confusion: list[list[int]], names: list[str]) -> str:

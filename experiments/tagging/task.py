@@ -16,10 +16,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.sentiment.task import pretrained_vectors
 from experiments.tagging.configs import base
 from seqjax import parallel
 from seqjax.data import builders, conllu, tagging
+from seqjax.data.vectors import pretrained_vectors
 from seqjax.data.vocab import Vocabulary
 from seqjax.nn import classifier
 from seqjax.nn.tagger import Tagger

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import os
+from typing import Any
 
 import numpy as np
 
@@ -61,3 +62,17 @@ def load_vectors(path: str, vocab: Vocabulary, *, lowercase: bool = False, scale
   if pad_id is not None:
     table[pad_id] = 0.0
   return table, int(found.sum())
+
+
+def pretrained_vectors(config: Any, vocab: Vocabulary) -> tuple[np.ndarray | None, str]:
+  """``([V, D] rows for vocab, a note for the log)`` from an experiment config's
+  ``data.pretrained_vectors`` (``None`` when unset), checked against ``model.embed_size``."""
+  d = config.data
+  if not d.pretrained_vectors:
+    return None, ""
+  table, found = load_vectors(d.pretrained_vectors, vocab, lowercase=d.lowercase_vectors,
+                              seed=config.seed)
+  if table.shape[1] != config.model.embed_size:
+    raise ValueError(f"data.pretrained_vectors has {table.shape[1]}-dim vectors but "
+                     f"model.embed_size is {config.model.embed_size}")
+  return table, f"; pretrained vectors: {found:,} of {len(vocab):,} words found"

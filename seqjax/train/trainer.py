@@ -192,6 +192,35 @@ def _write_json(workdir: str, name: str, value: Any) -> None:
       json.dump(value, f, indent=1)
 
 
+def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
+  if not isinstance(tree, dict):
+    return {prefix[:-1]: tree}
+  out = {}
+  for k, v in tree.items():
+    out.update(_flat(v, f"{prefix}{k}."))
+  return out
+
+
+def record_config(workdir: str, config: ml_collections.ConfigDict,
+                  log: Callable[[str], None]) -> list[str]:
+  """Writes ``workdir/config.json`` on a run's first start. A later start keeps that record and
+  logs the keys whose values differ from it (checking whether a resume may change them is the
+  job of the resume checks), returning them."""
+  path = os.path.join(workdir, "config.json")
+  new = json.loads(config.to_json())
+  if not os.path.exists(path):
+    _write_json(workdir, "config.json", new)
+    return []
+  with open(path, encoding="utf-8") as f:
+    old = json.load(f)
+  before, after = _flat(old), _flat(new)
+  changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+  if changed:
+    log(f"config differs from {path} (kept as the run's first config) in: " + ", ".join(
+        f"{k} {before.get(k)!r} -> {after.get(k)!r}" for k in changed))
+  return changed
+
+
 def num_steps_of(config: ml_collections.ConfigDict, steps_per_epoch: int) -> int:
   t = config.train
   return t.num_steps or t.get("num_epochs", 0) * steps_per_epoch
@@ -239,7 +268,7 @@ def train_and_evaluate(task: Task, config: ml_collections.ConfigDict, workdir: s
   select = task.selection_split(run)
   meta = {**data.meta, "config": config.to_json(),
           "schedule": {"steps_per_epoch": steps_per_epoch, "num_steps": num_steps}}
-  _write_json(workdir, "config.json", json.loads(config.to_json()))
+  record_config(workdir, config, log)
   options = loop_options(task, config, num_steps, steps_per_epoch, data.tokens_per_step)
   state, summary = fit(state, train_step=train_step,
                        batches=par.batches(data.train, batch_size), options=options,

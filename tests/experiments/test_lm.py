@@ -101,6 +101,14 @@ def test_tiny_config_on_real_ptb(tmp_path):
   assert result["test"]["tokens"] == 256 * (82430 // 256 - 1)
 
 
+def test_sample_names_a_missing_or_old_workdir(tmp_path):
+  assert_one_line_error("experiments.lm.sample", [f"--workdir={tmp_path / 'nope'}"],
+                        "is not a directory")
+  (tmp_path / "empty").mkdir()
+  assert_one_line_error("experiments.lm.sample", [f"--workdir={tmp_path / 'empty'}"],
+                        "no best checkpoint under")
+
+
 @pytest.mark.parametrize("args,message", [
     (["--config=experiments/lm/configs/nope.py"], "nope.py"),
     (["--config=experiments/lm/configs/tiny.py", "--config.model.hiden_size=3"],

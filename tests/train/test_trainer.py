@@ -120,6 +120,15 @@ def test_resume_is_exact_and_uses_the_saved_metadata(tmp_path):
   a, b = train_losses(tmp_path / "a"), train_losses(tmp_path / "b")
   assert all(a[s] == b[s] for s in range(30, 101, 5))
   assert resumed["validation"] == straight["validation"]
+  # The checkpoint carries the task's meta and the schedule the run's optimizer was built with.
+  meta, saved = trainer.read_run(str(tmp_path / "b"), which="last")
+  assert meta["inputs"] == 3 and saved.train.num_steps == 100
+  assert meta["schedule"] == {"steps_per_epoch": 8, "num_steps": 100}
+  # config.json stays the run's first config; the resumed start named what it changed.
+  first = json.loads((tmp_path / "b" / "config.json").read_text())
+  assert first["train"]["num_steps"] == 23
+  assert any("config differs from" in line and "train.num_steps 23 -> 100" in line
+             for line in logs)
 
 
 def test_bad_config_key_is_named(tmp_path):
