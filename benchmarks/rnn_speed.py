@@ -157,7 +157,9 @@ def jax_builders():
       from experiments.lm.task import TASK  # pylint: disable=g-import-not-at-top
       from seqjax.train import optim, trainer  # pylint: disable=g-import-not-at-top
       from seqjax.train.state import TrainState  # pylint: disable=g-import-not-at-top
-      model = RNNLM(vocab_size=10000, hidden_size=200, num_layers=2, init_scale=0.1, **kw)
+      from seqjax.nn.rnn import RNNSpec  # pylint: disable=g-import-not-at-top
+      model = RNNLM(vocab_size=10000,
+                    rnn=RNNSpec(hidden_size=200, num_layers=2, init_scale=0.1, **kw))
       opt_cfg = ml_collections.ConfigDict(dict(
           name="sgd", learning_rate=1.0, momentum=0.0, weight_decay=0.0, clip_norm=5.0,
           schedule="constant", decay=0.5, decay_after=4, warmup_steps=0, total_steps=0))

@@ -27,6 +27,7 @@ import numpy as np  # noqa: E402
 
 from seqjax import parallel  # noqa: E402
 from seqjax.nn import lm as lm_nn  # noqa: E402
+from seqjax.nn.rnn import RNNSpec  # noqa: E402
 from experiments.lm.task import TASK  # noqa: E402
 from seqjax.train import optim, trainer  # noqa: E402
 from seqjax.train.state import TrainState  # noqa: E402
@@ -44,8 +45,8 @@ def batches(seed: int, n: int, batch: int, bptt: int, vocab: int):
 def run(devices: int, args) -> tuple[float, list[np.ndarray], list[float]]:
   par = parallel.DataParallel(parallel.make_mesh(data=devices))
   par.check_batch_size(args.batch)
-  model = lm_nn.RNNLM(vocab_size=args.vocab, hidden_size=args.hidden, num_layers=2,
-                      dropout_rate=0.2)
+  model = lm_nn.RNNLM(vocab_size=args.vocab, dropout_rate=0.2,
+                      rnn=RNNSpec(hidden_size=args.hidden, num_layers=2, dropout_rate=0.2))
   opt_config = ml_collections.ConfigDict({"name": "sgd", "learning_rate": 1.0, "momentum": 0.0,
                                           "weight_decay": 0.0, "clip_norm": 5.0,
                                           "schedule": "constant", "decay": 0.5,

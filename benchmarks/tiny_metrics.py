@@ -44,6 +44,7 @@ def run(name: str, out: pathlib.Path) -> None:
   writer, extra = EXPERIMENTS[name]
   root = out / name
   shutil.rmtree(root, ignore_errors=True)
+  root.mkdir(parents=True)
   args = [sys.executable, "-m", f"experiments.{name}.main",
           f"--config=experiments/{name}/configs/tiny.py", f"--workdir={root / 'work'}",
           "--config.train.log_every=1", *extra]

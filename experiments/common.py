@@ -46,6 +46,33 @@ def optimizer_section(**defaults: Any) -> ml_collections.ConfigDict:
   return c
 
 
+def rnn_section(**defaults: Any) -> ml_collections.ConfigDict:
+  """``config.model.rnn``: every field of ``seqjax.nn.rnn.RNNSpec`` (the recurrent part of the
+  model), with ``defaults`` overriding the shared defaults. ``Task.check`` checks the section as
+  one spec, so every option works in every task that has one."""
+  c = ml_collections.ConfigDict()
+  c.cell = "lstm"  # a name in seqjax.cells.CELLS: rnn | lstm | gru | mingru | minlstm | lru
+  c.cell_options = ml_collections.ConfigDict()  # keyword options of the cell's init
+  c.hidden_size = 128  # per direction
+  c.num_layers = 1
+  c.bidirectional = False
+  c.merge = "concat"  # concat | sum: how a bidirectional layer joins its directions
+  c.dropout_rate = 0.0  # between stacked layers
+  c.residual = False
+  c.init_scale = 0.0  # > 0: every weight U(±init_scale); 0: each cell's defaults
+  c.locked_dropout = False  # dropout masks shared across the steps of a sequence
+  c.state_dropout = 0.0  # variational dropout on the recurrent connections
+  c.zoneout = 0.0
+  c.weight_drop = 0.0  # DropConnect on the recurrent matrices
+  c.backend = "auto"  # auto | scan | associative (mingru / minlstm / lru) | fused | cudnn
+  c.compute_dtype = ""  # "bfloat16": bf16 matmuls, float32 carry (the fused kernels)
+  c.unroll = 1  # scan steps per loop iteration
+  c.remat = False  # recompute each step in the backward pass
+  for key, value in defaults.items():
+    c[key] = ml_collections.ConfigDict(value) if isinstance(value, dict) else value
+  return c
+
+
 def parallel_section(**defaults: Any) -> ml_collections.ConfigDict:
   """``config.parallel``: the device mesh (``seqjax.parallel``). ``train.batch_size`` is the
   global batch over every device of every process unless ``per_device_batch_size`` is set."""

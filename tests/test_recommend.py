@@ -9,6 +9,7 @@ import pytest
 from seqjax import recommend
 from seqjax.data import sessions as data_lib
 from seqjax.nn.gru4rec import GRU4Rec
+from seqjax.nn.rnn import RNNSpec
 from experiments.recsys import task as recsys_task
 
 DAY = 86400.0
@@ -113,7 +114,7 @@ def test_item_knn_is_session_cosine():
 
 
 def test_gru4rec_resets_equal_running_sessions_separately():
-  model = GRU4Rec(num_items=20, embed_size=6, hidden_size=5)
+  model = GRU4Rec(num_items=20, embed_size=6, rnn=RNNSpec(cell="gru", hidden_size=5))
   a, b = np.asarray([[3, 4, 5]]), np.asarray([[7, 8]])
   packed = np.concatenate([a, b], 1)
   resets = np.asarray([[True, False, False, True, False]])

@@ -3,7 +3,7 @@
     python -m experiments.lm.main --config=experiments/lm/configs/shakespeare_char.py \
         --workdir=/tmp/shakespeare [--config.data.manual_dir=../shared/data/tinyshakespeare]
 
-Any config value can be overridden, e.g. ``--config.model.hidden_size=650``. A workdir that
+Any config value can be overridden, e.g. ``--config.model.rnn.hidden_size=650``. A workdir that
 holds a checkpoint is resumed.
 """
 

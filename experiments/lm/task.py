@@ -28,7 +28,6 @@ from seqjax.data import lm as lm_data
 from seqjax.data.vocab import Vocabulary
 from seqjax.nn import RNNLM
 from seqjax.nn import lm as lm_nn
-from seqjax.nn.rnn import check_backend
 from seqjax.train.losses import token_nll
 from seqjax.train.task import Data, Run, Task
 
@@ -49,10 +48,10 @@ def _reset(carry: Any, reset: jax.Array) -> Any:
 class LMTask(Task):
   name = "lm"
   base_config = base
+  rnn_sections = ("model.rnn",)
   carries_state = True
 
   def validate(self, config):
-    check_backend(config.model)
     builders.check_manual_dir(config.data.manual_dir, builders.local_file_names(config.data.name))
 
   def data(self, config, meta):
@@ -73,13 +72,9 @@ class LMTask(Task):
 
   def model(self, config, meta, data=None):
     m = config.model
-    return RNNLM(vocab_size=len(meta["vocab"]["tokens"]), hidden_size=m.hidden_size,
-                 num_layers=m.num_layers, cell=m.cell, cell_options=dict(m.cell_options),
+    return RNNLM(vocab_size=len(meta["vocab"]["tokens"]), rnn=self.rnn(config),
                  embed_size=m.embed_size or None, dropout_rate=m.dropout_rate,
-                 tie_weights=m.tie_weights, init_scale=m.init_scale or None, unroll=m.unroll,
-                 remat=m.remat, locked_dropout=m.locked_dropout, state_dropout=m.state_dropout,
-                 embed_dropout=m.embed_dropout, weight_drop=m.weight_drop, zoneout=m.zoneout,
-                 backend=m.backend, compute_dtype=m.compute_dtype or None)
+                 tie_weights=m.tie_weights, embed_dropout=m.embed_dropout)
 
   def init_params(self, model, key, config, meta):
     tokens = jnp.zeros((config.train.batch_size, config.train.bptt), jnp.int32)
@@ -89,7 +84,8 @@ class LMTask(Task):
     return lm_nn.initial_carry(model, params, batch_size)
 
   def describe(self, config, model):
-    return f"{config.model.num_layers}x{config.model.hidden_size} {config.model.cell} LM"
+    r = config.model.rnn
+    return f"{r.num_layers}x{r.hidden_size} {r.cell} LM"
 
   def loss(self, model, params, batch, *, key, carry, config):
     carry = _reset(carry, batch["reset"])

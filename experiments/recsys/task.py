@@ -89,6 +89,7 @@ def baseline_scores(train: list[np.ndarray], num_items: int, lam: float):
 class RecsysTask(Task):
   name = "recsys"
   base_config = base
+  rnn_sections = ("model.rnn",)
   carries_state = True
 
   def best_metric(self, config):
@@ -137,20 +138,19 @@ class RecsysTask(Task):
 
   def model(self, config, meta, data=None):
     m = config.model
-    return GRU4Rec(num_items=meta["num_items"], embed_size=m.embed_size, cell=m.cell,
-                   hidden_size=m.hidden_size, num_layers=m.num_layers,
-                   cell_options=dict(m.cell_options), dropout_rate=m.dropout_rate)
+    return GRU4Rec(num_items=meta["num_items"], embed_size=m.embed_size, rnn=self.rnn(config),
+                   dropout_rate=m.dropout_rate)
 
   def init_params(self, model, key, config, meta):
     shape = (config.train.batch_size, config.train.block)
     return model.init(key, jnp.zeros(shape, jnp.int32), jnp.zeros(shape, bool))["params"]
 
   def initial_carry(self, model, params, batch_size, config):
-    return rnn.initial_carry(config.model.cell, params["rnn"], (batch_size,))
+    return rnn.initial_carry(model.rnn, params["rnn"], (batch_size,))
 
   def describe(self, config, model):
     t = config.train
-    return (f"GRU4Rec ({config.model.cell} {config.model.hidden_size}); loss {t.loss}; blocks "
+    return (f"GRU4Rec ({model.rnn.cell} {model.rnn.hidden_size}); loss {t.loss}; blocks "
             f"of {t.batch_size} lanes x {t.block} steps")
 
   def loss(self, model, params, batch, *, key, carry, config, table=None):

@@ -49,6 +49,7 @@ def confusion_text(confusion: list[list[int]], names: list[str]) -> str:
 class SentimentTask(Task):
   name = "sentiment"
   base_config = base
+  rnn_sections = ("model.rnn",)
   best = ("accuracy", "max")
   score_last = True
 
@@ -96,11 +97,9 @@ class SentimentTask(Task):
                   freeze_embeddings=m.freeze_embeddings)
     if m.kind == "rnn":
       return classifier.SequenceClassifier(
-          cell=m.cell, hidden_size=m.hidden_size, num_layers=m.num_layers,
-          bidirectional=m.bidirectional, cell_options=dict(m.cell_options),
-          rnn_dropout_rate=m.rnn_dropout_rate, pooling=m.pooling,
-          mlp_hidden=tuple(m.mlp_hidden), activation=m.activation, output_bias=m.output_bias,
-          dropout_rate=m.dropout_rate, unroll=m.unroll, **shared)
+          rnn=self.rnn(config), pooling=m.pooling, mlp_hidden=tuple(m.mlp_hidden),
+          activation=m.activation, output_bias=m.output_bias, dropout_rate=m.dropout_rate,
+          **shared)
     if m.kind == "cnn":
       return classifier.TextCNN(filter_widths=tuple(m.filter_widths), num_filters=m.num_filters,
                                 dropout_rate=m.dropout_rate, **shared)

@@ -55,11 +55,11 @@ def run_config(task: str, length: int, variant: str, steps: int, hidden: int, se
   c = base.get_config()
   c.seed = seed
   c.data.task, c.data.length = task, length
-  c.model.cell, c.model.hidden_size = cell, hidden
-  c.model.cell_options.update(options)
+  c.model.rnn.cell, c.model.rnn.hidden_size = cell, hidden
+  c.model.rnn.cell_options.update(options)
   for key, value in model_keys.items():
     c.model[key] = hidden if value == -1 else value  # -1: the hidden size
-  c.model.backend = "associative" if cell in cells_lib.LINEAR_CELLS else "auto"
+  c.model.rnn.backend = "associative" if cell in cells_lib.LINEAR_CELLS else "auto"
   c.train.num_steps, c.train.batch_size = steps, batch_size
   c.train.eval_every = max(steps // 20, 1)
   c.train.log_every = max(steps // 50, 1)
@@ -73,7 +73,7 @@ def grad_norm_curve(config, params) -> np.ndarray:
   """Mean ‖∂L/∂h_t‖ over a held-out batch for every t; NaN for the LRU, whose carry has no
   ``h`` field to perturb."""
   batch = synthetic_task.SyntheticBatches(config, config.seed + synthetic_task.EVAL_SEED_OFFSET).make(0)
-  if config.model.cell == "lru":
+  if config.model.rnn.cell == "lru":
     return np.full(synthetic_task.model_inputs(config, batch).shape[1], np.nan)
   return np.asarray(synthetic_task.hidden_grad_curve(config, params, batch))
 
@@ -115,7 +115,7 @@ def gate_inputs(config, params) -> tuple:
   xs = synthetic_task.model_inputs(config, batch)
   if config.data.task == "copy":
     xs = jax.nn.one_hot(xs, config.data.num_symbols + 2)
-  return cells_lib.get(config.model.cell), params["DeepRNN_0"]["layer_0"], xs
+  return cells_lib.get(config.model.rnn.cell), params["DeepRNN_0"]["layer_0"], xs
 
 
 def gate_values(config, params) -> np.ndarray:
@@ -177,8 +177,8 @@ def main(argv):
       trained = run.params
       curves[f"{variant} (init)"] = grad_norm_curve(config, init)
       curves[f"{variant} (trained)"] = grad_norm_curve(config, trained)
-      if config.model.cell in ("lstm", "gru"):
-        kind = "forget gate f" if config.model.cell == "lstm" else "update gate z"
+      if config.model.rnn.cell in ("lstm", "gru"):
+        kind = "forget gate f" if config.model.rnn.cell == "lstm" else "update gate z"
         for stage, p in (("init", init), ("trained", trained)):
           values = gate_values(config, p)
           stats = diagnostics.gate_statistics(*gate_inputs(config, p))

@@ -1,7 +1,7 @@
 """Trains a recurrent model on a synthetic long-dependency task (no data to download).
 
     python -m experiments.synthetic.main --config=experiments/synthetic/configs/tiny.py \
-        --workdir=/tmp/adding [--config.data.length=200 --config.model.cell=gru]
+        --workdir=/tmp/adding [--config.data.length=200 --config.model.rnn.cell=gru]
 """
 
 from experiments import common

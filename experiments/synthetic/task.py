@@ -23,7 +23,7 @@ from seqjax import cells as cells_lib
 from seqjax import diagnostics, parallel
 from seqjax.data import synthetic
 from seqjax.nn.readout import RNNReadout
-from seqjax.nn.rnn import check_backend
+from seqjax.nn.rnn import RNNSpec
 from seqjax.train import optim
 from seqjax.train.task import Data, Task
 
@@ -34,11 +34,9 @@ SOLVED_MSE = 0.01
 def build_model(config: ml_collections.ConfigDict) -> RNNReadout:
   d, m = config.data, config.model
   copy = d.task == "copy"
-  return RNNReadout(num_outputs=d.num_symbols + 1 if copy else 1, hidden_size=m.hidden_size,
-                    num_layers=m.num_layers, cell=m.cell, cell_options=dict(m.cell_options),
-                    vocab_size=d.num_symbols + 2 if copy else 0,
-                    readout="every" if copy else "last", backend=m.backend,
-                    init_scale=m.init_scale or None, encoder_size=m.encoder_size)
+  return RNNReadout(num_outputs=d.num_symbols + 1 if copy else 1,
+                    rnn=RNNSpec.from_config(m.rnn), vocab_size=d.num_symbols + 2 if copy else 0,
+                    readout="every" if copy else "last", encoder_size=m.encoder_size)
 
 
 class SyntheticBatches:
@@ -91,7 +89,7 @@ def model_inputs(config: ml_collections.ConfigDict, batch: dict) -> jax.Array:
 def hidden_grad_curve(config: ml_collections.ConfigDict, params: Any,
                       batch: dict) -> jax.Array:
   """``‖∂L/∂h_t‖`` of the single recurrent layer for ``t = 0..T'-1``, averaged over the batch."""
-  cell = cells_lib.get(config.model.cell)
+  cell = cells_lib.get(config.model.rnn.cell)
   layer, dense = params["DeepRNN_0"]["layer_0"], params["Dense_0"]
   xs = model_inputs(config, batch)
   if config.data.task == "copy":
@@ -147,6 +145,7 @@ def make_evaluate(config, model) -> Callable[[Any, list[dict]], dict[str, float]
 class SyntheticTask(Task):
   name = "synthetic"
   base_config = base
+  rnn_sections = ("model.rnn",)
 
   def best_metric(self, config):
     return ("mse", "min") if config.data.task == "adding" else ("recall_accuracy", "max")
@@ -157,10 +156,11 @@ class SyntheticTask(Task):
       raise ValueError(f"train.num_steps must be > 0 (the data is endless); got {t.num_steps}")
     if d.task == "adding" and d.length < 2:
       raise ValueError(f"data.length must be >= 2 for the adding problem; got {d.length}")
-    check_backend(m)
-    if t.diagnose_every and (m.num_layers != 1 or m.cell == "lru" or m.encoder_size):
-      raise ValueError("train.diagnose_every needs model.num_layers=1, no model.encoder_size and "
-                       "a cell whose state is its output h (not lru)")
+    r = m.rnn
+    if t.diagnose_every and (r.num_layers != 1 or r.bidirectional or r.cell == "lru"
+                             or m.encoder_size):
+      raise ValueError("train.diagnose_every needs model.rnn.num_layers=1, one direction, no "
+                       "model.encoder_size and a cell whose state is its output h (not lru)")
 
   def data(self, config, meta):
     d, t = config.data, config.train
@@ -185,8 +185,8 @@ class SyntheticTask(Task):
     return optim.make_optimizer(config.optimizer, num_steps, num_steps)
 
   def describe(self, config, model):
-    m = config.model
-    return f"{m.cell} {m.num_layers}x{m.hidden_size}"
+    r = config.model.rnn
+    return f"{r.cell} {r.num_layers}x{r.hidden_size}"
 
   def loss(self, model, params, batch, *, key, carry, config):
     outputs = model.apply({"params": params}, model_inputs(config, batch))

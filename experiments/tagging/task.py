@@ -54,6 +54,7 @@ def predict(model, params: Any, batch: dict) -> np.ndarray:
 class TaggingTask(Task):
   name = "tagging"
   base_config = base
+  rnn_sections = ("model.rnn",)
   best = ("accuracy", "max")
   score_last = True
 
@@ -100,9 +101,7 @@ class TaggingTask(Task):
   def model(self, config, meta, data=None):
     m = config.model
     return Tagger(num_tags=len(meta["tag_names"]), vocab_size=len(meta["vocab"]["tokens"]),
-                  embed_size=m.embed_size, cell=m.cell, hidden_size=m.hidden_size,
-                  num_layers=m.num_layers, cell_options=dict(m.cell_options),
-                  rnn_dropout_rate=m.rnn_dropout_rate,
+                  embed_size=m.embed_size, rnn=self.rnn(config),
                   char_vocab_size=len(meta["char_vocab"]["tokens"]) if m.char_encoder else 0,
                   char_embed_size=m.char_embed_size, char_hidden_size=m.char_hidden_size,
                   dropout_rate=m.dropout_rate, word_dropout_rate=m.word_dropout_rate,
@@ -121,7 +120,7 @@ class TaggingTask(Task):
     return optim.make_optimizer(config.optimizer, steps_per_epoch, num_steps, frozen=frozen)
 
   def describe(self, config, model):
-    return (f"BiRNN tagger ({config.model.cell}, char encoder "
+    return (f"BiRNN tagger ({config.model.rnn.cell}, char encoder "
             f"{'on' if config.model.char_encoder else 'off'})")
 
   def loss(self, model, params, batch, *, key, carry, config):

@@ -61,6 +61,7 @@ def _inputs(batch: dict):
 class TranslateTask(Task):
   name = "translate"
   base_config = base
+  rnn_sections = ("model.rnn",)
 
   def best_metric(self, config):
     metric = config.train.best_metric
@@ -76,11 +77,11 @@ class TranslateTask(Task):
                        f"{m.teacher_forcing_ratio!r}")
     if m.input_feeding and (m.style != "luong" or m.attention == "none"):
       raise ValueError("model.input_feeding needs model.style='luong' and an attention")
-    if m.bridge == "last" and m.encoder_layers != m.decoder_layers:
-      raise ValueError("model.bridge='last' needs model.encoder_layers == model.decoder_layers")
+    if m.bridge == "last" and m.rnn.num_layers != m.decoder_layers:
+      raise ValueError("model.bridge='last' needs model.rnn.num_layers == model.decoder_layers")
     if m.bridge == "last":
-      out = m.hidden_size * (2 if m.bidirectional else 1)
-      if (m.decoder_hidden_size or m.hidden_size) != out:
+      out = self.rnn(config).output_size
+      if (m.decoder_hidden_size or m.rnn.hidden_size) != out:
         raise ValueError(f"model.bridge='last' needs the decoder hidden size to equal the "
                          f"encoder output size {out}; set model.decoder_hidden_size={out}")
     unknown = [s for s in dec.test_splits if s not in data_lib.MULTI30K_SPLITS or s == "train"]
@@ -116,20 +117,18 @@ class TranslateTask(Task):
     src_tok, tgt_tok = tokenizers_from_meta(meta)
     return seq2seq.Seq2Seq(
         src_vocab_size=len(src_tok), tgt_vocab_size=len(tgt_tok), embed_size=m.embed_size,
-        cell=m.cell, hidden_size=m.hidden_size, encoder_layers=m.encoder_layers,
-        bidirectional=m.bidirectional, decoder_hidden_size=m.decoder_hidden_size,
+        rnn=self.rnn(config), decoder_hidden_size=m.decoder_hidden_size,
         decoder_layers=m.decoder_layers, bridge=m.bridge, attention=m.attention,
         attention_size=m.attention_size, style=m.style, input_feeding=m.input_feeding,
         reverse_source=m.reverse_source, dropout_rate=m.dropout_rate,
-        rnn_dropout_rate=m.rnn_dropout_rate, teacher_forcing_ratio=m.teacher_forcing_ratio,
-        init_scale=m.init_scale or None, cell_options=dict(m.cell_options), unroll=m.unroll)
+        teacher_forcing_ratio=m.teacher_forcing_ratio)
 
   def init_params(self, model, key, config, meta):
     src = jnp.full((2, 4), data_lib.EOS_ID, jnp.int32)
     return model.init(key, src, jnp.full((2,), 4, jnp.int32), src)["params"]
 
   def describe(self, config, model):
-    return f"{config.model.cell} seq2seq, attention {config.model.attention}"
+    return f"{config.model.rnn.cell} seq2seq, attention {config.model.attention}"
 
   def loss(self, model, params, batch, *, key, carry, config):
     mask = batch["tgt_mask"]

@@ -164,7 +164,6 @@ def _no_optimizer() -> optax.GradientTransformation:
 class Word2VecTask(Task):
   name = "word2vec"
   base_config = base
-  free_keys = ()
   score_last = True
 
   def validate(self, config):

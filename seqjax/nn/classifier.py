@@ -19,7 +19,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from seqjax.nn import rnn
+from seqjax.nn.rnn import DeepRNN, RNNSpec
 
 POOLINGS = ("last", "mean", "max", "attention")
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
@@ -159,8 +159,8 @@ class SequenceClassifier(TextClassifierBase):
   Attributes:
     num_classes: C.
     vocab_size, embed_size: the embedding table.
-    cell, hidden_size, num_layers, bidirectional, cell_options, rnn_dropout_rate: the
-      ``DeepRNN`` (``rnn_dropout_rate`` between layers).
+    rnn: the recurrent part (``RNNSpec``: cell, sizes, direction, dropout between layers,
+      regularisers, back end, compute dtype).
     pooling: ``"last"`` (the state at each sequence's true last step; bidirectional: the
       forward state at the last step joined with the backward state at step 0, i.e. both
       directions' final states), ``"mean"``, ``"max"`` or ``"attention"``.
@@ -169,18 +169,12 @@ class SequenceClassifier(TextClassifierBase):
       only, as Flax), on the pooled vector and inside the MLP.
     word_dropout_rate: input tokens replaced by ``unk_id``.
   """
-  cell: str = "lstm"
-  hidden_size: int = 256
-  num_layers: int = 1
-  bidirectional: bool = True
-  cell_options: Any = None
-  rnn_dropout_rate: float = 0.0
+  rnn: RNNSpec = RNNSpec(hidden_size=256, bidirectional=True)
   pooling: str = "attention"
   mlp_hidden: Sequence[int] = (256,)
   activation: str = "tanh"
   output_bias: bool = True
   dropout_rate: float = 0.0
-  unroll: int = 1
 
   @nn.compact
   def __call__(self, tokens: jax.Array, lengths: jax.Array, *,
@@ -189,16 +183,16 @@ class SequenceClassifier(TextClassifierBase):
     if self.pooling not in POOLINGS:
       raise ValueError(f"SequenceClassifier: pooling must be one of {list(POOLINGS)}; "
                        f"got {self.pooling!r}")
+    if self.pooling == "last" and self.rnn.bidirectional and self.rnn.merge != "concat":
+      raise ValueError("SequenceClassifier: pooling='last' with a bidirectional RNN needs "
+                       f"merge='concat' (it joins the two directions' final states); got "
+                       f"{self.rnn.merge!r}")
     mask = length_mask(lengths, tokens.shape[1])
     x = self.embed_tokens(tokens, mask, deterministic, self.dropout_rate)
-    ys, _ = rnn.DeepRNN(cell=self.cell, hidden_size=self.hidden_size,
-                        num_layers=self.num_layers, bidirectional=self.bidirectional,
-                        dropout_rate=self.rnn_dropout_rate, cell_options=self.cell_options,
-                        unroll=self.unroll, name="rnn")(x, lengths=lengths,
-                                                        deterministic=deterministic)
+    ys, _ = DeepRNN(self.rnn, name="rnn")(x, lengths=lengths, deterministic=deterministic)
     drop = nn.Dropout(self.dropout_rate)
     if self.pooling == "last":
-      if self.bidirectional:
+      if self.rnn.bidirectional:
         half = ys.shape[-1] // 2
         pooled = jnp.concatenate([last_step(ys[..., :half], lengths), ys[:, 0, half:]], -1)
       else:
@@ -209,7 +203,7 @@ class SequenceClassifier(TextClassifierBase):
       pooled = masked_max(ys, mask)
     else:
       ys = drop(ys, deterministic=deterministic)
-      pooled, _ = AttentionPooling(self.mlp_hidden[0] if self.mlp_hidden else self.hidden_size,
+      pooled, _ = AttentionPooling(self.mlp_hidden[0] if self.mlp_hidden else self.rnn.hidden_size,
                                    name="attention")(ys, mask)
     pooled = drop(pooled, deterministic=deterministic)
     return MLP(tuple(self.mlp_hidden), self.num_classes, self.activation, self.dropout_rate,

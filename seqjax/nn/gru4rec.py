@@ -18,31 +18,29 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from seqjax.nn import rnn
+from seqjax.nn.rnn import DeepRNN, RNNSpec
 
 
 class GRU4Rec(nn.Module):
-  """Attributes: ``num_items``; ``embed_size`` of the input items; ``cell``, ``hidden_size``,
-  ``num_layers``, ``cell_options`` of the ``DeepRNN``; ``dropout_rate`` on the input embedding
-  and on the hidden states; ``output_init`` stddev of the output item vectors ``W``."""
+  """Attributes: ``num_items``; ``embed_size`` of the input items; ``rnn`` the recurrent part
+  (``RNNSpec``, one direction: the next item is predicted from the past); ``dropout_rate`` on the
+  input embedding and on the hidden states (the spec's ``dropout_rate`` is between layers);
+  ``output_init`` stddev of the output item vectors ``W``."""
   num_items: int
   embed_size: int = 100
-  cell: str = "gru"
-  hidden_size: int = 100
-  num_layers: int = 1
-  cell_options: Any = None
+  rnn: RNNSpec = RNNSpec(cell="gru", hidden_size=100)
   dropout_rate: float = 0.0
   output_init: float = 0.05
 
   def setup(self):
     self.embed = nn.Embed(self.num_items, self.embed_size,
                           embedding_init=nn.initializers.normal(0.05))
-    self.rnn = rnn.DeepRNN(cell=self.cell, hidden_size=self.hidden_size,
-                           num_layers=self.num_layers, cell_options=self.cell_options,
-                           dropout_rate=self.dropout_rate)
+    if self.rnn.bidirectional:
+      raise ValueError("GRU4Rec: rnn must be unidirectional (a session is read left to right)")
+    self.recurrent = DeepRNN(self.rnn, name="rnn")
     self.dropout = nn.Dropout(self.dropout_rate)
     self.output_items = self.param("output_items", nn.initializers.normal(self.output_init),
-                                   (self.num_items, self.hidden_size))
+                                   (self.num_items, self.rnn.hidden_size))
     self.output_bias = self.param("output_bias", nn.initializers.zeros, (self.num_items,))
 
   def __call__(self, inputs: jax.Array, resets: jax.Array, carry: Optional[Any] = None, *,
@@ -52,7 +50,7 @@ class GRU4Rec(nn.Module):
       raise ValueError(f"GRU4Rec: inputs and resets must both be [B, T]; got {inputs.shape} "
                        f"and {resets.shape}")
     x = self.dropout(self.embed(inputs), deterministic=deterministic)
-    ys, carry = self.rnn(x, carry, resets=resets, deterministic=deterministic)
+    ys, carry = self.recurrent(x, carry, resets=resets, deterministic=deterministic)
     return self.dropout(ys, deterministic=deterministic), carry
 
   def scores(self, hidden: jax.Array, items: Optional[jax.Array] = None) -> jax.Array:

@@ -9,7 +9,8 @@ import jax
 import jax.numpy as jnp
 
 from seqjax.cells.initializers import scaled_uniform
-from seqjax.nn import rnn
+from seqjax.nn import rnn as rnn_lib
+from seqjax.nn.rnn import DeepRNN, RNNSpec
 from seqjax.recurrence import dropout as unroll_dropout
 
 
@@ -20,59 +21,46 @@ class RNNLM(nn.Module):
   corpus can be read window after window (truncated BPTT).
 
   Dropout (when ``deterministic=False``) is on the non-recurrent connections only, as in
-  Zaremba et al.: the embedding output, between layers, and before the softmax. With
-  ``tie_weights`` the softmax reuses the embedding matrix (Press & Wolf 2017; Inan et al. 2017),
-  which needs the last layer's output size to equal ``embed_size``. ``init_scale`` draws every
-  parameter U(±init_scale) (Zaremba: 0.1 / 0.05 / 0.04); otherwise each cell's defaults apply.
+  Zaremba et al.: ``dropout_rate`` on the embedding output and before the softmax, the spec's
+  ``dropout_rate`` between layers (Zaremba's configs set both). With ``tie_weights`` the softmax
+  reuses the embedding matrix (Press & Wolf 2017; Inan et al. 2017), which needs the last
+  layer's output size to equal ``embed_size``.
 
-  Regularisers (Gal & Ghahramani 2016; Merity et al. 2017), all off by default:
-  ``locked_dropout`` makes the embedding, between-layer and output dropout one mask per
-  sequence (window); ``state_dropout`` is variational dropout on the recurrent connections;
-  ``embed_dropout`` drops whole word types (a row of the embedding matrix, the same at every
-  position of the window); ``weight_drop`` is DropConnect on the recurrent matrices;
-  ``zoneout`` as in ``seqjax.recurrence.unroll``. ``backend`` names how the recurrence runs
-  (``seqjax.cells.Backend``: ``auto``, ``scan``, ``associative`` for the linear-recurrence
-  cells, ``fused``, ``cudnn``); ``compute_dtype="bfloat16"`` is mixed precision.
+  ``rnn`` is the recurrent part (``RNNSpec``: cell, sizes, back end, compute dtype, and the
+  recurrent regularisers state dropout, zoneout, weight drop; its ``dropout_rate`` is between
+  layers). Its ``init_scale`` draws every parameter, embedding and softmax included, U(±init_scale)
+  (Zaremba: 0.1 / 0.05 / 0.04; unset: each part's defaults), and its
+  ``locked_dropout`` makes this model's embedding and output dropout one mask per sequence
+  (window) too (Gal & Ghahramani 2016; Merity et al. 2017). ``embed_dropout`` drops whole word
+  types (a row of the embedding matrix, the same at every position of the window).
+
+  >>> import jax, jax.numpy as jnp
+  >>> lm = RNNLM(vocab_size=10, rnn=RNNSpec(cell="gru", hidden_size=6, num_layers=2))
+  >>> tokens = jnp.zeros((2, 7), jnp.int32)
+  >>> params = lm.init(jax.random.key(0), tokens)["params"]
+  >>> logits, carry = lm.apply({"params": params}, tokens, initial_carry(lm, params, 2))
+  >>> logits.shape
+  (2, 7, 10)
   """
   vocab_size: int
-  hidden_size: int = 200
-  num_layers: int = 2
-  cell: str = "lstm"
-  cell_options: Any = None
+  rnn: RNNSpec = RNNSpec(hidden_size=200, num_layers=2)
   embed_size: Optional[int] = None
   dropout_rate: float = 0.0
   tie_weights: bool = False
-  init_scale: Optional[float] = None
-  unroll: int = 1
-  remat: bool = False
-  locked_dropout: bool = False
-  state_dropout: float = 0.0
   embed_dropout: float = 0.0
-  weight_drop: float = 0.0
-  zoneout: Any = 0.0
-  backend: str = "auto"
-  compute_dtype: Any = None
 
   def setup(self):
-    embed_size = self.embed_size or self.hidden_size
-    init = (scaled_uniform(self.init_scale)
-            if self.init_scale else nn.initializers.normal(stddev=1.0))
+    embed_size = self.embed_size or self.rnn.hidden_size
+    scale = self.rnn.init_scale
+    init = scaled_uniform(scale) if scale else nn.initializers.normal(stddev=1.0)
     self.embed = nn.Embed(self.vocab_size, embed_size, embedding_init=init)
-    self.rnn = rnn.DeepRNN(cell=self.cell, hidden_size=self.hidden_size,
-                           num_layers=self.num_layers, dropout_rate=self.dropout_rate,
-                           init_scale=self.init_scale, cell_options=self.cell_options,
-                           unroll=self.unroll, remat=self.remat,
-                           locked_dropout=self.locked_dropout, state_dropout=self.state_dropout,
-                           weight_drop=self.weight_drop, zoneout=self.zoneout,
-                           backend=self.backend, compute_dtype=self.compute_dtype)
+    self.recurrent = DeepRNN(self.rnn, name="rnn")
     self.dropout = nn.Dropout(self.dropout_rate)
     if self.tie_weights:
       self.softmax_bias = self.param("softmax_bias", nn.initializers.zeros, (self.vocab_size,))
     else:
-      kernel_init = (scaled_uniform(self.init_scale)
-                     if self.init_scale else nn.initializers.lecun_normal())
-      bias_init = (scaled_uniform(self.init_scale)
-                   if self.init_scale else nn.initializers.zeros)
+      kernel_init = scaled_uniform(scale) if scale else nn.initializers.lecun_normal()
+      bias_init = scaled_uniform(scale) if scale else nn.initializers.zeros
       self.softmax = nn.Dense(self.vocab_size, kernel_init=kernel_init, bias_init=bias_init)
 
   def __call__(self, tokens: jax.Array, carry: Any = None, *,
@@ -85,7 +73,7 @@ class RNNLM(nn.Module):
                                   (self.vocab_size,))
       x = x * (keep[tokens] / (1.0 - self.embed_dropout))[..., None].astype(x.dtype)
     x = self._drop(x, deterministic)
-    ys, carry = self.rnn(x, carry, deterministic=deterministic)
+    ys, carry = self.recurrent(x, carry, deterministic=deterministic)
     ys = self._drop(ys, deterministic)
     # The output layer on [B*T, H]: with the 3-D form XLA:CPU transposes the [B, T, V]
     # gradient before the weight-gradient matmul, which made PTB small's training step 1.5x
@@ -104,11 +92,11 @@ class RNNLM(nn.Module):
 
   def _drop(self, x: jax.Array, deterministic: bool) -> jax.Array:
     """The non-recurrent dropout: per element, or one mask per sequence (``locked_dropout``)."""
-    if deterministic or self.dropout_rate == 0 or not self.locked_dropout:
+    if deterministic or self.dropout_rate == 0 or not self.rnn.locked_dropout:
       return self.dropout(x, deterministic=deterministic)
     return unroll_dropout(x, self.dropout_rate, key=self.make_rng("dropout"), locked=True)
 
 
 def initial_carry(model: RNNLM, params: Any, batch_size: int) -> list[Any]:
   """Zero recurrent state of ``model`` for ``batch_size`` rows."""
-  return rnn.initial_carry(model.cell, params["rnn"], (batch_size,))
+  return rnn_lib.initial_carry(model.rnn, params["rnn"], (batch_size,))

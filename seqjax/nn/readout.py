@@ -10,7 +10,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from seqjax.nn import rnn
+from seqjax.nn.rnn import DeepRNN, RNNSpec
 from seqjax.nn.classifier import last_step
 
 READOUTS = ("last", "every")
@@ -18,23 +18,16 @@ READOUTS = ("last", "every")
 
 class RNNReadout(nn.Module):
   """``inputs [B, T, F]`` (or token ids ``[B, T]`` when ``vocab_size > 0``, one-hot encoded)
-  -> [``encoder``] -> ``DeepRNN`` -> ``Dense(num_outputs)`` at the last step
+  -> [``encoder``] -> ``DeepRNN(rnn)`` -> ``Dense(num_outputs)`` at the last step
   (``[B, num_outputs]``) or at every step (``[B, T, num_outputs]``).
 
   ``encoder_size > 0`` puts ``gelu(Dense(encoder_size))`` before the recurrence, as the LRU's
   blocks do (Orvieto et al. 2023): a linear recurrence with a linear readout is linear in its
   inputs and cannot form products of them (the adding problem's marker x value) by itself."""
   num_outputs: int
-  hidden_size: int = 128
-  num_layers: int = 1
-  cell: str = "lstm"
-  cell_options: Any = None
+  rnn: RNNSpec = RNNSpec()
   vocab_size: int = 0  # > 0: integer inputs, one-hot encoded
   readout: str = "last"
-  bidirectional: bool = False
-  backend: str = "auto"
-  init_scale: Optional[float] = None
-  unroll: int = 1
   encoder_size: int = 0
 
   @nn.compact
@@ -49,11 +42,7 @@ class RNNReadout(nn.Module):
                        f"[batch, time] with vocab_size); got {inputs.shape}")
     if self.encoder_size:
       xs = jax.nn.gelu(nn.Dense(self.encoder_size, name="encoder")(xs))
-    ys, _ = rnn.DeepRNN(cell=self.cell, hidden_size=self.hidden_size,
-                        num_layers=self.num_layers, bidirectional=self.bidirectional,
-                        cell_options=self.cell_options, init_scale=self.init_scale,
-                        backend=self.backend, unroll=self.unroll)(
-                            xs, lengths=lengths, deterministic=deterministic)
+    ys, _ = DeepRNN(self.rnn)(xs, lengths=lengths, deterministic=deterministic)
     if self.readout == "last":
       if lengths is None:
         lengths = jnp.full(ys.shape[:1], ys.shape[1], jnp.int32)

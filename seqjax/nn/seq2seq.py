@@ -1,8 +1,10 @@
 r"""Encoder–decoder with attention (Sutskever et al. 2014; Bahdanau et al. 2015; Luong et al. 2015).
 
-``Seq2Seq`` = source embedding → encoder (``DeepRNN``: any cell, stacked, uni- or
-bidirectional) → bridge to the decoder's initial state → decoder (stacked cells of the same
-family, unrolled with ``lax.scan``) with optional attention over the encoder outputs → softmax.
+``Seq2Seq`` = source embedding → encoder (``DeepRNN`` of the model's ``rnn`` spec: any cell,
+stacked, uni- or bidirectional, any back end, compute dtype and recurrent regulariser) → bridge
+to the decoder's initial state → decoder (``decoder_layers`` stacked cells of the spec's family,
+options and ``init_scale``, stepped by hand with attention under ``lax.scan`` in float32)
+with optional attention over the encoder outputs → softmax.
 
 Bridges (``bridge``):
 
@@ -26,7 +28,7 @@ Without attention (``attention="none"``) the softmax reads ``s_t`` (Sutskever et
 ``reverse_source`` to read each source sentence backwards within its length).
 
 Dropout (``deterministic=False``) is on the source and target embeddings, between stacked
-encoder layers (``rnn_dropout_rate``) and on the softmax input. ``teacher_forcing_ratio < 1``
+encoder layers (the spec's ``dropout_rate``) and on the softmax input. ``teacher_forcing_ratio < 1``
 feeds, at each training step after the first, the model's own previous argmax instead of the
 reference token with probability ``1 - ratio`` (scheduled sampling, Bengio et al. 2015); it
 needs the ``"dropout"`` RNG. With ratio 1 (the default) the output projection of every step is
@@ -49,7 +51,7 @@ from jax import lax
 from seqjax import attention as attention_lib
 from seqjax import cells as cells_lib
 from seqjax.cells import initializers
-from seqjax.nn import rnn
+from seqjax.nn.rnn import DeepRNN, RNNSpec
 from seqjax.recurrence import Bidirectional, dropout as dropout_fn
 
 BRIDGES = ("last", "project", "zeros")
@@ -140,11 +142,8 @@ class Seq2Seq(nn.Module):
   src_vocab_size: int
   tgt_vocab_size: int
   embed_size: int = 256
-  cell: str = "gru"
-  hidden_size: int = 512
-  encoder_layers: int = 1
-  bidirectional: bool = True
-  decoder_hidden_size: int = 0  # 0: hidden_size
+  rnn: RNNSpec = RNNSpec(cell="gru", hidden_size=512, bidirectional=True)
+  decoder_hidden_size: int = 0  # 0: rnn.hidden_size
   decoder_layers: int = 1
   bridge: str = "project"
   attention: str = "additive"
@@ -153,11 +152,7 @@ class Seq2Seq(nn.Module):
   input_feeding: bool = False
   reverse_source: bool = False
   dropout_rate: float = 0.0
-  rnn_dropout_rate: float = 0.0
   teacher_forcing_ratio: float = 1.0
-  init_scale: Optional[float] = None
-  cell_options: Any = None
-  unroll: int = 1
 
   def _check(self) -> None:
     where = "Seq2Seq"
@@ -170,37 +165,35 @@ class Seq2Seq(nn.Module):
     if not 0.0 <= self.teacher_forcing_ratio <= 1.0:
       raise ValueError(f"{where}: teacher_forcing_ratio must be in [0, 1]; got "
                        f"{self.teacher_forcing_ratio}")
-    if self.bridge == "last" and self.encoder_layers != self.decoder_layers:
-      raise ValueError(f"{where}: bridge='last' needs encoder_layers == decoder_layers; got "
-                       f"{self.encoder_layers} and {self.decoder_layers}")
+    if self.bridge == "last" and self.rnn.num_layers != self.decoder_layers:
+      raise ValueError(f"{where}: bridge='last' needs rnn.num_layers == decoder_layers; got "
+                       f"{self.rnn.num_layers} and {self.decoder_layers}")
 
   @property
   def spec(self) -> DecoderSpec:
-    return DecoderSpec(self.cell, self.attention, self.style, self.input_feeding)
+    return DecoderSpec(self.rnn.cell, self.attention, self.style, self.input_feeding)
 
   @property
   def memory_size(self) -> int:
-    return self.hidden_size * (2 if self.bidirectional else 1)
+    return self.rnn.output_size
 
   def _dense_init(self):
-    if self.init_scale is not None:
-      return initializers.scaled_uniform(self.init_scale), initializers.scaled_uniform(
-          self.init_scale)
+    scale = self.rnn.init_scale
+    if scale is not None:
+      return initializers.scaled_uniform(scale), initializers.scaled_uniform(scale)
     return nn.initializers.lecun_normal(), nn.initializers.zeros
 
   def setup(self):
     self._check()
-    cell = cells_lib.get(self.cell)
-    embed_init = (initializers.scaled_uniform(self.init_scale) if self.init_scale
+    cell = cells_lib.get(self.rnn.cell)
+    scale = self.rnn.init_scale
+    embed_init = (initializers.scaled_uniform(scale) if scale
                   else nn.initializers.normal(stddev=1.0))
     self.src_embed = nn.Embed(self.src_vocab_size, self.embed_size, embedding_init=embed_init)
     self.tgt_embed = nn.Embed(self.tgt_vocab_size, self.embed_size, embedding_init=embed_init)
-    self.encoder = rnn.DeepRNN(cell=self.cell, hidden_size=self.hidden_size,
-                               num_layers=self.encoder_layers, bidirectional=self.bidirectional,
-                               dropout_rate=self.rnn_dropout_rate, init_scale=self.init_scale,
-                               cell_options=self.cell_options, unroll=self.unroll)
+    self.encoder = DeepRNN(self.rnn)
     self.drop = nn.Dropout(self.dropout_rate)
-    hidden = self.decoder_hidden_size or self.hidden_size
+    hidden = self.decoder_hidden_size or self.rnn.hidden_size
     attend = self.attention != "none"
     context = self.memory_size if attend else 0
     if attend and self.style == "bahdanau":
@@ -209,7 +202,7 @@ class Seq2Seq(nn.Module):
       size = self.embed_size + hidden
     else:
       size = self.embed_size
-    options = rnn.cell_init_options(self.cell_options, self.init_scale)
+    options = self.rnn.init_options()
     layers = []
     for l in range(self.decoder_layers):
       layer = self.param(f"decoder_{l}", lambda k, n=size: cell.init(k, n, hidden, **options))
@@ -247,7 +240,7 @@ class Seq2Seq(nn.Module):
     return params
 
   def _bridge(self, finals: list[Any], batch: int) -> tuple:
-    cell = cells_lib.get(self.cell)
+    cell = cells_lib.get(self.rnn.cell)
     zeros = [cell.initial_carry(p, (batch,)) for p in self.decoder_cells]
     if self.bridge == "zeros":
       return tuple(zeros)
@@ -292,7 +285,7 @@ class Seq2Seq(nn.Module):
     if self.attention != "none":
       keys = attention_lib.project_keys(self.attention, self.attention_params, values)
     layers = self._bridge(finals, src.shape[0])
-    feed_size = (self.decoder_hidden_size or self.hidden_size) if self.input_feeding else 0
+    feed_size = (self.decoder_hidden_size or self.rnn.hidden_size) if self.input_feeding else 0
     feed = jnp.zeros((src.shape[0], feed_size), values.dtype)
     return Memory(values, keys, mask), DecoderCarry(layers, feed)
 
@@ -321,7 +314,7 @@ class Seq2Seq(nn.Module):
         carry, out, weights = decoder_step(spec, params, memory, carry, e)
         return carry, (out, weights)
 
-      _, (outs, weights) = lax.scan(body, carry, jnp.swapaxes(emb, 0, 1), unroll=self.unroll)
+      _, (outs, weights) = lax.scan(body, carry, jnp.swapaxes(emb, 0, 1), unroll=self.rnn.unroll)
       outs = self.drop(jnp.swapaxes(outs, 0, 1), deterministic=deterministic)
       return self.logits(outs), jnp.swapaxes(weights, 0, 1)
 
@@ -352,5 +345,5 @@ class Seq2Seq(nn.Module):
     first = jnp.zeros((batch, self.tgt_vocab_size), emb.dtype)
     _, (logits, weights) = lax.scan(
         sampled_body, (carry, first),
-        (jnp.swapaxes(emb, 0, 1), coins, emb_scale, out_keys), unroll=self.unroll)
+        (jnp.swapaxes(emb, 0, 1), coins, emb_scale, out_keys), unroll=self.rnn.unroll)
     return jnp.swapaxes(logits, 0, 1), jnp.swapaxes(weights, 0, 1)

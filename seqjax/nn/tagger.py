@@ -19,32 +19,31 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from seqjax.nn import rnn
+from seqjax.nn.rnn import DeepRNN, RNNSpec
 from seqjax.nn.classifier import TokenEmbed, last_step, length_mask
 
 
 class CharEncoder(nn.Module):
   """``chars [*B, T, C], char_lengths [*B, T] -> [*B, T, 2 * hidden_size]``: for each word the
   forward RNN's state after its last character joined with the backward RNN's state after its
-  first character (zeros for an empty word, i.e. padding)."""
+  first character (zeros for an empty word, i.e. padding). ``rnn`` must be one bidirectional
+  layer with concatenated directions."""
   char_vocab_size: int
   embed_size: int = 50
-  hidden_size: int = 50
-  cell: str = "lstm"
-  cell_options: Any = None
+  rnn: RNNSpec = RNNSpec(hidden_size=50, bidirectional=True)
 
   @nn.compact
   def __call__(self, chars: jax.Array, char_lengths: jax.Array) -> jax.Array:
+    if not self.rnn.bidirectional or self.rnn.num_layers != 1 or self.rnn.merge != "concat":
+      raise ValueError("CharEncoder: rnn must be one bidirectional layer with merge='concat'")
     lead, width = chars.shape[:-1], chars.shape[-1]
     flat = jnp.reshape(chars, (-1, width))
     lengths = jnp.reshape(char_lengths, (-1,))
     table = self.param("embedding", nn.initializers.normal(stddev=0.1),
                        (self.char_vocab_size, self.embed_size), jnp.float32)
     x = jnp.take(table, flat, axis=0)
-    ys, _ = rnn.DeepRNN(cell=self.cell, hidden_size=self.hidden_size, bidirectional=True,
-                        cell_options=self.cell_options, name="rnn")(
-                            x, lengths=jnp.maximum(lengths, 1))
-    h = self.hidden_size
+    ys, _ = DeepRNN(self.rnn, name="rnn")(x, lengths=jnp.maximum(lengths, 1))
+    h = self.rnn.hidden_size
     out = jnp.concatenate([last_step(ys[..., :h], lengths), ys[:, 0, h:]], axis=-1)
     out = out * (lengths > 0)[:, None].astype(out.dtype)
     return jnp.reshape(out, lead + (2 * h,))
@@ -55,9 +54,11 @@ class Tagger(nn.Module):
 
   Attributes:
     num_tags, vocab_size, embed_size: the output and the word table.
-    cell, hidden_size, num_layers, cell_options, rnn_dropout_rate: the bidirectional
-      ``DeepRNN`` (``rnn_dropout_rate`` between layers).
-    char_vocab_size: > 0 adds the ``CharEncoder`` (``char_embed_size``, ``char_hidden_size``).
+    rnn: the recurrent part over the sentence (``RNNSpec``; a tagger reads both directions, so
+      ``bidirectional`` is its default).
+    char_vocab_size: > 0 adds the ``CharEncoder`` (``char_embed_size``, ``char_hidden_size``):
+      one bidirectional layer of the same spec (cell, options, back end, regularisers) with
+      ``char_hidden_size`` units per direction.
     dropout_rate: on the word representation and on the RNN output.
     word_dropout_rate: training words replaced by ``unk_id`` (teaches the ``<unk>`` vector;
       the character encoder still sees the word).
@@ -66,11 +67,7 @@ class Tagger(nn.Module):
   num_tags: int
   vocab_size: int
   embed_size: int = 100
-  cell: str = "lstm"
-  hidden_size: int = 100
-  num_layers: int = 1
-  cell_options: Any = None
-  rnn_dropout_rate: float = 0.0
+  rnn: RNNSpec = RNNSpec(hidden_size=100, bidirectional=True)
   char_vocab_size: int = 0
   char_embed_size: int = 50
   char_hidden_size: int = 50
@@ -99,14 +96,13 @@ class Tagger(nn.Module):
       if chars.shape[:2] != tokens.shape or char_lengths.shape != tokens.shape:
         raise ValueError(f"Tagger: chars must be [B, T, C] and char_lengths [B, T] with "
                          f"[B, T] = {tokens.shape}; got {chars.shape} and {char_lengths.shape}")
-      c = CharEncoder(self.char_vocab_size, self.char_embed_size, self.char_hidden_size,
-                      cell=self.cell, cell_options=self.cell_options, name="chars")(
-                          chars, char_lengths)
+      char_rnn = self.rnn.replace(hidden_size=self.char_hidden_size, num_layers=1,
+                                  bidirectional=True, merge="concat", dropout_rate=0.0,
+                                  residual=False)
+      c = CharEncoder(self.char_vocab_size, self.char_embed_size, char_rnn, name="chars")(
+          chars, char_lengths)
       x = jnp.concatenate([x, c * mask[..., None].astype(c.dtype)], axis=-1)
     x = nn.Dropout(self.dropout_rate)(x, deterministic=deterministic)
-    ys, _ = rnn.DeepRNN(cell=self.cell, hidden_size=self.hidden_size,
-                        num_layers=self.num_layers, bidirectional=True,
-                        dropout_rate=self.rnn_dropout_rate, cell_options=self.cell_options,
-                        name="rnn")(x, lengths=lengths, deterministic=deterministic)
+    ys, _ = DeepRNN(self.rnn, name="rnn")(x, lengths=lengths, deterministic=deterministic)
     ys = nn.Dropout(self.dropout_rate)(ys, deterministic=deterministic)
     return nn.Dense(self.num_tags, name="output")(ys)

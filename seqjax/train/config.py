@@ -26,7 +26,7 @@ def check_keys(config: ml_collections.ConfigDict, schema: ml_collections.ConfigD
                free: Sequence[str] = ()) -> None:
   """Raises ``ValueError`` naming the first key of ``config`` not in ``schema``.
 
-  Keys under a prefix in ``free`` (e.g. ``model.cell_options``) are not checked.
+  Keys under a prefix in ``free`` (e.g. ``model.rnn.cell_options``) are not checked.
   """
   known = _flatten(schema)
   for key in _flatten(config):
@@ -37,9 +37,18 @@ def check_keys(config: ml_collections.ConfigDict, schema: ml_collections.ConfigD
     raise ValueError(f"unknown config key {key!r}{hint}")
 
 
+def missing_keys(config: ml_collections.ConfigDict, schema: ml_collections.ConfigDict,
+                 free: Sequence[str] = ()) -> list[str]:
+  """The keys of ``schema`` that ``config`` lacks (keys under a prefix in ``free`` aside): a
+  config saved by an older version of the task."""
+  have = _flatten(config)
+  return sorted(k for k in _flatten(schema)
+                if k not in have and not any(k.startswith(f + ".") for f in free))
+
+
 # ---- value constraints, declared beside the keys ---------------------------------------------
 # A constraint is ``check(key, value)`` raising ``ValueError`` that names the key. A task's base
-# config module declares ``CHECKS = {"model.hidden_size": positive_int, ...}`` next to its keys;
+# config module declares ``CHECKS = {"model.embed_size": positive_int, ...}`` next to its keys;
 # ``check_values`` applies them (``Task.check`` does, before the task's cross-key checks).
 Constraint = Callable[[str, Any], None]
 

@@ -36,6 +36,7 @@ import jax
 import ml_collections
 import optax
 
+from seqjax.nn.rnn import RNNSpec
 from seqjax.train import config as config_lib, optim
 
 
@@ -89,7 +90,10 @@ class Task:
   # The module of the task's base config: ``get_config()`` (every key, with defaults) and
   # ``CHECKS`` (the constraints of those keys).
   base_config: Any = None
-  free_keys: tuple[str, ...] = ("model.cell_options",)  # config keys not checked by name
+  free_keys: tuple[str, ...] = ()  # config keys not checked by name
+  # Config sections holding an ``RNNSpec`` (``seqjax.nn.rnn``): each is checked as one when the
+  # config is, and its ``cell_options`` are free keys (each cell has its own).
+  rnn_sections: tuple[str, ...] = ()
   carries_state: bool = False  # the carry flows from batch to batch (LM, session-parallel)
   best: tuple[str, str] = ("loss", "min")  # the metric that picks the best checkpoint
   score_last: bool = False  # score validation with the last state too (``validation_last``)
@@ -105,9 +109,24 @@ class Task:
   def check(self, config: ml_collections.ConfigDict) -> None:
     """Every key known to the schema, every declared constraint (the task's and the shared
     optimizer keys'), then the task's cross-key checks (``validate``)."""
-    config_lib.check_keys(config, self.schema(), free=self.free_keys)
+    config_lib.check_keys(config, self.schema(), free=self.free())
     config_lib.check_values(config, {**optim.CHECKS, **self.checks()})
+    for section in self.rnn_sections:
+      self.rnn(config, section)
     self.validate(config)
+
+  def free(self) -> tuple[str, ...]:
+    """Config prefixes whose keys are not checked by name (``free_keys`` and every RNN
+    section's ``cell_options``)."""
+    return self.free_keys + tuple(f"{s}.cell_options" for s in self.rnn_sections)
+
+  def rnn(self, config: ml_collections.ConfigDict, section: str = "model.rnn") -> RNNSpec:
+    """The ``RNNSpec`` of config section ``section`` (a ``ValueError`` naming the key when it
+    cannot be one)."""
+    node = config
+    for part in section.split("."):
+      node = node[part]
+    return RNNSpec.from_config(node, where=section)
 
   def validate(self, config: ml_collections.ConfigDict) -> None:
     del config

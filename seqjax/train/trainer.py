@@ -330,6 +330,11 @@ def restore(task: Task, workdir: str, which: str = "best") -> Restored:
     raise ValueError(f"{workdir}: the checkpoint has no schedule record; it was written by an "
                      "older seqjax (before the one trainer): retrain, or restore it with that "
                      "version")
+  missing = config_lib.missing_keys(config, task.schema(), task.free())
+  if missing:
+    raise ValueError(f"{workdir}: the config saved with the checkpoint lacks {missing[:4]}"
+                     f"{' ...' if len(missing) > 4 else ''} of today's {task.name} config; it was "
+                     "written by an older seqjax: retrain, or restore it with that version")
   model = task.model(config, meta, None)
   optimizer = task.optimizer(config, meta["schedule"]["steps_per_epoch"],
                              meta["schedule"]["num_steps"])

@@ -8,6 +8,7 @@ import pytest
 
 from seqjax.cells import lru, minrnn
 from seqjax.nn.rnn import DeepRNN
+from seqjax.nn.rnn import RNNSpec
 from seqjax.recurrence import unroll
 
 B, T, I, H = 3, 11, 4, 6
@@ -121,8 +122,9 @@ def test_parallel_needs_a_linear_cell_and_deep_rnn_runs_them():
     unroll(gru.CELL, params, jnp.zeros((B, T, I)), backend="associative")
   xs = jax.random.normal(jax.random.PRNGKey(1), (B, T, I))
   for name in ("mingru", "minlstm", "lru"):
-    seq = DeepRNN(cell=name, hidden_size=H, num_layers=2, bidirectional=True)
+    spec = RNNSpec(cell=name, hidden_size=H, num_layers=2, bidirectional=True)
+    seq = DeepRNN(spec)
     variables = seq.init(jax.random.PRNGKey(2), xs)
     a = seq.apply(variables, xs)[0]
-    b = seq.clone(backend="associative").apply(variables, xs)[0]
+    b = DeepRNN(spec.replace(backend="associative")).apply(variables, xs)[0]
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)

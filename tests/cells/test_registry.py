@@ -12,6 +12,7 @@ import pytest
 from seqjax import cells
 from seqjax.cells import Backend, Cell, LinearForm, base
 from seqjax.nn.rnn import DeepRNN
+from seqjax.nn.rnn import RNNSpec
 from seqjax.recurrence import UnrollOptions, choose_backend, unroll
 
 B, T, I, H = 3, 6, 4, 5
@@ -100,7 +101,7 @@ def test_a_toy_cell_registered_in_one_line_runs_everywhere(monkeypatch):
   with pytest.raises(ValueError, match="cell 'leaky' declares no recurrent matrix"):
     LEAKY.recurrent_blocks(params)
   # The Flax layer finds it by name and trains through it.
-  model = DeepRNN(cell="leaky", hidden_size=H, num_layers=2, backend="associative")
+  model = DeepRNN(RNNSpec(cell="leaky", hidden_size=H, num_layers=2, backend="associative"))
   variables = model.init(jax.random.PRNGKey(2), xs)
   grads = jax.grad(lambda v: jnp.sum(model.apply(v, xs)[0] ** 2))(variables)
   assert all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree.leaves(grads))

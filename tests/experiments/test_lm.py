@@ -111,7 +111,7 @@ def test_sample_names_a_missing_or_old_workdir(tmp_path):
 
 @pytest.mark.parametrize("args,message", [
     (["--config=experiments/lm/configs/nope.py"], "nope.py"),
-    (["--config=experiments/lm/configs/tiny.py", "--config.model.hiden_size=3"],
+    (["--config=experiments/lm/configs/tiny.py", "--config.model.rnn.hiden_size=3"],
      "'hiden_size' Did you mean \"hidden_size\""),
     (["--config=experiments/lm/configs/tiny.py", "--config.data.manual_dir=/nonexistent"],
      "data.manual_dir='/nonexistent' is not a directory"),

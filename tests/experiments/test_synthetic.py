@@ -22,7 +22,7 @@ def _quiet(_):
 def test_lstm_learns_the_short_adding_problem(tmp_path):
   c = tiny.get_config()
   c.data.length = 8
-  c.model.hidden_size = 32
+  c.model.rnn.hidden_size = 32
   c.optimizer.learning_rate = 1e-2
   c.train.num_steps, c.train.eval_every, c.train.batch_size = 300, 150, 64
   result = train_and_evaluate(TASK, c, str(tmp_path), log=_quiet)
@@ -33,7 +33,7 @@ def test_lstm_learns_the_short_adding_problem(tmp_path):
 def test_diagnostics_are_logged_and_resume_is_exact(tmp_path):
   def run(workdir, steps):
     c = tiny.get_config()
-    c.data.task, c.model.cell = "copy", "gru"
+    c.data.task, c.model.rnn.cell = "copy", "gru"
     c.train.num_steps, c.train.log_every, c.train.diagnose_every = steps, 1, 2
     c.train.checkpoint_every = 4
     return train_and_evaluate(TASK, c, str(workdir), log=_quiet)
@@ -50,11 +50,11 @@ def test_diagnostics_are_logged_and_resume_is_exact(tmp_path):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--config.model.cell=lstm", "--config.model.backend=associative"],
-     "model.backend='associative' needs a linear-recurrence cell"),
+    (["--config.model.rnn.cell=lstm", "--config.model.rnn.backend=associative"],
+     "model.rnn.backend='associative' needs a linear-recurrence cell"),
     (["--config.data.task=sort"], "data.task must be one of"),
-    (["--config.train.diagnose_every=5", "--config.model.num_layers=2"],
-     "train.diagnose_every needs model.num_layers=1"),
+    (["--config.train.diagnose_every=5", "--config.model.rnn.num_layers=2"],
+     "train.diagnose_every needs model.rnn.num_layers=1"),
 ])
 def test_cli_errors_are_one_line(args, message, tmp_path):
   assert_one_line_error("experiments.synthetic.main", [

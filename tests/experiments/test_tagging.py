@@ -90,7 +90,7 @@ def test_tiny_config_on_real_ud_english_ewt(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--config.model.hiden_size=3"], 'Did you mean "hidden_size"'),
+    (["--config.model.rnn.hiden_size=3"], 'Did you mean "hidden_size"'),
     (["--config.data.tag_field=lemma"], "data.tag_field must be one of ['upos', 'xpos']"),
     (["--config.data.manual_dir=/nonexistent"], "data.manual_dir='/nonexistent' is not a "
                                                 "directory"),

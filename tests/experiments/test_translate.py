@@ -23,7 +23,7 @@ def config(data, **train_overrides):
   c = tiny.get_config()
   c.data.manual_dir, c.data.data_dir = data["manual_dir"], data["data_dir"]
   c.data.min_freq = 1
-  c.model.embed_size, c.model.hidden_size = 24, 24
+  c.model.embed_size, c.model.rnn.hidden_size = 24, 24
   c.model.dropout_rate = 0.0
   c.optimizer.learning_rate = 1e-2
   c.train.best_metric = "bleu"

@@ -8,24 +8,31 @@ import pytest
 
 from seqjax.cells import gru, lstm
 from seqjax.nn import classifier
+from seqjax.nn.rnn import RNNSpec
 from seqjax.train import optim
 from seqjax.recurrence import unroll
 
 V, C = 30, 3
 
 
+def bi(**kw):
+  """The classifier's default RNN spec (one bidirectional LSTM layer) with ``kw`` changed."""
+  return RNNSpec(**{"bidirectional": True, **kw})
+
+
 def _models():
   small = dict(num_classes=C, vocab_size=V, embed_size=8)
   return {
-      "bilstm_attention": classifier.SequenceClassifier(hidden_size=6, mlp_hidden=(5,), **small),
-      "bilstm_last": classifier.SequenceClassifier(hidden_size=6, pooling="last", **small),
-      "lstm_last_2layers": classifier.SequenceClassifier(hidden_size=6, pooling="last",
-                                                         bidirectional=False, num_layers=2,
-                                                         **small),
-      "bigru_max": classifier.SequenceClassifier(cell="gru", hidden_size=6, pooling="max",
-                                                 **small),
-      "rnn_mean": classifier.SequenceClassifier(cell="rnn", hidden_size=6, pooling="mean",
-                                                bidirectional=False, **small),
+      "bilstm_attention": classifier.SequenceClassifier(rnn=bi(hidden_size=6), mlp_hidden=(5,),
+                                                        **small),
+      "bilstm_last": classifier.SequenceClassifier(rnn=bi(hidden_size=6), pooling="last",
+                                                   **small),
+      "lstm_last_2layers": classifier.SequenceClassifier(
+          rnn=RNNSpec(hidden_size=6, num_layers=2), pooling="last", **small),
+      "bigru_max": classifier.SequenceClassifier(rnn=bi(cell="gru", hidden_size=6),
+                                                 pooling="max", **small),
+      "rnn_mean": classifier.SequenceClassifier(rnn=RNNSpec(cell="rnn", hidden_size=6),
+                                                pooling="mean", **small),
       "cnn": classifier.TextCNN(filter_widths=(2, 3), num_filters=4, **small),
       "bow": classifier.BagOfWords(mlp_hidden=(7,), **small),
   }
@@ -65,8 +72,8 @@ def _embedded(params, tokens):
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_last_pooling_is_the_state_at_the_true_last_step(bidirectional):
   model = classifier.SequenceClassifier(num_classes=C, vocab_size=V, embed_size=5,
-                                        hidden_size=4, pooling="last", mlp_hidden=(),
-                                        output_bias=False, bidirectional=bidirectional)
+                                        rnn=RNNSpec(hidden_size=4, bidirectional=bidirectional),
+                                        pooling="last", mlp_hidden=(), output_bias=False)
   params = model.init(jax.random.PRNGKey(1), jnp.zeros((1, 6), jnp.int32),
                       jnp.array([6]))["params"]
   sentence = np.array([5, 9, 11, 4], np.int32)
@@ -112,10 +119,10 @@ def test_mean_max_and_attention_pooling_equations():
 
 
 def test_gru_classifier_uses_the_gru_cell():
-  model = classifier.SequenceClassifier(num_classes=2, vocab_size=V, embed_size=4, cell="gru",
-                                        hidden_size=3, bidirectional=False, pooling="last",
-                                        mlp_hidden=(), output_bias=False,
-                                        cell_options={"reset_after": False})
+  model = classifier.SequenceClassifier(
+      num_classes=2, vocab_size=V, embed_size=4, pooling="last", mlp_hidden=(),
+      output_bias=False,
+      rnn=RNNSpec(cell="gru", hidden_size=3, cell_options={"reset_after": False}))
   params = model.init(jax.random.PRNGKey(2), jnp.zeros((1, 4), jnp.int32),
                       jnp.array([4]))["params"]
   sentence = np.array([[7, 8, 9]], np.int32)
@@ -127,7 +134,8 @@ def test_gru_classifier_uses_the_gru_cell():
 
 def test_dropout_and_word_dropout_only_when_training():
   model = classifier.SequenceClassifier(num_classes=2, vocab_size=V, embed_size=8,
-                                        hidden_size=8, dropout_rate=0.5, word_dropout_rate=0.5)
+                                        rnn=bi(hidden_size=8), dropout_rate=0.5,
+                                        word_dropout_rate=0.5)
   tokens, lengths = jnp.ones((4, 6), jnp.int32) * 7, jnp.full((4,), 6)
   params = model.init(jax.random.PRNGKey(0), tokens, lengths)["params"]
   a = model.apply({"params": params}, tokens, lengths)

@@ -6,6 +6,7 @@ import pytest
 from seqjax import stack
 from seqjax.cells import gru, lstm
 from seqjax.nn import DeepRNN, RNNLM
+from seqjax.nn.rnn import RNNSpec
 from seqjax.nn import lm as lm_nn
 from seqjax.nn import rnn as rnn_nn
 
@@ -17,7 +18,8 @@ def close(a, b, atol=1e-5):
 
 
 def test_rnnlm_is_embed_stack_softmax():
-  model = RNNLM(vocab_size=V, hidden_size=8, num_layers=2, cell_options={"peephole": True})
+  model = RNNLM(vocab_size=V, rnn=RNNSpec(hidden_size=8, num_layers=2,
+                                         cell_options={"peephole": True}))
   tokens = jax.random.randint(jax.random.PRNGKey(0), (B, T), 0, V)
   params = model.init(jax.random.PRNGKey(1), tokens)["params"]
   logits, carry = model.apply({"params": params}, tokens)
@@ -31,7 +33,7 @@ def test_rnnlm_is_embed_stack_softmax():
 
 
 def test_windows_with_carry_equal_one_pass():
-  model = RNNLM(vocab_size=V, hidden_size=8, num_layers=2, cell="gru")
+  model = RNNLM(vocab_size=V, rnn=RNNSpec(cell="gru", hidden_size=8, num_layers=2))
   tokens = jax.random.randint(jax.random.PRNGKey(0), (B, T), 0, V)
   params = model.init(jax.random.PRNGKey(1), tokens)["params"]
   full, carry = model.apply({"params": params}, tokens)
@@ -44,8 +46,8 @@ def test_windows_with_carry_equal_one_pass():
 
 def test_tied_weights_init_scale_and_dropout():
   # Zaremba: every parameter U(±init_scale), no forget-gate bias.
-  model = RNNLM(vocab_size=V, hidden_size=8, num_layers=1, tie_weights=True, init_scale=0.05,
-                dropout_rate=0.5, cell_options={"forget_bias": 0.0})
+  model = RNNLM(vocab_size=V, tie_weights=True, dropout_rate=0.5,
+                rnn=RNNSpec(hidden_size=8, init_scale=0.05, cell_options={"forget_bias": 0.0}))
   tokens = jax.random.randint(jax.random.PRNGKey(0), (B, T), 0, V)
   params = model.init(jax.random.PRNGKey(1), tokens)["params"]
   assert "softmax" not in params
@@ -61,17 +63,18 @@ def test_tied_weights_init_scale_and_dropout():
                           rngs={"dropout": jax.random.PRNGKey(3)})
   assert np.max(np.abs(train1 - train2)) > 1e-3 and np.max(np.abs(train1 - logits)) > 1e-3
   with pytest.raises(ValueError, match="tie_weights"):
-    bad = RNNLM(vocab_size=V, hidden_size=8, embed_size=4, tie_weights=True)
+    bad = RNNLM(vocab_size=V, rnn=RNNSpec(hidden_size=8), embed_size=4, tie_weights=True)
     bad.init(jax.random.PRNGKey(0), tokens)
 
 
 def test_deep_rnn_bidirectional_carry_helper():
-  model = DeepRNN(cell="gru", hidden_size=5, num_layers=2, bidirectional=True)
+  spec = RNNSpec(cell="gru", hidden_size=5, num_layers=2, bidirectional=True)
+  model = DeepRNN(spec)
   xs = jax.random.normal(jax.random.PRNGKey(0), (B, T, 4))
   params = model.init(jax.random.PRNGKey(1), xs)["params"]
   ys, finals = model.apply({"params": params}, xs, lengths=jnp.array([10, 3, 7]))
   assert ys.shape == (B, T, 10)
-  zeros = rnn_nn.initial_carry("gru", params, (B,))
+  zeros = rnn_nn.initial_carry(spec, params, (B,))
   close(jax.tree.map(jnp.zeros_like, finals), zeros)
   ys2, _ = model.apply({"params": params}, xs, zeros, lengths=jnp.array([10, 3, 7]))
   close(ys, ys2)

@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from seqjax.nn.rnn import RNNSpec
 from seqjax.nn.seq2seq import Seq2Seq, reverse_within_lengths
 from seqjax.train import losses
 
@@ -28,7 +29,14 @@ VARIANTS = {
 
 
 def make(**kw):
-  kw = dict(dict(src_vocab_size=11, tgt_vocab_size=13, embed_size=8, hidden_size=6), **kw)
+  """A small ``Seq2Seq``; the encoder's ``cell``, ``hidden_size`` (6), ``bidirectional`` (True)
+  and ``encoder_layers`` go into its ``RNNSpec``."""
+  spec = dict(cell="gru", hidden_size=6, bidirectional=True)
+  for key, field in (("cell", "cell"), ("hidden_size", "hidden_size"),
+                     ("bidirectional", "bidirectional"), ("encoder_layers", "num_layers")):
+    if key in kw:
+      spec[field] = kw.pop(key)
+  kw = dict(dict(src_vocab_size=11, tgt_vocab_size=13, embed_size=8, rnn=RNNSpec(**spec)), **kw)
   model = Seq2Seq(**kw)
   params = model.init(jax.random.PRNGKey(0), SRC, SRC_LEN, TGT_IN)["params"]
   return model, params
@@ -118,7 +126,7 @@ def test_bad_configurations_raise_clear_errors():
     make(bridge="mean")
   with pytest.raises(ValueError, match="encoder layer 0's final state"):
     make(attention="none", bidirectional=True, bridge="last")  # 2 x 6 != 6
-  with pytest.raises(ValueError, match="encoder_layers == decoder_layers"):
+  with pytest.raises(ValueError, match="rnn.num_layers == decoder_layers"):
     make(bridge="last", encoder_layers=2, decoder_layers=1, bidirectional=False)
   model, params = make()
   with pytest.raises(ValueError, match="tgt_in must be"):

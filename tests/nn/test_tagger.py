@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from seqjax.nn.rnn import RNNSpec
 from seqjax.cells import lstm
 from seqjax.nn.tagger import CharEncoder, Tagger
 
@@ -25,7 +26,8 @@ def _inputs(rng, lengths, width, char_width=6):
 
 
 def test_a_sentence_alone_gets_the_logits_it_gets_in_a_padded_batch():
-  model = Tagger(num_tags=K, vocab_size=V, embed_size=6, hidden_size=5, num_layers=2,
+  model = Tagger(num_tags=K, vocab_size=V, embed_size=6,
+                 rnn=RNNSpec(hidden_size=5, num_layers=2, bidirectional=True),
                  char_vocab_size=NC, char_embed_size=4, char_hidden_size=3)
   rng = np.random.default_rng(0)
   batch = _inputs(rng, [7, 2], 9)
@@ -40,7 +42,8 @@ def test_a_sentence_alone_gets_the_logits_it_gets_in_a_padded_batch():
 
 
 def test_char_encoder_joins_the_final_forward_and_backward_states():
-  enc = CharEncoder(char_vocab_size=NC, embed_size=4, hidden_size=3)
+  enc = CharEncoder(char_vocab_size=NC, embed_size=4,
+                    rnn=RNNSpec(hidden_size=3, bidirectional=True))
   rng = np.random.default_rng(1)
   _, _, chars, char_lengths = _inputs(rng, [4, 2], 4)
   params = enc.init(jax.random.PRNGKey(2), chars, char_lengths)["params"]
@@ -67,7 +70,8 @@ def test_char_encoder_joins_the_final_forward_and_backward_states():
 
 
 def test_bad_shapes_are_named():
-  model = Tagger(num_tags=K, vocab_size=V, embed_size=4, hidden_size=3, char_vocab_size=NC)
+  model = Tagger(num_tags=K, vocab_size=V, embed_size=4,
+                 rnn=RNNSpec(hidden_size=3, bidirectional=True), char_vocab_size=NC)
   tokens = jnp.zeros((2, 5), jnp.int32)
   with pytest.raises(ValueError, match="needs chars and char_lengths"):
     model.init(jax.random.PRNGKey(0), tokens, jnp.full((2,), 5, jnp.int32))

@@ -8,6 +8,7 @@ import pytest
 
 from seqjax.cells import gru, lstm, simple
 from seqjax.nn.rnn import DeepRNN
+from seqjax.nn.rnn import RNNSpec
 from seqjax.recurrence import Bidirectional, dropout, init_bidirectional, stack, unroll, weight_drop
 from tests import reference
 
@@ -108,15 +109,17 @@ def test_weight_drop_zeroes_recurrent_weights_only():
 @pytest.mark.slow  # run with `pytest -m slow`
 def test_deep_rnn_regularisers_train_and_vanish_at_evaluation():
   xs = jax.random.normal(jax.random.PRNGKey(0), (B, T, I))
-  base = DeepRNN(cell="lstm", hidden_size=H, num_layers=2, dropout_rate=0.3)
-  reg = base.clone(locked_dropout=True, state_dropout=0.3, zoneout=(0.1, 0.2), weight_drop=0.4)
+  spec = RNNSpec(cell="lstm", hidden_size=H, num_layers=2, dropout_rate=0.3)
+  base = DeepRNN(spec)
+  reg = DeepRNN(spec.replace(locked_dropout=True, state_dropout=0.3, zoneout=(0.1, 0.2),
+                             weight_drop=0.4))
   params = base.init(jax.random.PRNGKey(1), xs)
   rngs = {"dropout": jax.random.PRNGKey(2)}
   train_a = reg.apply(params, xs, deterministic=False, rngs=rngs)[0]
   train_b = reg.apply(params, xs, deterministic=False, rngs={"dropout": jax.random.PRNGKey(3)})[0]
   assert not np.allclose(train_a, train_b)
   # At evaluation only zoneout remains (as its expectation): without it, the plain network.
-  no_zone = reg.clone(zoneout=0.0)
+  no_zone = DeepRNN(reg.spec.replace(zoneout=0.0))
   np.testing.assert_array_equal(no_zone.apply(params, xs)[0], base.apply(params, xs)[0])
   grads = jax.grad(lambda p: jnp.sum(reg.apply(p, xs, deterministic=False, rngs=rngs)[0]))(params)
   assert all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grads))

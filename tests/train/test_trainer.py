@@ -164,3 +164,24 @@ def test_restore_refuses_a_checkpoint_without_its_schedule_record(tmp_path):
   ckpt.close()
   with pytest.raises(ValueError, match="has no schedule record; it was written by an older"):
     trainer.restore(task, str(tmp_path))
+
+
+def test_restore_refuses_a_checkpoint_whose_config_lacks_todays_keys(tmp_path):
+  """A checkpoint whose saved config predates a key the task now has (a renamed or moved config
+  section) cannot rebuild today's model: ``restore`` names the missing keys."""
+  from seqjax.train import checkpoint  # pylint: disable=g-import-not-at-top
+  task = ToyTask()
+  config = task.schema()
+  data = task.data(config, None)
+  model = task.model(config, data.meta, data)
+  optimizer = task.optimizer(config, data.steps_per_epoch, 10)
+  state = trainer.state_initializer(task, config, model, optimizer, data.meta, 16)()
+  old = config.to_dict()
+  del old["train"]["log_every"]
+  schedule = {"steps_per_epoch": data.steps_per_epoch, "num_steps": 10}
+  ckpt = checkpoint.Checkpointer(str(tmp_path))
+  ckpt.save(1, state, data.train.get_state(),
+            {**data.meta, "schedule": schedule, "config": json.dumps(old)}, best=True)
+  ckpt.close()
+  with pytest.raises(ValueError, match=r"lacks \['train.log_every'\] of today's toy config"):
+    trainer.restore(task, str(tmp_path))

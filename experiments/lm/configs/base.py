@@ -3,11 +3,8 @@
 import ml_collections
 
 from experiments import common
-from seqjax.cells import CELLS
 from seqjax.data import builders
 from seqjax.data.vocab import TOKENIZERS
-from seqjax.nn.rnn import BACKENDS
-from seqjax.recurrence.options import COMPUTE_DTYPES
 from seqjax.train import config as checks
 
 REDUCTIONS = ("sum_time_mean_batch", "mean")
@@ -27,23 +24,12 @@ def get_config() -> ml_collections.ConfigDict:
   c.data.max_vocab = 0  # 0: every training token
 
   c.model = ml_collections.ConfigDict()
-  c.model.cell = "lstm"  # rnn | lstm | gru | mingru | minlstm | lru
-  c.model.hidden_size = 200
-  c.model.num_layers = 2
-  c.model.embed_size = 0  # 0: hidden_size
-  c.model.dropout_rate = 0.0
+  c.model.rnn = common.rnn_section(hidden_size=200, num_layers=2, init_scale=0.1,
+                                   cell_options={"forget_bias": 0.0})
+  c.model.embed_size = 0  # 0: rnn.hidden_size
+  c.model.dropout_rate = 0.0  # on the embeddings and the softmax input (rnn.dropout_rate: between layers)
   c.model.tie_weights = False
-  c.model.init_scale = 0.1  # U(±init_scale) for every parameter; 0: the cells' defaults
-  c.model.cell_options = ml_collections.ConfigDict({"forget_bias": 0.0})
-  c.model.unroll = 1
-  c.model.remat = False
-  c.model.locked_dropout = False  # dropout masks shared across the steps of a window
-  c.model.state_dropout = 0.0  # variational dropout on the recurrent connections
   c.model.embed_dropout = 0.0  # drop whole word types from the embedding
-  c.model.weight_drop = 0.0  # DropConnect on the recurrent matrices
-  c.model.zoneout = 0.0
-  c.model.backend = "auto"  # auto | scan | associative (mingru / minlstm / lru) | fused | cudnn
-  c.model.compute_dtype = ""  # "bfloat16": bf16 matmuls, float32 carry (fused LSTM / GRU)
 
   c.train = common.loop_section(num_epochs=13, checkpoint_every=500)
   c.train.batch_size = 20  # global: over every device (see parallel)
@@ -63,17 +49,13 @@ def get_config() -> ml_collections.ConfigDict:
   return c
 
 
-# The constraints of the keys above (cross-key checks are in experiments/lm/task.py).
+# The constraints of the keys above (model.rnn is checked as an RNNSpec; cross-key checks are in
+# experiments/lm/task.py).
 CHECKS = {
     "data.name": checks.one_of(sorted(builders.BUILDERS)),
     "data.tokenizer": checks.one_of(sorted(TOKENIZERS)),
     "data.level": checks.one_of(("word", "char")),
-    "model.cell": checks.one_of(sorted(CELLS)),
-    "model.hidden_size": checks.positive_int, "model.num_layers": checks.positive_int,
-    "model.dropout_rate": checks.rate, "model.state_dropout": checks.rate,
-    "model.embed_dropout": checks.rate, "model.weight_drop": checks.rate,
-    "model.backend": checks.one_of(BACKENDS),
-    "model.compute_dtype": checks.one_of(COMPUTE_DTYPES),
+    "model.dropout_rate": checks.rate, "model.embed_dropout": checks.rate,
     "train.bptt": checks.positive_int,
     "train.loss_reduction": checks.one_of(REDUCTIONS),
 }

@@ -15,9 +15,9 @@ def get_config():
   c = base.get_config()
   c.data.name, c.data.tokenizer, c.data.unk, c.data.level = (
       "ptb_char", "whitespace_eos", "", "char")
-  c.model.hidden_size, c.model.num_layers, c.model.embed_size = 512, 1, 64
-  c.model.dropout_rate, c.model.init_scale = 0.0, 0.0
-  c.model.cell_options = {"forget_bias": 1.0}
+  c.model.rnn.hidden_size, c.model.rnn.num_layers, c.model.embed_size = 512, 1, 64
+  c.model.dropout_rate, c.model.rnn.dropout_rate, c.model.rnn.init_scale = 0.0, 0.0, 0.0
+  c.model.rnn.cell_options = {"forget_bias": 1.0}
   c.train.batch_size, c.train.bptt, c.train.num_epochs = 64, 100, 6
   c.train.loss_reduction, c.train.eval_batch_size = "mean", 32
   c.train.log_every, c.train.eval_every, c.train.checkpoint_every = 100, 250, 250

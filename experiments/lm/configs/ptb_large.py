@@ -14,7 +14,8 @@ from experiments.lm.configs import ptb_small
 
 def get_config():
   c = ptb_small.get_config()
-  c.model.hidden_size, c.model.init_scale, c.model.dropout_rate = 1500, 0.04, 0.65
+  c.model.rnn.hidden_size, c.model.rnn.init_scale = 1500, 0.04
+  c.model.dropout_rate = c.model.rnn.dropout_rate = 0.65
   c.train.num_epochs = 55
   c.optimizer.clip_norm = 10.0
   c.optimizer.decay, c.optimizer.decay_after = 1 / 1.15, 14

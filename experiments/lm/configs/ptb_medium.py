@@ -12,7 +12,8 @@ from experiments.lm.configs import ptb_small
 
 def get_config():
   c = ptb_small.get_config()
-  c.model.hidden_size, c.model.init_scale, c.model.dropout_rate = 650, 0.05, 0.5
+  c.model.rnn.hidden_size, c.model.rnn.init_scale = 650, 0.05
+  c.model.dropout_rate = c.model.rnn.dropout_rate = 0.5
   c.train.num_epochs = 39
   c.optimizer.decay, c.optimizer.decay_after = 1 / 1.2, 6  # "a factor of 1.2" per epoch after 6
   return c

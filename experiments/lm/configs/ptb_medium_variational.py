@@ -16,6 +16,7 @@ from experiments.lm.configs import ptb_medium
 
 def get_config():
   c = ptb_medium.get_config()
-  c.model.dropout_rate, c.model.locked_dropout = 0.5, True
-  c.model.state_dropout, c.model.embed_dropout = 0.5, 0.1
+  c.model.dropout_rate = c.model.rnn.dropout_rate = 0.5
+  c.model.rnn.locked_dropout = True
+  c.model.rnn.state_dropout, c.model.embed_dropout = 0.5, 0.1
   return c

@@ -12,6 +12,6 @@ from experiments.lm.configs import ptb_small
 
 def get_config():
   c = ptb_small.get_config()
-  c.model.cell, c.model.backend = "minlstm", "associative"
-  c.model.cell_options = {}
+  c.model.rnn.cell, c.model.rnn.backend = "minlstm", "associative"
+  c.model.rnn.cell_options = {}
   return c

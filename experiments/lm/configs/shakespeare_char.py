@@ -14,9 +14,10 @@ def get_config():
   c = base.get_config()
   c.data.name, c.data.tokenizer, c.data.unk, c.data.level = (
       "tiny_shakespeare", "characters", "", "char")
-  c.model.hidden_size, c.model.num_layers, c.model.embed_size = 256, 2, 64
-  c.model.dropout_rate, c.model.init_scale = 0.1, 0.0
-  c.model.cell_options = {"forget_bias": 1.0}
+  c.model.rnn.hidden_size, c.model.rnn.num_layers, c.model.embed_size = 256, 2, 64
+  c.model.dropout_rate = c.model.rnn.dropout_rate = 0.1
+  c.model.rnn.init_scale = 0.0
+  c.model.rnn.cell_options = {"forget_bias": 1.0}
   c.train.batch_size, c.train.bptt, c.train.num_epochs = 32, 100, 8
   c.train.loss_reduction, c.train.eval_batch_size = "mean", 16
   c.train.log_every, c.train.eval_every = 50, 0

@@ -12,6 +12,6 @@ from experiments.lm.configs import shakespeare_char
 
 def get_config():
   c = shakespeare_char.get_config()
-  c.model.cell, c.model.backend = "minlstm", "associative"
-  c.model.cell_options = {}
+  c.model.rnn.cell, c.model.rnn.backend = "minlstm", "associative"
+  c.model.rnn.cell_options = {}
   return c

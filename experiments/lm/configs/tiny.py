@@ -6,8 +6,9 @@ from experiments.lm.configs import base
 def get_config():
   c = base.get_config()
   c.data.name = "ptb_word"
-  c.model.hidden_size, c.model.num_layers, c.model.dropout_rate = 16, 2, 0.1
-  c.model.init_scale = 0.0  # the cells' own initialisation: learns in a few steps
+  c.model.rnn.hidden_size, c.model.rnn.num_layers = 16, 2
+  c.model.dropout_rate = c.model.rnn.dropout_rate = 0.1
+  c.model.rnn.init_scale = 0.0  # the cells' own initialisation: learns in a few steps
   c.train.batch_size, c.train.bptt, c.train.num_steps = 16, 10, 20
   c.train.eval_batch_size = 2
   c.train.log_every, c.train.eval_every, c.train.checkpoint_every = 5, 10, 10

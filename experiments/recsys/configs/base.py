@@ -4,7 +4,6 @@
 import ml_collections
 
 from experiments import common
-from seqjax.cells import CELLS
 from seqjax.data import sessions
 from seqjax.train import config as checks
 
@@ -24,12 +23,9 @@ def get_config() -> ml_collections.ConfigDict:
   c.data.valid_days = 7.0  # the last days of training pick the checkpoint; 0: keep the last
 
   c.model = ml_collections.ConfigDict()
-  c.model.cell = "gru"
-  c.model.cell_options = ml_collections.ConfigDict()
+  c.model.rnn = common.rnn_section(cell="gru", hidden_size=100)
   c.model.embed_size = 100
-  c.model.hidden_size = 100
-  c.model.num_layers = 1
-  c.model.dropout_rate = 0.25
+  c.model.dropout_rate = 0.25  # on the item embeddings and the hidden states
 
   c.train = common.loop_section(num_epochs=10, keep_checkpoints=2, log_every=50)
   c.train.batch_size = 32  # session-parallel lanes
@@ -51,9 +47,7 @@ def get_config() -> ml_collections.ConfigDict:
 CHECKS = {
     "data.name": checks.one_of(sorted(sessions.BUILDERS)),
     "data.min_item_support": checks.positive_int, "data.valid_days": checks.nonnegative,
-    "model.cell": checks.one_of(sorted(CELLS)),
-    "model.embed_size": checks.positive_int, "model.hidden_size": checks.positive_int,
-    "model.num_layers": checks.positive_int, "model.dropout_rate": checks.rate,
+    "model.embed_size": checks.positive_int, "model.dropout_rate": checks.rate,
     "train.loss": checks.one_of(LOSSES), "train.block": checks.positive_int,
     "train.top_k": checks.positive_int,
 }

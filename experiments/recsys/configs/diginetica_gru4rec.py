@@ -19,7 +19,7 @@ from experiments.recsys.configs import base
 
 def get_config():
   c = base.get_config()
-  c.model.embed_size, c.model.hidden_size, c.model.dropout_rate = 100, 100, 0.25
+  c.model.embed_size, c.model.rnn.hidden_size, c.model.dropout_rate = 100, 100, 0.25
   c.train.batch_size, c.train.block, c.train.loss, c.train.num_epochs = 32, 10, "in_batch", 30
   c.optimizer.name, c.optimizer.learning_rate = "adam", 1e-3
   return c

@@ -4,7 +4,6 @@
 import ml_collections
 
 from experiments import common
-from seqjax.cells import CELLS
 from seqjax.data import classify as data_lib
 from seqjax.data import sentiment
 from seqjax.nn import classifier
@@ -38,12 +37,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.model.freeze_embeddings = False
   c.model.dropout_rate = 0.5
   c.model.word_dropout_rate = 0.0
-  c.model.cell = "lstm"  # rnn | lstm | gru
-  c.model.cell_options = ml_collections.ConfigDict()
-  c.model.hidden_size = 256
-  c.model.num_layers = 1
-  c.model.bidirectional = True
-  c.model.rnn_dropout_rate = 0.0  # between stacked layers
+  c.model.rnn = common.rnn_section(hidden_size=256, bidirectional=True)  # kind=rnn
   c.model.pooling = "attention"  # last | mean | max | attention
   c.model.mlp_hidden = (256,)  # hidden sizes of the classifier head; () for linear
   c.model.activation = "tanh"
@@ -51,7 +45,6 @@ def get_config() -> ml_collections.ConfigDict:
   c.model.filter_widths = (3, 4, 5)  # cnn
   c.model.num_filters = 100  # cnn
   c.model.reduce = "mean"  # bow: mean | sum
-  c.model.unroll = 1
 
   c.train = common.loop_section(num_epochs=10, keep_checkpoints=2)
   c.train.batch_size = 64  # global: over every device (see parallel)
@@ -71,14 +64,11 @@ CHECKS = {
     "data.bucket_chunk": checks.positive_int, "data.pad_multiple": checks.positive_int,
     "data.min_freq": checks.positive_int, "data.validation_holdout": checks.rate,
     "model.kind": checks.one_of(sorted(classifier.MODELS)),
-    "model.cell": checks.one_of(sorted(CELLS)),
     "model.pooling": checks.one_of(classifier.POOLINGS),
     "model.activation": checks.one_of(sorted(classifier.ACTIVATIONS)),
     "model.reduce": checks.one_of(("mean", "sum")),
-    "model.embed_size": checks.positive_int, "model.hidden_size": checks.positive_int,
-    "model.num_layers": checks.positive_int, "model.num_filters": checks.positive_int,
+    "model.embed_size": checks.positive_int, "model.num_filters": checks.positive_int,
     "model.dropout_rate": checks.rate, "model.word_dropout_rate": checks.rate,
-    "model.rnn_dropout_rate": checks.rate,
     "model.filter_widths": checks.positive_ints,
     "model.mlp_hidden": checks.sizes,
 }

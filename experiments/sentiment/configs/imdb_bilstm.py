@@ -20,8 +20,8 @@ def get_config():
   c.data.max_length, c.data.truncate = 400, "tail"
   c.data.max_vocab, c.data.validation_holdout = 30000, 0.1
   c.data.bucket_chunk, c.data.pad_multiple = 50, 40
-  c.model.kind, c.model.cell, c.model.bidirectional = "rnn", "lstm", True
-  c.model.embed_size, c.model.hidden_size, c.model.mlp_hidden = 256, 128, ()
+  c.model.kind, c.model.rnn.cell, c.model.rnn.bidirectional = "rnn", "lstm", True
+  c.model.embed_size, c.model.rnn.hidden_size, c.model.mlp_hidden = 256, 128, ()
   c.model.pooling = "max"
   c.model.dropout_rate, c.model.word_dropout_rate = 0.5, 0.1
   c.train.batch_size, c.train.eval_batch_size, c.train.num_epochs = 64, 128, 4

@@ -8,5 +8,5 @@ from experiments.sentiment.configs import imdb_bilstm
 
 def get_config():
   c = imdb_bilstm.get_config()
-  c.model.bidirectional, c.model.hidden_size, c.model.pooling = False, 256, "mean"
+  c.model.rnn.bidirectional, c.model.rnn.hidden_size, c.model.pooling = False, 256, "mean"
   return c

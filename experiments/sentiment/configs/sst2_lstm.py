@@ -7,6 +7,6 @@ from experiments.sentiment.configs import sst2_bilstm
 
 def get_config():
   c = sst2_bilstm.get_config()
-  c.model.bidirectional = False
+  c.model.rnn.bidirectional = False
   c.model.pooling = "last"
   return c

@@ -7,7 +7,7 @@ def get_config():
   c = base.get_config()
   c.data.name = "sst2"
   c.data.max_length = 40
-  c.model.embed_size, c.model.hidden_size, c.model.mlp_hidden = 16, 16, (16,)
+  c.model.embed_size, c.model.rnn.hidden_size, c.model.mlp_hidden = 16, 16, (16,)
   c.model.dropout_rate, c.model.word_dropout_rate = 0.1, 0.05
   c.train.batch_size, c.train.eval_batch_size, c.train.num_steps = 16, 32, 60
   c.train.log_every, c.train.eval_every, c.train.checkpoint_every = 20, 30, 30

@@ -4,9 +4,7 @@
 import ml_collections
 
 from experiments import common
-from seqjax.cells import CELLS
 from seqjax.data import synthetic
-from seqjax.nn.rnn import BACKENDS
 from seqjax.train import config as checks
 
 
@@ -21,13 +19,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.data.copy_length = 10  # copy: n
 
   c.model = ml_collections.ConfigDict()
-  c.model.cell = "lstm"  # rnn | lstm | gru | mingru | minlstm | lru
-  c.model.cell_options = ml_collections.ConfigDict()
-  c.model.hidden_size = 128
-  c.model.num_layers = 1
-  c.model.backend = "auto"  # auto | scan | associative (mingru / minlstm / lru) | fused | cudnn
+  c.model.rnn = common.rnn_section(hidden_size=128)
   c.model.encoder_size = 0  # > 0: gelu(Dense) before the recurrence (what the LRU needs)
-  c.model.init_scale = 0.0  # > 0: every weight U(±init_scale)
 
   c.train = common.loop_section(num_steps=2000, num_epochs=0, log_every=100, eval_every=500,
                                 checkpoint_every=1000, keep_checkpoints=1)
@@ -50,7 +43,5 @@ def _count(key, value):
 CHECKS = {
     "data.task": checks.one_of(synthetic.TASKS), "data.length": checks.positive_int,
     "data.num_symbols": checks.positive_int, "data.copy_length": checks.positive_int,
-    "model.cell": checks.one_of(sorted(CELLS)), "model.backend": checks.one_of(BACKENDS),
-    "model.hidden_size": checks.positive_int, "model.num_layers": checks.positive_int,
     "model.encoder_size": _count, "train.eval_batches": checks.positive_int,
 }

@@ -4,7 +4,6 @@
 import ml_collections
 
 from experiments import common
-from seqjax.cells import CELLS
 from seqjax.data import conllu, tagging
 from seqjax.train import config as checks
 
@@ -29,14 +28,10 @@ def get_config() -> ml_collections.ConfigDict:
   c.model = ml_collections.ConfigDict()
   c.model.embed_size = 100
   c.model.freeze_embeddings = False
-  c.model.cell = "lstm"
-  c.model.cell_options = ml_collections.ConfigDict()
-  c.model.hidden_size = 200  # per direction
-  c.model.num_layers = 1
-  c.model.rnn_dropout_rate = 0.0  # between stacked layers
+  c.model.rnn = common.rnn_section(hidden_size=200, bidirectional=True)
   c.model.char_encoder = True
   c.model.char_embed_size = 50
-  c.model.char_hidden_size = 50  # per direction
+  c.model.char_hidden_size = 50  # per direction; one layer of model.rnn's cell and options
   c.model.dropout_rate = 0.33
   c.model.word_dropout_rate = 0.0
 
@@ -56,10 +51,7 @@ CHECKS = {
     "data.tag_field": checks.one_of(tagging.TAG_FIELDS),
     "data.bucket_chunk": checks.positive_int, "data.pad_multiple": checks.positive_int,
     "data.min_freq": checks.positive_int, "data.max_word_length": checks.positive_int,
-    "model.cell": checks.one_of(sorted(CELLS)),
-    "model.embed_size": checks.positive_int, "model.hidden_size": checks.positive_int,
-    "model.num_layers": checks.positive_int, "model.char_embed_size": checks.positive_int,
+    "model.embed_size": checks.positive_int, "model.char_embed_size": checks.positive_int,
     "model.char_hidden_size": checks.positive_int,
     "model.dropout_rate": checks.rate, "model.word_dropout_rate": checks.rate,
-    "model.rnn_dropout_rate": checks.rate,
 }

@@ -24,9 +24,9 @@ from experiments.tagging.configs import base
 
 def get_config():
   c = base.get_config()
-  c.model.embed_size, c.model.hidden_size, c.model.num_layers = 100, 200, 2
+  c.model.embed_size, c.model.rnn.hidden_size, c.model.rnn.num_layers = 100, 200, 2
   c.model.char_encoder, c.model.char_embed_size, c.model.char_hidden_size = True, 50, 50
-  c.model.dropout_rate, c.model.rnn_dropout_rate, c.model.word_dropout_rate = 0.33, 0.33, 0.25
+  c.model.dropout_rate, c.model.rnn.dropout_rate, c.model.word_dropout_rate = 0.33, 0.33, 0.25
   c.train.batch_size, c.train.num_epochs, c.train.log_every = 32, 15, 100
   c.optimizer.name, c.optimizer.learning_rate, c.optimizer.clip_norm = "adam", 2e-3, 5.0
   return c

@@ -5,7 +5,7 @@ from experiments.tagging.configs import base
 
 def get_config():
   c = base.get_config()
-  c.model.embed_size, c.model.hidden_size = 16, 16
+  c.model.embed_size, c.model.rnn.hidden_size = 16, 16
   c.model.char_embed_size, c.model.char_hidden_size = 8, 8
   c.model.dropout_rate, c.model.word_dropout_rate = 0.1, 0.05
   c.train.batch_size, c.train.eval_batch_size, c.train.num_steps = 16, 64, 60

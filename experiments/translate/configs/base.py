@@ -4,7 +4,6 @@
 import ml_collections
 
 from experiments import common
-from seqjax.cells import CELLS
 from seqjax.data import translation as data_lib
 from seqjax.nn import seq2seq
 from seqjax.train import config as checks
@@ -31,13 +30,10 @@ def get_config() -> ml_collections.ConfigDict:
   c.data.pad_multiple = 4  # batch widths are multiples of this (fewer compilations)
 
   c.model = ml_collections.ConfigDict()
-  c.model.cell = "gru"  # rnn | lstm | gru
-  c.model.cell_options = ml_collections.ConfigDict()
+  # The encoder; the decoder uses its cell, cell_options, init_scale and unroll.
+  c.model.rnn = common.rnn_section(cell="gru", hidden_size=512, bidirectional=True)
   c.model.embed_size = 256
-  c.model.hidden_size = 512  # encoder, per direction
-  c.model.encoder_layers = 1
-  c.model.bidirectional = True
-  c.model.decoder_hidden_size = 0  # 0: hidden_size
+  c.model.decoder_hidden_size = 0  # 0: rnn.hidden_size
   c.model.decoder_layers = 1
   c.model.bridge = "project"  # last | project | zeros
   c.model.attention = "additive"  # none | additive | bilinear | dot | scaled_dot
@@ -46,10 +42,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.model.input_feeding = False  # luong only
   c.model.reverse_source = False
   c.model.dropout_rate = 0.5  # embeddings and the softmax input
-  c.model.rnn_dropout_rate = 0.0  # between stacked encoder layers
   c.model.teacher_forcing_ratio = 1.0
-  c.model.init_scale = 0.0  # > 0: every weight U(±init_scale); 0: each part's default
-  c.model.unroll = 1
 
   c.train = common.loop_section(num_epochs=10, keep_checkpoints=2, log_every=50)
   c.train.batch_size = 128  # global: over every device (see parallel)
@@ -80,13 +73,11 @@ CHECKS = {
     "data.model_type": checks.one_of(("unigram", "bpe")),
     "data.bucket_chunk": checks.positive_int, "data.pad_multiple": checks.positive_int,
     "data.min_freq": checks.positive_int, "data.vocab_size": checks.positive_int,
-    "model.cell": checks.one_of(sorted(CELLS)),
     "model.bridge": checks.one_of(seq2seq.BRIDGES),
     "model.attention": checks.one_of(seq2seq.ATTENTIONS),
     "model.style": checks.one_of(seq2seq.STYLES),
-    "model.embed_size": checks.positive_int, "model.hidden_size": checks.positive_int,
-    "model.encoder_layers": checks.positive_int, "model.decoder_layers": checks.positive_int,
-    "model.dropout_rate": checks.rate, "model.rnn_dropout_rate": checks.rate,
+    "model.embed_size": checks.positive_int, "model.decoder_layers": checks.positive_int,
+    "model.dropout_rate": checks.rate,
     "train.best_metric": checks.one_of(("bleu", "loss")),
     "train.label_smoothing": checks.rate,
     "decode.beam_size": checks.positive_int, "decode.max_len_a": checks.nonnegative,

@@ -26,8 +26,8 @@ def get_config():
   c = base.get_config()
   c.data.source_lang, c.data.target_lang = "de", "en"
   c.data.tokenizer, c.data.lowercase, c.data.min_freq = "word", True, 2
-  c.model.cell, c.model.embed_size = "gru", 256
-  c.model.hidden_size, c.model.bidirectional, c.model.decoder_hidden_size = 512, True, 512
+  c.model.rnn.cell, c.model.embed_size = "gru", 256
+  c.model.rnn.hidden_size, c.model.rnn.bidirectional, c.model.decoder_hidden_size = 512, True, 512
   c.model.bridge, c.model.attention, c.model.attention_size = "project", "additive", 512
   c.model.style, c.model.dropout_rate = "bahdanau", 0.5
   c.train.batch_size, c.train.num_epochs = 128, 15

@@ -18,8 +18,8 @@ from experiments.translate.configs import multi30k_gru_attn
 
 def get_config():
   c = multi30k_gru_attn.get_config()
-  c.model.cell, c.model.embed_size = "lstm", 256
-  c.model.hidden_size, c.model.bidirectional, c.model.decoder_hidden_size = 256, True, 512
+  c.model.rnn.cell, c.model.embed_size = "lstm", 256
+  c.model.rnn.hidden_size, c.model.rnn.bidirectional, c.model.decoder_hidden_size = 256, True, 512
   c.model.bridge, c.model.attention, c.model.attention_size = "project", "bilinear", 0
   c.model.style, c.model.input_feeding = "luong", True
   return c

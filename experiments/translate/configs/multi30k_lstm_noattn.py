@@ -18,10 +18,10 @@ from experiments.translate.configs import multi30k_gru_attn
 
 def get_config():
   c = multi30k_gru_attn.get_config()
-  c.model.cell, c.model.embed_size = "lstm", 256
-  c.model.hidden_size, c.model.bidirectional, c.model.decoder_hidden_size = 512, False, 512
-  c.model.encoder_layers, c.model.decoder_layers = 2, 2
+  c.model.rnn.cell, c.model.embed_size = "lstm", 256
+  c.model.rnn.hidden_size, c.model.rnn.bidirectional, c.model.decoder_hidden_size = 512, False, 512
+  c.model.rnn.num_layers, c.model.decoder_layers = 2, 2
   c.model.bridge, c.model.attention, c.model.reverse_source = "last", "none", True
   c.model.attention_size = 0
-  c.model.dropout_rate, c.model.rnn_dropout_rate = 0.5, 0.5
+  c.model.dropout_rate, c.model.rnn.dropout_rate = 0.5, 0.5
   return c

@@ -7,7 +7,7 @@ from experiments.translate.configs import base
 def get_config():
   c = base.get_config()
   c.data.max_length = 20
-  c.model.embed_size, c.model.hidden_size = 16, 16
+  c.model.embed_size, c.model.rnn.hidden_size = 16, 16
   c.model.dropout_rate = 0.1
   c.train.batch_size, c.train.eval_batch_size = 16, 256  # few evaluation shapes to compile
   c.train.num_steps, c.train.log_every, c.train.eval_every = 6, 2, 3
