@@ -23,7 +23,7 @@ import ml_collections
 
 from experiments.lm.configs import base
 from seqjax import metrics, parallel
-from seqjax.data import builders
+from seqjax.data import registry
 from seqjax.data import lm as lm_data
 from seqjax.data.vocab import Vocabulary
 from seqjax.nn import RNNLM
@@ -52,7 +52,7 @@ class LMTask(Task):
   carries_state = True
 
   def validate(self, config):
-    builders.check_manual_dir(config.data.manual_dir, builders.local_file_names(config.data.name))
+    registry.check_manual_dir(config.data.manual_dir, config.data.name)
 
   def data(self, config, meta):
     vocab = Vocabulary.from_json(meta["vocab"]) if meta else None

@@ -28,7 +28,7 @@ import optax
 
 from experiments.recsys.configs import base
 from seqjax import recommend
-from seqjax.data import builders, sessions as data_lib
+from seqjax.data import registry, sessions as data_lib
 from seqjax.data.word2vec import noise_table
 from seqjax.nn import rnn
 from seqjax.nn.gru4rec import GRU4Rec
@@ -103,12 +103,12 @@ class RecsysTask(Task):
       checks.positive_int("train.num_samples", t.num_samples)
     if not d.test_days > 0:
       raise ValueError(f"data.test_days must be > 0; got {d.test_days!r}")
-    builders.check_manual_dir(d.manual_dir, data_lib.BUILDERS[d.name][2])
+    registry.check_manual_dir(d.manual_dir, d.name)
 
   def prepare(self, config):
     """The prepared TFDS builder (reading and checking the raw log; cached afterwards)."""
     d = config.data
-    return builders.prepare(d.name, data_lib.BUILDERS, data_dir=d.data_dir or None,
+    return registry.prepare(d.name, kind=registry.SESSIONS, data_dir=d.data_dir or None,
                             manual_dir=d.manual_dir or None)
 
   def data(self, config, meta):

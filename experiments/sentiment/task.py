@@ -20,7 +20,7 @@ import numpy as np
 from experiments.sentiment.configs import base
 from seqjax import parallel
 from seqjax.data import classify as data_lib
-from seqjax.data import builders, sentiment
+from seqjax.data import registry
 from seqjax.data.vectors import pretrained_vectors
 from seqjax.data.vocab import Vocabulary
 from seqjax.nn import classifier
@@ -59,7 +59,7 @@ class SentimentTask(Task):
       raise ValueError("data.validation_holdout must be > 0 for imdb (it has no validation "
                        "split); e.g. 0.1")
     text_options(config)
-    builders.check_manual_dir(d.manual_dir, sentiment.BUILDERS[d.name][3])
+    registry.check_manual_dir(d.manual_dir, d.name)
     if d.pretrained_vectors and not os.path.isfile(d.pretrained_vectors):
       raise FileNotFoundError(f"data.pretrained_vectors={d.pretrained_vectors!r} is not a file")
     if m.freeze_embeddings and not d.pretrained_vectors:
@@ -77,9 +77,9 @@ class SentimentTask(Task):
                f"{loaded.num_classes} classes")
     bucket = dict(bucket_chunk=d.bucket_chunk, pad_multiple=d.pad_multiple,
                   min_length=min_length(config))
-    train = data_lib.Batches(loaded.splits["train"], t.batch_size, shuffle=True,
+    train = data_lib.text_batches(loaded.splits["train"], t.batch_size, shuffle=True,
                              seed=config.seed, shard=parallel.shard_options(), **bucket)
-    evals = {s: data_lib.Batches(split, t.eval_batch_size, shuffle=False, **bucket)
+    evals = {s: data_lib.text_batches(split, t.eval_batch_size, shuffle=False, **bucket)
              for s, split in loaded.splits.items() if s != "train" and split.labelled}
     table, note = pretrained_vectors(config, loaded.vocab)
     return Data(train=train, evals=evals,

@@ -18,7 +18,7 @@ import numpy as np
 
 from experiments.tagging.configs import base
 from seqjax import parallel
-from seqjax.data import builders, conllu, tagging
+from seqjax.data import registry, tagging
 from seqjax.data.vectors import pretrained_vectors
 from seqjax.data.vocab import Vocabulary
 from seqjax.nn import classifier
@@ -60,7 +60,7 @@ class TaggingTask(Task):
 
   def validate(self, config):
     d, m = config.data, config.model
-    builders.check_manual_dir(d.manual_dir, conllu.BUILDERS[d.name][2])
+    registry.check_manual_dir(d.manual_dir, d.name)
     if d.pretrained_vectors and not os.path.isfile(d.pretrained_vectors):
       raise FileNotFoundError(f"data.pretrained_vectors={d.pretrained_vectors!r} is not a file")
     if m.freeze_embeddings and not d.pretrained_vectors:
@@ -69,7 +69,7 @@ class TaggingTask(Task):
   def prepare(self, config):
     """Prepares the TFDS builder (parsing the CoNLL-U files; cached afterwards)."""
     d = config.data
-    builders.prepare(d.name, conllu.BUILDERS, data_dir=d.data_dir or None,
+    registry.prepare(d.name, kind=registry.TAGGING, data_dir=d.data_dir or None,
                      manual_dir=d.manual_dir or None)
 
   def data(self, config, meta):
@@ -87,9 +87,9 @@ class TaggingTask(Task):
     summary = (f"{d.name} ({d.tag_field}): vocabulary {len(loaded.vocab):,} words, "
                f"{len(loaded.char_vocab):,} characters, {len(loaded.tag_names)} tags; {sizes}")
     bucket = dict(bucket_chunk=d.bucket_chunk, pad_multiple=d.pad_multiple)
-    train = tagging.TagBatches(loaded.splits["train"], t.batch_size, shuffle=True,
+    train = tagging.tag_batches(loaded.splits["train"], t.batch_size, shuffle=True,
                                seed=config.seed, shard=parallel.shard_options(), **bucket)
-    evals = {s: tagging.TagBatches(split, t.eval_batch_size, shuffle=False, **bucket)
+    evals = {s: tagging.tag_batches(split, t.eval_batch_size, shuffle=False, **bucket)
              for s, split in loaded.splits.items() if s != "train"}
     table, note = pretrained_vectors(config, loaded.vocab)
     meta = {"vocab": loaded.vocab.to_json(), "char_vocab": loaded.char_vocab.to_json(),

@@ -22,7 +22,7 @@ import ml_collections
 from experiments.translate import decoding
 from experiments.translate.configs import base
 from seqjax import diagnostics, metrics, parallel
-from seqjax.data import builders, translation as data_lib
+from seqjax.data import registry, translation as data_lib
 from seqjax.nn import seq2seq
 from seqjax.train.losses import token_nll
 from seqjax.train.task import Data, Run, Task
@@ -88,7 +88,7 @@ class TranslateTask(Task):
     if unknown:
       raise ValueError(f"decode.test_splits has unknown splits {unknown}; choose from "
                        f"{[s for s in data_lib.MULTI30K_SPLITS if s != 'train']}")
-    builders.check_manual_dir(d.manual_dir, data_lib.multi30k_files())
+    registry.check_manual_dir(d.manual_dir, d.name)
 
   def data(self, config, meta):
     d, t, dec = config.data, config.train, config.decode
@@ -102,9 +102,9 @@ class TranslateTask(Task):
     summary = (f"{d.name} {d.source_lang}->{d.target_lang}: {d.tokenizer} vocabularies "
                f"{len(loaded.src_tokenizer):,} / {len(loaded.tgt_tokenizer):,}; {sizes} pairs")
     bucket = dict(bucket_chunk=d.bucket_chunk, pad_multiple=d.pad_multiple)
-    train = data_lib.PairBatches(loaded.splits["train"], t.batch_size, shuffle=True,
+    train = data_lib.pair_batches(loaded.splits["train"], t.batch_size, shuffle=True,
                                  seed=config.seed, shard=parallel.shard_options(), **bucket)
-    evals = {s: data_lib.PairBatches(split, t.eval_batch_size, shuffle=False, **bucket)
+    evals = {s: data_lib.pair_batches(split, t.eval_batch_size, shuffle=False, **bucket)
              for s, split in loaded.splits.items() if s != "train"}
     meta = {"src_tokenizer": loaded.src_tokenizer.to_json(),
             "tgt_tokenizer": loaded.tgt_tokenizer.to_json()}

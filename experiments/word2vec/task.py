@@ -24,7 +24,7 @@ import ml_collections
 import numpy as np
 
 from experiments.word2vec.configs import base
-from seqjax.data import builders, classify, lm, word2vec as data_lib
+from seqjax.data import builders, classify, lm, registry, word2vec as data_lib
 from seqjax.data.vocab import Vocabulary
 from seqjax.nn import word2vec as w2v
 import optax
@@ -41,7 +41,7 @@ def read_sentences(config: ml_collections.ConfigDict) -> dict[str, list[list[str
   d = config.data
   where = dict(data_dir=d.data_dir or None, manual_dir=d.manual_dir or None)
   if d.name == "ptb":
-    builder = builders.prepare("ptb_word", builders.BUILDERS, **where)
+    builder = registry.prepare("ptb_word", kind=registry.LM, **where)
     return {split: [line.split() for text in lm.read_split(builder, split)
                     for line in text.split("\n") if line.strip()]
             for split in ("train", "validation")}

@@ -1,9 +1,8 @@
 """Text-classification data: tokenize, build the vocabulary, encode, bucket and pad.
 
 ``load_dataset`` prepares a TFDS builder of ``seqjax.data.sentiment`` and reads every split
-back through grain; ``Batches`` serves padded, length-bucketed batches through a grain
-``MapDataset`` (random access, so its position is one JSON-able dict and a resumed run sees the
-same batches).
+back through grain; ``text_batches`` serves padded, length-bucketed batches
+(``seqjax.data.batching.BucketedBatches``).
 
 A batch is ``tokens: [B, T] int32`` (0 = ``<pad>`` after each sequence), ``lengths: [B]``,
 ``mask: [B, T]`` (1.0 at ``t < length``), ``labels: [B]`` and ``weights: [B]`` (1 for real examples, 0 for the filler rows that keep an
@@ -15,12 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import grain
 import numpy as np
 
-from seqjax.data import builders, sentiment
+from seqjax.data import registry, sentiment
+from seqjax.data.batching import BucketedBatches, round_up
 from seqjax.data.vocab import Vocabulary
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<s>", "</s>"
@@ -116,7 +116,8 @@ class Dataset:
 
 def prepare(name: str, *, data_dir: str | None = None, manual_dir: str | None = None):
   """Prepares (reading ``manual_dir`` or downloading) the TFDS builder of dataset ``name``."""
-  return builders.prepare(name, sentiment.BUILDERS, data_dir=data_dir, manual_dir=manual_dir)
+  return registry.prepare(name, kind=registry.CLASSIFICATION, data_dir=data_dir,
+                          manual_dir=manual_dir)
 
 
 def read_split(builder, split: str) -> tuple[list[str], np.ndarray]:
@@ -148,7 +149,7 @@ def load_dataset(name: str, options: TextOptions, *, data_dir: str | None = None
   from train), for datasets without a validation split (IMDB) or to keep a dev set untouched.
   """
   builder = prepare(name, data_dir=data_dir, manual_dir=manual_dir)
-  num_classes = sentiment.BUILDERS[name][2]
+  num_classes = registry.get(name).num_classes
   raw = {s: read_split(builder, s) for s in builder.info.splits}
   if validation_holdout:
     texts, labels = raw["train"]
@@ -177,10 +178,6 @@ def load_dataset(name: str, options: TextOptions, *, data_dir: str | None = None
                  label_names=sentiment.LABEL_NAMES[num_classes])
 
 
-def round_up(n: int, multiple: int) -> int:
-  return -(-n // multiple) * multiple
-
-
 def pad_batch(ids: Sequence[np.ndarray], labels: Sequence[int], *, batch_size: int | None = None,
               pad_multiple: int = 1, min_length: int = 1) -> dict[str, np.ndarray]:
   """Right-pads ``ids`` into one batch; rows past ``len(ids)`` (up to ``batch_size``) are
@@ -207,114 +204,16 @@ def pad_batch(ids: Sequence[np.ndarray], labels: Sequence[int], *, batch_size: i
           "weights": weights}
 
 
-class Batches:
-  """Length-bucketed batches of one split, epoch after epoch, through grain.
+def pad_examples(split: Split, indices: np.ndarray, rows: int,
+                 widths: Sequence[int]) -> dict[str, np.ndarray]:
+  """``BucketedBatches``' ``pad`` for text classification: ``pad_batch`` of ``indices``."""
+  return pad_batch([split.ids[i] for i in indices], split.labels[indices], batch_size=rows,
+                   min_length=widths[0])
 
-  Training order (``shuffle=True``), per epoch ``e``: examples are permuted with seed
-  ``(seed, e)``, cut into chunks of ``batch_size * bucket_chunk``, sorted by length inside each
-  chunk and cut into batches (the last incomplete one dropped), and the batches permuted. Each
-  batch then holds similar lengths, so little compute is spent on padding, while every epoch
-  sees a fresh mix. ``bucket_chunk=1`` is plain shuffled batching.
 
-  Evaluation order (``shuffle=False``): the split sorted by length, every example exactly once,
-  the last batch filled up with weight-0 rows.
-
-  ``shard`` (``seqjax.parallel.shard_options()``: shard ``i`` of ``n`` processes): every process
-  computes the same global batches of ``batch_size`` examples but reads and pads only its rows
-  ``[i * batch_size / n, (i + 1) * batch_size / n)``, to the global batch's width, so the
-  processes' parts assemble into the global batch.
-  """
-
-  def __init__(self, split: Split, batch_size: int, *, shuffle: bool, seed: int = 0,
-               bucket_chunk: int = 100, pad_multiple: int = 8, min_length: int = 1,
-               shard: Any = None):
-    for key, value in (("batch_size", batch_size), ("bucket_chunk", bucket_chunk),
-                       ("pad_multiple", pad_multiple), ("min_length", min_length)):
-      if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"Batches: {key} must be a positive int; got {value!r}")
-    if shuffle and len(split) < batch_size:
-      raise ValueError(f"Batches: {len(split)} training examples are fewer than "
-                       f"batch_size={batch_size}")
-    self.split, self.batch_size, self.shuffle, self.seed = split, batch_size, shuffle, seed
-    self.bucket_chunk, self.pad_multiple, self.min_length = bucket_chunk, pad_multiple, min_length
-    self.lengths = self.example_lengths(split)
-    self.rows = slice(0, batch_size)
-    if shard is not None and shard.shard_count > 1:
-      if batch_size % shard.shard_count:
-        raise ValueError(f"Batches: batch_size={batch_size} must be divisible by the "
-                         f"{shard.shard_count} processes")
-      per = batch_size // shard.shard_count
-      self.rows = slice(shard.shard_index * per, (shard.shard_index + 1) * per)
-    self.epoch, self.position = 0, 0
-    self._epoch_ds: tuple[int, Any] | None = None
-
-  @staticmethod
-  def example_lengths(split: Any) -> np.ndarray:
-    """The length each example is bucketed by."""
-    return np.asarray([len(x) for x in split.ids], np.int64)
-
-  def __len__(self) -> int:
-    """Batches per epoch."""
-    n = len(self.split)
-    return n // self.batch_size if self.shuffle else -(-n // self.batch_size)
-
-  def batch_indices(self, epoch: int) -> list[np.ndarray]:
-    """The example indices of every batch of ``epoch``, in order."""
-    n, b = len(self.split), self.batch_size
-    if not self.shuffle:
-      order = np.argsort(self.lengths, kind="stable")
-      return [order[i:i + b] for i in range(0, n, b)]
-    rng = np.random.default_rng([self.seed, epoch])
-    perm = rng.permutation(n)
-    chunk = b * self.bucket_chunk
-    batches = []
-    for start in range(0, n - n % b, chunk):
-      part = perm[start:min(start + chunk, n - n % b)]
-      part = part[np.argsort(self.lengths[part], kind="stable")]
-      batches.extend(part[i:i + b] for i in range(0, len(part) - b + 1, b))
-    return [batches[i] for i in rng.permutation(len(batches))]
-
-  def _make(self, indices: np.ndarray) -> dict[str, np.ndarray]:
-    local_rows = self.rows.stop - self.rows.start
-    if local_rows == self.batch_size:
-      return pad_batch([self.split.ids[i] for i in indices], self.split.labels[indices],
-                       batch_size=self.batch_size, pad_multiple=self.pad_multiple,
-                       min_length=self.min_length)
-    width = max(round_up(int(self.lengths[indices].max()), self.pad_multiple), self.min_length)
-    mine = indices[self.rows]
-    return pad_batch([self.split.ids[i] for i in mine], self.split.labels[mine],
-                     batch_size=local_rows, pad_multiple=self.pad_multiple, min_length=width)
-
-  def dataset(self, epoch: int) -> grain.MapDataset:
-    """The batches of ``epoch`` as a random-access grain ``MapDataset``."""
-    return grain.MapDataset.source(self.batch_indices(epoch)).map(self._make)
-
-  def _epoch_dataset(self, epoch: int) -> grain.MapDataset:
-    if self._epoch_ds is None or self._epoch_ds[0] != epoch:
-      self._epoch_ds = (epoch, self.dataset(epoch))
-    return self._epoch_ds[1]
-
-  def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
-    """Endless, from the current position; each batch carries its ``epoch``."""
-    while True:
-      batch = self._epoch_dataset(self.epoch)[self.position]
-      batch["epoch"] = np.asarray(self.epoch)
-      self.position += 1
-      if self.position == len(self):
-        self.epoch, self.position = self.epoch + 1, 0
-      yield batch
-
-  def epoch_batches(self) -> Iterator[dict[str, np.ndarray]]:
-    """One pass over the split (evaluation); does not move the position."""
-    ds = self.dataset(0)
-    for i in range(len(ds)):
-      yield ds[i]
-
-  def get_state(self) -> dict[str, Any]:
-    return {"epoch": self.epoch, "position": self.position}
-
-  def set_state(self, state: dict[str, Any]) -> None:
-    epoch, position = int(state["epoch"]), int(state["position"])
-    if not 0 <= position < len(self):
-      raise ValueError(f"Batches.set_state: position {position} outside [0, {len(self)})")
-    self.epoch, self.position = epoch, position
+def text_batches(split: Split, batch_size: int, **options: Any) -> BucketedBatches:
+  """Length-bucketed batches of a classification split (see the module docstring);
+  ``options`` are ``BucketedBatches``' (``shuffle``, ``seed``, ``bucket_chunk``,
+  ``pad_multiple``, ``min_length``, ``shard``)."""
+  lengths = np.asarray([len(x) for x in split.ids], np.int64)
+  return BucketedBatches(split, batch_size, pad=pad_examples, lengths=lengths, **options)

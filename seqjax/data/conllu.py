@@ -25,6 +25,7 @@ from typing import Iterable, Iterator
 import numpy as np
 import tensorflow_datasets as tfds
 
+from seqjax.data import registry
 from seqjax.data.builders import local_paths
 
 # The 17 universal POS tags (https://universaldependencies.org/u/pos/).
@@ -143,4 +144,5 @@ class SeqjaxUdEnglishEwt(tfds.core.GeneratorBasedBuilder):
 
 
 # name -> (builder class, builder config, files a local directory needs)
-BUILDERS = {"ud_english_ewt": (SeqjaxUdEnglishEwt, None, EWT_FILES)}
+registry.register(registry.DatasetSpec("ud_english_ewt", registry.TAGGING, SeqjaxUdEnglishEwt,
+                                      None, EWT_FILES, description="UD English-EWT (CoNLL-U)"))

@@ -13,7 +13,7 @@ from typing import Any, Iterator
 import grain
 import numpy as np
 
-from seqjax.data import builders
+from seqjax.data import registry
 from seqjax.data.vocab import Vocabulary, get_tokenizer
 
 SPLITS = ("train", "validation", "test")
@@ -27,7 +27,7 @@ class Corpus:
 
 def prepare(name: str, *, data_dir: str | None = None, manual_dir: str | None = None):
   """Downloads (or reads ``manual_dir``) and prepares the TFDS builder of corpus ``name``."""
-  return builders.prepare(name, builders.BUILDERS, data_dir=data_dir, manual_dir=manual_dir)
+  return registry.prepare(name, kind=registry.LM, data_dir=data_dir, manual_dir=manual_dir)
 
 
 def read_split(builder, split: str) -> list[str]:

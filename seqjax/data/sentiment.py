@@ -34,6 +34,7 @@ from typing import Iterator
 import numpy as np
 import tensorflow_datasets as tfds
 
+from seqjax.data import registry
 from seqjax.data.builders import local_paths, read_text
 
 SST2_URL = "https://dl.fbaipublicfiles.com/glue/data/SST-2.zip"
@@ -271,13 +272,17 @@ class SeqjaxImdb(tfds.core.GeneratorBasedBuilder):
       yield i, {"index": i, "text": text, "label": label}
 
 
-# name -> (builder class, builder config, number of classes, files a local directory needs)
-BUILDERS = {
-    "sst2": (SeqjaxSst2, None, 2, SeqjaxSst2.FILES),
-    "sst_phrases": (SeqjaxSst, "binary_phrases", 2, SeqjaxSst.FILES),
-    "sst_sentences": (SeqjaxSst, "binary_sentences", 2, SeqjaxSst.FILES),
-    "sst_fine": (SeqjaxSst, "fine_sentences", 5, SeqjaxSst.FILES),
-    "imdb": (SeqjaxImdb, None, 2, None),
-}
+for _spec in (
+    registry.DatasetSpec("sst2", registry.CLASSIFICATION, SeqjaxSst2, None, SeqjaxSst2.FILES, 2,
+                         "SST-2 (GLUE): binary sentences, dev as validation"),
+    registry.DatasetSpec("sst_phrases", registry.CLASSIFICATION, SeqjaxSst, "binary_phrases",
+                         SeqjaxSst.FILES, 2, "SST: every labelled phrase of the training trees"),
+    registry.DatasetSpec("sst_sentences", registry.CLASSIFICATION, SeqjaxSst,
+                         "binary_sentences", SeqjaxSst.FILES, 2, "SST: binary root sentences"),
+    registry.DatasetSpec("sst_fine", registry.CLASSIFICATION, SeqjaxSst, "fine_sentences",
+                         SeqjaxSst.FILES, 5, "SST-5: five-class root sentences"),
+    registry.DatasetSpec("imdb", registry.CLASSIFICATION, SeqjaxImdb, None, None, 2,
+                         "IMDB movie reviews (Maas et al. 2011)")):
+  registry.register(_spec)
 LABEL_NAMES = {2: ["negative", "positive"],
                5: ["very negative", "negative", "neutral", "positive", "very positive"]}

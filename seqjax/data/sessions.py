@@ -34,6 +34,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import tensorflow_datasets as tfds
 
+from seqjax.data import registry
 from seqjax.data.builders import local_paths
 from seqjax.data.epochs import EpochBatches
 
@@ -127,8 +128,10 @@ class SeqjaxSessions(tfds.core.GeneratorBasedBuilder):
       yield session, {"session_id": session, "time": when, "items": items}
 
 
-# name -> (builder class, builder config, files a local directory needs)
-BUILDERS = {name: (SeqjaxSessions, name, {"log": FILES[name]}) for name in FILES}
+for _name in FILES:
+  registry.register(registry.DatasetSpec(_name, registry.SESSIONS, SeqjaxSessions, _name,
+                                        {"log": FILES[_name]},
+                                        description=f"{_name} click sessions"))
 
 
 @dataclasses.dataclass

@@ -8,8 +8,8 @@ split: words (``<pad>`` = 0, ``<unk>`` = 1; optionally lowercased, kept when see
 tags (no specials; the tag set is fixed by the training split and an unknown tag in another
 split is an error).
 
-A batch (``TagBatches``, built on ``seqjax.data.classify.Batches``, so it buckets, shards over
-processes and resumes the same way) holds ``tokens [B, T]``, ``lengths [B]``, ``mask [B, T]``
+A batch (``tag_batches``, a use of ``seqjax.data.batching.BucketedBatches``, so it buckets,
+shards over processes and resumes the same way) holds ``tokens [B, T]``, ``lengths [B]``, ``mask [B, T]``
 (1.0 at real words), ``tags [B, T]`` (0 at padding), ``chars [B, T, C]`` and ``char_lengths
 [B, T]`` (each word's characters, cut at ``max_word_length``; 0 at padding), ``unknown [B, T]``
 (1.0 where the word is not in the training vocabulary, for out-of-vocabulary accuracy) and
@@ -20,13 +20,13 @@ processes and resumes the same way) holds ``tokens [B, T]``, ``lengths [B]``, ``
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from typing import Any, Sequence
 
 import grain
 import numpy as np
 
-from seqjax.data import builders, conllu
-from seqjax.data.classify import Batches, round_up
+from seqjax.data import registry
+from seqjax.data.batching import BucketedBatches, round_up
 from seqjax.data.vocab import Vocabulary
 
 PAD, UNK = "<pad>", "<unk>"
@@ -46,10 +46,6 @@ class TagSplit:
 
   def __len__(self) -> int:
     return len(self.ids)
-
-  @property
-  def labels(self) -> np.ndarray:  # for ``Batches``' bookkeeping; tags are per word
-    return np.zeros(len(self.ids), np.int32)
 
   @property
   def num_words(self) -> int:
@@ -108,14 +104,15 @@ def encode_split(words: Sequence[tuple[str, ...]], tags: Sequence[tuple[str, ...
 def load_dataset(name: str, *, tag_field: str = "upos", data_dir: str | None = None,
                  manual_dir: str | None = None, lowercase: bool = True, min_freq: int = 1,
                  max_word_length: int = 20, vocabs: tuple | None = None) -> TagDataset:
-  """Every split of ``name`` (``seqjax.data.conllu.BUILDERS``) encoded; ``vocabs`` =
+  """Every split of ``name`` (``seqjax.data.registry``, kind ``tagging``) encoded; ``vocabs`` =
   ``(vocab, char_vocab, tag_names)`` of a saved run, else built from train."""
   if tag_field not in TAG_FIELDS:
     raise ValueError(f"data.tag_field must be one of {list(TAG_FIELDS)}; got {tag_field!r}")
   if min_freq < 1 or max_word_length < 1:
     raise ValueError(f"data.min_freq and data.max_word_length must be >= 1; got "
                      f"{min_freq}, {max_word_length}")
-  builder = builders.prepare(name, conllu.BUILDERS, data_dir=data_dir, manual_dir=manual_dir)
+  builder = registry.prepare(name, kind=registry.TAGGING, data_dir=data_dir,
+                             manual_dir=manual_dir)
   raw = {s: read_split(builder, s, tag_field) for s in builder.info.splits}
   train_words, train_tags = raw["train"]
   keys = [w.lower() if lowercase else w for s in train_words for w in s]
@@ -176,18 +173,15 @@ def pad_tagged(split: TagSplit, indices: Sequence[int], *, batch_size: int, widt
           "char_lengths": char_lengths, "unknown": unknown, "weights": weights}
 
 
-class TagBatches(Batches):
-  """``seqjax.data.classify.Batches`` (bucketing, evaluation order, process sharding and
-  resumable position) serving tagging batches (see the module docstring)."""
+def tag_batches(split: TagSplit, batch_size: int, **options: Any) -> BucketedBatches:
+  """Length-bucketed batches of tagged sentences (``seqjax.data.batching.BucketedBatches``;
+  ``options`` are its ``shuffle``, ``seed``, ``bucket_chunk``, ``pad_multiple``, ``min_length``,
+  ``shard``). The character axis is the longest word of the whole split, so a compiled step
+  sees one character width."""
+  chars_width = char_width(split, range(len(split)))
 
-  def _make(self, indices: np.ndarray) -> dict[str, np.ndarray]:
-    width = max(round_up(int(self.lengths[indices].max()), self.pad_multiple), self.min_length)
-    # A fixed character width (the longest word of the split): one compiled shape per width.
-    return pad_tagged(self.split, indices[self.rows], batch_size=self.rows.stop - self.rows.start,
-                      width=width, chars_width=self.chars_width)
+  def pad(split, indices, rows, widths):
+    return pad_tagged(split, indices, batch_size=rows, width=widths[0], chars_width=chars_width)
 
-  @property
-  def chars_width(self) -> int:
-    if not hasattr(self, "_chars_width"):
-      self._chars_width = char_width(self.split, range(len(self.split)))
-    return self._chars_width
+  lengths = np.asarray([len(x) for x in split.ids], np.int64)
+  return BucketedBatches(split, batch_size, pad=pad, lengths=lengths, **options)

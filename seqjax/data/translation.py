@@ -35,7 +35,8 @@ import grain
 import numpy as np
 import tensorflow_datasets as tfds
 
-from seqjax.data import builders, classify
+from seqjax.data import registry
+from seqjax.data.batching import BucketedBatches, round_up
 from seqjax.data.builders import local_paths, read_text
 from seqjax.data.vocab import Vocabulary
 
@@ -114,11 +115,13 @@ class SeqjaxMulti30k(tfds.core.GeneratorBasedBuilder):
       yield i, {"index": i, "en": en, "de": de}
 
 
-BUILDERS = {"multi30k": (SeqjaxMulti30k, None, None, multi30k_files())}
+registry.register(registry.DatasetSpec("multi30k", registry.TRANSLATION, SeqjaxMulti30k, None,
+                                      multi30k_files(), description="Multi30k (WMT16) en-de"))
 
 
 def prepare(name: str, *, data_dir: str | None = None, manual_dir: str | None = None):
-  return builders.prepare(name, BUILDERS, data_dir=data_dir, manual_dir=manual_dir)
+  return registry.prepare(name, kind=registry.TRANSLATION, data_dir=data_dir,
+                          manual_dir=manual_dir)
 
 
 def read_split(builder, split: str) -> dict[str, list[str]]:
@@ -370,8 +373,8 @@ def pad_pairs(src: Sequence[np.ndarray], tgt: Sequence[np.ndarray], index: Seque
   if n:
     src_lengths[:n] = [len(x) for x in src]
     tgt_lengths[:n] = [len(y) + 1 for y in tgt]
-  s = max(classify.round_up(int(src_lengths.max()), pad_multiple), min_src)
-  t = max(classify.round_up(int(tgt_lengths.max()), pad_multiple), min_tgt)
+  s = max(round_up(int(src_lengths.max()), pad_multiple), min_src)
+  t = max(round_up(int(tgt_lengths.max()), pad_multiple), min_tgt)
   src_ids = np.full((batch_size, s), PAD_ID, np.int32)
   tgt_in = np.full((batch_size, t), PAD_ID, np.int32)
   tgt_out = np.full((batch_size, t), PAD_ID, np.int32)
@@ -392,25 +395,14 @@ def pad_pairs(src: Sequence[np.ndarray], tgt: Sequence[np.ndarray], index: Seque
           "tgt_mask": mask, "weights": weights, "index": rows}
 
 
-class PairBatches(classify.Batches):
-  """Length-bucketed batches of sentence pairs (the bucketing, shuffling, checkpointable
-  position and evaluation order of ``seqjax.data.classify.Batches``; the length of a pair is
-  the longer of its source and its target + 1)."""
+def pair_batches(split: ParallelSplit, batch_size: int, **options: Any) -> BucketedBatches:
+  """Length-bucketed batches of sentence pairs (``seqjax.data.batching.BucketedBatches``;
+  ``options`` are its ``shuffle``, ``seed``, ``bucket_chunk``, ``pad_multiple``, ``min_length``,
+  ``shard``): padded along the source and the target + 1, bucketed by the longer."""
 
-  @staticmethod
-  def example_lengths(split: ParallelSplit) -> np.ndarray:
-    return np.asarray([max(len(x), len(y) + 1) for x, y in zip(split.src, split.tgt)], np.int64)
+  def pad(split, indices, rows, widths):
+    return pad_pairs([split.src[i] for i in indices], [split.tgt[i] for i in indices], indices,
+                     batch_size=rows, min_src=widths[0], min_tgt=widths[1])
 
-  def _make(self, indices: np.ndarray) -> dict[str, np.ndarray]:
-    local_rows = self.rows.stop - self.rows.start
-    if local_rows == self.batch_size:
-      return pad_pairs([self.split.src[i] for i in indices], [self.split.tgt[i] for i in indices],
-                       indices, batch_size=self.batch_size, pad_multiple=self.pad_multiple)
-    # This process's rows, as wide as the global batch.
-    min_src = classify.round_up(max(len(self.split.src[i]) for i in indices), self.pad_multiple)
-    min_tgt = classify.round_up(max(len(self.split.tgt[i]) + 1 for i in indices),
-                                self.pad_multiple)
-    mine = indices[self.rows]
-    return pad_pairs([self.split.src[i] for i in mine], [self.split.tgt[i] for i in mine], mine,
-                     batch_size=local_rows, pad_multiple=self.pad_multiple, min_src=min_src,
-                     min_tgt=min_tgt)
+  lengths = np.asarray([(len(x), len(y) + 1) for x, y in zip(split.src, split.tgt)], np.int64)
+  return BucketedBatches(split, batch_size, pad=pad, lengths=lengths, **options)

@@ -13,123 +13,18 @@ inside a padded batch gets the same logits (tested). Dropout needs the ``"dropou
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from seqjax import masks
+from seqjax.nn.layers import MLP, AttentionPooling, TokenEmbed, last_step
+from seqjax.nn.layers import masked_max, masked_mean
 from seqjax.nn.rnn import DeepRNN, RNNSpec
 
 POOLINGS = ("last", "mean", "max", "attention")
-ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
-    "tanh": jnp.tanh, "relu": jax.nn.relu, "gelu": jax.nn.gelu}
-
-
-def length_mask(lengths: jax.Array, T: int) -> jax.Array:
-  """``[B] -> [B, T]`` bool, True at ``t < length``."""
-  return jnp.arange(T)[None, :] < lengths[:, None]
-
-
-def _expand(mask: jax.Array, x: jax.Array) -> jax.Array:
-  return jnp.reshape(mask, mask.shape + (1,) * (x.ndim - mask.ndim))
-
-
-def masked_mean(xs: jax.Array, mask: jax.Array) -> jax.Array:
-  """``xs [B, T, D], mask [B, T] -> [B, D]``: the mean over valid steps."""
-  m = _expand(mask, xs).astype(xs.dtype)
-  count = jnp.maximum(jnp.sum(m, axis=1), 1.0)
-  return jnp.sum(xs * m, axis=1) / count
-
-
-def masked_max(xs: jax.Array, mask: jax.Array) -> jax.Array:
-  """``[B, T, D] -> [B, D]``: the max over valid steps (0 for a row with none)."""
-  m = _expand(mask, xs)
-  out = jnp.max(jnp.where(m, xs, jnp.asarray(-jnp.inf, xs.dtype)), axis=1)
-  return jnp.where(jnp.isfinite(out), out, jnp.zeros_like(out))
-
-
-def last_step(xs: jax.Array, lengths: jax.Array) -> jax.Array:
-  """``[B, T, D] -> [B, D]``: ``xs[b, lengths[b] - 1]`` (step 0 for an empty row)."""
-  idx = jnp.maximum(lengths - 1, 0)
-  return jnp.take_along_axis(xs, jnp.reshape(idx, (-1, 1, 1)), axis=1)[:, 0]
-
-
-class WordDropout(nn.Module):
-  """Replaces each input token by ``unk_id`` with probability ``rate`` (Iyyer et al. 2015;
-  Flax's sst2 example)."""
-  rate: float
-  unk_id: int = 1
-
-  @nn.compact
-  def __call__(self, tokens: jax.Array, deterministic: bool) -> jax.Array:
-    if deterministic or self.rate == 0.0:
-      return tokens
-    drop = jax.random.bernoulli(self.make_rng("dropout"), self.rate, tokens.shape)
-    return jnp.where(drop, jnp.asarray(self.unk_id, tokens.dtype), tokens)
-
-
-class TokenEmbed(nn.Module):
-  """Word dropout -> lookup -> dropout. ``pretrained`` (a ``[V, D]`` array) initialises the
-  table; ``frozen`` stops its gradient (the training code also masks its updates, see
-  ``frozen_mask``). Rows at padded steps are zeroed."""
-  vocab_size: int
-  features: int
-  dropout_rate: float = 0.0
-  word_dropout_rate: float = 0.0
-  unk_id: int = 1
-  pretrained: Any = None
-  frozen: bool = False
-  init_stddev: float = 0.1
-
-  @nn.compact
-  def __call__(self, tokens: jax.Array, mask: jax.Array, deterministic: bool) -> jax.Array:
-    if self.pretrained is not None:
-      table_shape = tuple(self.pretrained.shape)
-      if table_shape != (self.vocab_size, self.features):
-        raise ValueError(f"TokenEmbed: pretrained vectors have shape {table_shape}; expected "
-                         f"(vocab_size, embed_size) = {(self.vocab_size, self.features)}")
-      init = lambda key, shape, dtype: jnp.asarray(self.pretrained, dtype)
-    else:
-      init = nn.initializers.normal(stddev=self.init_stddev)
-    table = self.param("embedding", init, (self.vocab_size, self.features), jnp.float32)
-    if self.frozen:
-      table = jax.lax.stop_gradient(table)
-    tokens = WordDropout(self.word_dropout_rate, self.unk_id)(tokens, deterministic)
-    x = jnp.take(table, tokens, axis=0)
-    x = nn.Dropout(self.dropout_rate)(x, deterministic=deterministic)
-    return x * _expand(mask, x).astype(x.dtype)
-
-
-class MLP(nn.Module):
-  """Hidden layers (activation, dropout after each) then a linear output layer."""
-  hidden_sizes: Sequence[int]
-  num_outputs: int
-  activation: str = "tanh"
-  dropout_rate: float = 0.0
-  output_bias: bool = True
-
-  @nn.compact
-  def __call__(self, x: jax.Array, deterministic: bool) -> jax.Array:
-    for size in self.hidden_sizes:
-      x = ACTIVATIONS[self.activation](nn.Dense(size)(x))
-      x = nn.Dropout(self.dropout_rate)(x, deterministic=deterministic)
-    return nn.Dense(self.num_outputs, use_bias=self.output_bias)(x)
-
-
-class AttentionPooling(nn.Module):
-  """Keys-only additive attention (Bahdanau et al. 2015, no query; Flax's sst2 example):
-  ``a = softmax_t(v^T tanh(W h_t))`` over valid steps, output ``sum_t a_t h_t``."""
-  hidden_size: int
-
-  @nn.compact
-  def __call__(self, xs: jax.Array, mask: jax.Array) -> tuple[jax.Array, jax.Array]:
-    energy = jnp.tanh(nn.Dense(self.hidden_size, use_bias=False, name="keys")(xs))
-    scores = nn.Dense(1, use_bias=False, name="energy")(energy)[..., 0]
-    scores = jnp.where(mask, scores, jnp.asarray(-1e30, scores.dtype))
-    weights = jax.nn.softmax(scores, axis=-1) * mask.astype(scores.dtype)
-    self.sow("intermediates", "attention", weights)
-    return jnp.einsum("bt,btd->bd", weights, xs), weights
 
 
 class TextClassifierBase(nn.Module):
@@ -187,7 +82,7 @@ class SequenceClassifier(TextClassifierBase):
       raise ValueError("SequenceClassifier: pooling='last' with a bidirectional RNN needs "
                        f"merge='concat' (it joins the two directions' final states); got "
                        f"{self.rnn.merge!r}")
-    mask = length_mask(lengths, tokens.shape[1])
+    mask = masks.length_mask(lengths, tokens.shape[1])
     x = self.embed_tokens(tokens, mask, deterministic, self.dropout_rate)
     ys, _ = DeepRNN(self.rnn, name="rnn")(x, lengths=lengths, deterministic=deterministic)
     drop = nn.Dropout(self.dropout_rate)
@@ -214,7 +109,7 @@ class TextCNN(TextClassifierBase):
   """Kim (2014): for each width ``w`` in ``filter_widths``, ``num_filters`` ReLU filters over
   windows of ``w`` word vectors, max over time; the maxima joined, dropout, a linear softmax
   layer. Windows may extend past the sentence into zero vectors (Kim pads with zeros), so a
-  batch must be at least ``max(filter_widths)`` steps wide (``Batches(min_length=...)``);
+  batch must be at least ``max(filter_widths)`` steps wide (``text_batches(min_length=...)``);
   positions past ``max(length - w + 1, 1)`` are excluded from the max."""
   filter_widths: Sequence[int] = (3, 4, 5)
   num_filters: int = 100
@@ -228,12 +123,12 @@ class TextCNN(TextClassifierBase):
     if T < max(self.filter_widths):
       raise ValueError(f"TextCNN: tokens have {T} steps; pad to at least "
                        f"max(filter_widths) = {max(self.filter_widths)}")
-    mask = length_mask(lengths, T)
+    mask = masks.length_mask(lengths, T)
     x = self.embed_tokens(tokens, mask, deterministic, 0.0)
     features = []
     for w in self.filter_widths:
       h = jax.nn.relu(nn.Conv(self.num_filters, (w,), padding="VALID", name=f"conv_{w}")(x))
-      valid = length_mask(jnp.maximum(lengths - w + 1, 1), T - w + 1)
+      valid = masks.length_mask(jnp.maximum(lengths - w + 1, 1), T - w + 1)
       features.append(masked_max(h, valid))
     pooled = jnp.concatenate(features, axis=-1)
     pooled = nn.Dropout(self.dropout_rate)(pooled, deterministic=deterministic)
@@ -253,7 +148,7 @@ class BagOfWords(TextClassifierBase):
     check_inputs("BagOfWords", tokens, lengths)
     if self.reduce not in ("mean", "sum"):
       raise ValueError(f"BagOfWords: reduce must be 'mean' or 'sum'; got {self.reduce!r}")
-    mask = length_mask(lengths, tokens.shape[1])
+    mask = masks.length_mask(lengths, tokens.shape[1])
     x = self.embed_tokens(tokens, mask, deterministic, 0.0)
     pooled = masked_mean(x, mask) if self.reduce == "mean" else jnp.sum(x, axis=1)
     pooled = nn.Dropout(self.dropout_rate)(pooled, deterministic=deterministic)

@@ -4,14 +4,14 @@ per-step tagging or regression that needs nothing more."""
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Optional
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from seqjax.nn.rnn import DeepRNN, RNNSpec
-from seqjax.nn.classifier import last_step
+from seqjax.nn.layers import last_step
 
 READOUTS = ("last", "every")
 

@@ -41,13 +41,14 @@ both give the same logits for the same prefix.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Optional
+from typing import Any, NamedTuple
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 from jax import lax
 
+from seqjax import masks
 from seqjax import attention as attention_lib
 from seqjax import cells as cells_lib
 from seqjax.cells import initializers
@@ -280,7 +281,7 @@ class Seq2Seq(nn.Module):
       src = reverse_within_lengths(src, src_lengths)
     x = self.drop(self.src_embed(src), deterministic=deterministic)
     values, finals = self.encoder(x, lengths=src_lengths, deterministic=deterministic)
-    mask = (jnp.arange(src.shape[1])[None, :] < src_lengths[:, None]).astype(jnp.float32)
+    mask = masks.length_mask(src_lengths, src.shape[1]).astype(jnp.float32)
     keys = values
     if self.attention != "none":
       keys = attention_lib.project_keys(self.attention, self.attention_params, values)

@@ -20,7 +20,8 @@ import jax
 import jax.numpy as jnp
 
 from seqjax.nn.rnn import DeepRNN, RNNSpec
-from seqjax.nn.classifier import TokenEmbed, last_step, length_mask
+from seqjax import masks
+from seqjax.nn.layers import TokenEmbed, last_step
 
 
 class CharEncoder(nn.Module):
@@ -86,7 +87,7 @@ class Tagger(nn.Module):
     if tokens.ndim != 2 or lengths.shape != tokens.shape[:1]:
       raise ValueError(f"Tagger: tokens must be [B, T] and lengths [B]; got {tokens.shape} "
                        f"and {lengths.shape}")
-    mask = length_mask(lengths, tokens.shape[1])
+    mask = masks.length_mask(lengths, tokens.shape[1])
     x = TokenEmbed(self.vocab_size, self.embed_size, 0.0, self.word_dropout_rate, self.unk_id,
                    self.pretrained, self.freeze_embeddings, name="embed")(
                        tokens, mask, deterministic)
@@ -101,7 +102,7 @@ class Tagger(nn.Module):
                                   residual=False)
       c = CharEncoder(self.char_vocab_size, self.char_embed_size, char_rnn, name="chars")(
           chars, char_lengths)
-      x = jnp.concatenate([x, c * mask[..., None].astype(c.dtype)], axis=-1)
+      x = jnp.concatenate([x, masks.apply(mask, c)], axis=-1)
     x = nn.Dropout(self.dropout_rate)(x, deterministic=deterministic)
     ys, _ = DeepRNN(self.rnn, name="rnn")(x, lengths=lengths, deterministic=deterministic)
     ys = nn.Dropout(self.dropout_rate)(ys, deterministic=deterministic)

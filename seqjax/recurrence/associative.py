@@ -14,6 +14,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from seqjax import masks
+
 
 def combine(earlier: tuple[jax.Array, jax.Array],
             later: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
@@ -31,13 +33,12 @@ def run(linear: Any, params: Any, projected: jax.Array, carry: Any,
   T = projected.shape[0]
   a, b = linear.coefficients(params, projected)  # [T, *B, N]
   h0 = linear.state(carry)
-  expand = lambda m: m.reshape(m.shape + (1,) * (a.ndim - m.ndim))
   if resets is not None:  # entering step t the state is h0 again: h_t = a_t h0 + b_t
-    r = expand(resets)
+    r = masks.expand(resets, a)
     b = jnp.where(r, a * h0[None] + b, b)
     a = jnp.where(r, jnp.zeros_like(a), a)
   if valid is not None:  # padded steps are the identity
-    v = expand(valid)
+    v = masks.expand(valid, a)
     a = jnp.where(v, a, jnp.ones_like(a))
     b = jnp.where(v, b, jnp.zeros_like(b))
   first = T - 1 if reverse else 0  # fold the initial state into the first step processed
@@ -45,7 +46,7 @@ def run(linear: Any, params: Any, projected: jax.Array, carry: Any,
   _, hs = lax.associative_scan(combine, (a, b), axis=0, reverse=reverse)
   ys = linear.readout(params, hs, projected)
   if valid is not None:
-    ys = jnp.where(expand(valid), ys, jnp.zeros_like(ys))
+    ys = masks.select(valid, ys, jnp.zeros_like(ys))
   final = linear.from_state(params, hs[0] if reverse else hs[-1])
   final = jax.tree.map(lambda f, c: f.astype(c.dtype), final, carry)
   return ys, final

@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from seqjax import masks
 from seqjax.cells.base import Backend, Cell
 from seqjax.recurrence import associative, regularizers, scan
 from seqjax.recurrence.options import UnrollOptions, resolve
@@ -198,7 +199,7 @@ def unroll(cell: Cell, params: Any, xs: jax.Array, options: Optional[UnrollOptio
   projected = jnp.moveaxis(projected, -2, 0)  # [T, *B, G]
   valid = None
   if lengths is not None and backend != Backend.SCAN:
-    valid = jnp.arange(T).reshape((T,) + (1,) * len(batch_shape)) < lengths[None]
+    valid = masks.length_mask(lengths, T, time_major=True)
 
   if backend == Backend.ASSOCIATIVE:
     ys, final = associative.run(cell.linear, params, projected, carry, valid, resets,

@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 from jax.experimental import rnn as jrnn
 
+from seqjax import masks
 from seqjax.cells import lstm
 from seqjax.recurrence.core import Bidirectional
 
@@ -114,5 +115,4 @@ def lstm_stack(params: Sequence[Any], xs: jax.Array, *, carry: Optional[Sequence
   for l in range(n):
     states = [lstm.LSTMCarry(h=hn[l * d + k], c=cn[l * d + k]) for k in range(d)]
     finals.append(Bidirectional(*states) if bidirectional else states[0])
-  valid = jnp.arange(t)[None, :] < seq[:, None]
-  return jnp.where(valid[..., None], ys, 0.0), finals
+  return masks.select(masks.length_mask(seq, t), ys, 0.0), finals

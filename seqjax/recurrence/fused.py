@@ -35,6 +35,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from seqjax import masks
+
 
 def _dot(a: jax.Array, b: jax.Array, compute_dtype: Any) -> jax.Array:
   if compute_dtype is None:
@@ -51,17 +53,17 @@ def _weight_grad(inputs: jax.Array, dz: jax.Array, compute_dtype: Any) -> jax.Ar
 
 def _select(mask: Optional[jax.Array], a: jax.Array, b: jax.Array) -> jax.Array:
   """``a`` where ``mask`` (per row), else ``b``; ``mask=None`` means everywhere (no kernel)."""
-  return a if mask is None else jnp.where(mask[..., None], a, b)
+  return a if mask is None else masks.select(mask, a, b)
 
 
 def _unless(mask: Optional[jax.Array], a: jax.Array) -> jax.Array:
   """``a`` where ``mask`` is False, else 0; ``None`` masks nothing."""
-  return a if mask is None else jnp.where(mask[..., None], 0.0, a)
+  return a if mask is None else jnp.where(masks.expand(mask, a), 0.0, a)
 
 
 def _only(mask: Optional[jax.Array], a: jax.Array) -> jax.Array:
   """``a`` where ``mask``, else 0; ``None``: 0 everywhere."""
-  return jnp.zeros_like(a) if mask is None else jnp.where(mask[..., None], a, 0.0)
+  return jnp.zeros_like(a) if mask is None else masks.select(mask, a, 0.0)
 
 
 def project_mixed(params: Any, xs: jax.Array, compute_dtype: Any) -> jax.Array:

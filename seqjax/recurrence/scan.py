@@ -14,13 +14,12 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from seqjax import masks
+
 
 def where_valid(valid: jax.Array, new: Any, old: Any) -> Any:
   """``new`` where ``valid`` (per batch entry), else ``old``, for every leaf of a carry."""
-  def pick(n, o):
-    v = jnp.reshape(valid, valid.shape + (1,) * (n.ndim - valid.ndim))
-    return jnp.where(v, n, o)
-  return jax.tree.map(pick, new, old)
+  return jax.tree.map(lambda n, o: masks.select(valid, n, o), new, old)
 
 
 def run(step: Any, projected: jax.Array, carry: Any, *, lengths: Optional[jax.Array],

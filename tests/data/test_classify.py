@@ -68,67 +68,6 @@ def test_pad_batch_pads_rounds_and_fills():
   assert wide["tokens"].shape == (1, 5)
 
 
-def test_training_batches_bucket_by_length_and_cover_each_example_once():
-  rng = np.random.default_rng(1)
-  split = _split(rng.integers(1, 60, 1000))
-  batches = data_lib.Batches(split, 32, shuffle=True, seed=3, bucket_chunk=10, pad_multiple=8)
-  assert len(batches) == 1000 // 32
-  epoch0 = batches.batch_indices(0)
-  seen = np.concatenate(epoch0)
-  assert len(seen) == 31 * 32 and len(np.unique(seen)) == len(seen)
-  # Bucketing: the padding overhead is far below that of random batches.
-  lengths = batches.lengths
-
-  def waste(groups):
-    return sum(lengths[g].max() * len(g) - lengths[g].sum() for g in groups)
-
-  random_groups = np.array_split(np.random.default_rng(0).permutation(1000)[:992], 31)
-  assert waste(epoch0) < 0.2 * waste(random_groups)
-  # A new order every epoch, the same order for the same seed.
-  assert not np.array_equal(np.concatenate(batches.batch_indices(1)), seen)
-  again = data_lib.Batches(split, 32, shuffle=True, seed=3, bucket_chunk=10)
-  np.testing.assert_array_equal(np.concatenate(again.batch_indices(0)), seen)
-  for batch in [next(iter(batches)) for _ in range(3)]:
-    assert batch["tokens"].shape[1] % 8 == 0
-    assert batch["tokens"].shape[0] == 32 and batch["weights"].sum() == 32
-
-
-def test_training_batches_resume_from_their_state():
-  split = _split(np.random.default_rng(2).integers(1, 30, 200))
-  a = data_lib.Batches(split, 16, shuffle=True, seed=0)
-  it = iter(a)
-  for _ in range(20):  # crosses the epoch boundary (12 batches per epoch)
-    next(it)
-  state = a.get_state()
-  assert state == {"epoch": 1, "position": 8}
-  expected = [next(it) for _ in range(6)]
-  b = data_lib.Batches(split, 16, shuffle=True, seed=0)
-  b.set_state(state)
-  got = [next(iter(b)) for _ in range(1)] + [x for _, x in zip(range(5), iter(b))]
-  for x, y in zip(expected, got):
-    for key in ("tokens", "lengths", "labels", "epoch"):
-      np.testing.assert_array_equal(x[key], y[key])
-  with pytest.raises(ValueError, match="position 99"):
-    b.set_state({"epoch": 0, "position": 99})
-
-
-def test_evaluation_batches_score_every_example_once():
-  split = _split([3, 1, 7, 2, 5])
-  batches = data_lib.Batches(split, 2, shuffle=False, pad_multiple=1)
-  out = list(batches.epoch_batches())
-  assert len(out) == len(batches) == 3
-  assert sum(b["weights"].sum() for b in out) == 5
-  real = sorted(int(n) for b in out for n, w in zip(b["lengths"], b["weights"]) if w)
-  assert real == [1, 2, 3, 5, 7]
-
-
-def test_batches_reject_bad_sizes():
-  with pytest.raises(ValueError, match="fewer than batch_size=64"):
-    data_lib.Batches(_split([3] * 10), 64, shuffle=True)
-  with pytest.raises(ValueError, match="pad_multiple"):
-    data_lib.Batches(_split([3] * 10), 2, shuffle=True, pad_multiple=0)
-
-
 def test_load_dataset_through_tfds_and_grain(sst2_like):
   options = data_lib.TextOptions(add_bos_eos=True)
   data = data_lib.load_dataset("sst2", options, **sst2_like)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from seqjax.data import conllu, tagging
-from seqjax.data.builders import prepare
+from seqjax.data.registry import prepare
 from tests.conftest import conllu_text, shared_data
 
 BLOCK = """# sent_id = a-1
@@ -69,11 +69,11 @@ def test_dataset_vocabularies_oov_flags_and_batches(conllu_like):
   dev_oov = np.concatenate(dev.unknown).astype(bool)
   assert dev_oov.any()
   assert all(w.startswith(("nu",)) for w, u in zip(dev_words, dev_oov) if u)
-  batches = tagging.TagBatches(dev, 16, shuffle=False, pad_multiple=8)
+  batches = tagging.tag_batches(dev, 16, shuffle=False, pad_multiple=8)
   total_words = 0
   for batch in batches.epoch_batches():
     b, t = batch["tokens"].shape
-    assert t % 8 == 0 and batch["chars"].shape == (b, t, batches.chars_width)
+    assert t % 8 == 0 and batch["chars"].shape == (b, t, tagging.char_width(dev, range(len(dev))))
     mask = batch["mask"].astype(bool)
     np.testing.assert_array_equal(mask.sum(1), batch["lengths"] * batch["weights"])
     assert (batch["tokens"][~mask] == 0).all() and (batch["char_lengths"][~mask] == 0).all()
@@ -93,8 +93,8 @@ def test_process_shards_assemble_into_the_global_batch(conllu_like):
       self.shard_index, self.shard_count = i, n
 
   split = tagging.load_dataset("ud_english_ewt", **conllu_like).splits["train"]
-  whole = next(iter(tagging.TagBatches(split, 8, shuffle=True, seed=3)))
-  parts = [next(iter(tagging.TagBatches(split, 8, shuffle=True, seed=3, shard=Shard(i, 2))))
+  whole = next(iter(tagging.tag_batches(split, 8, shuffle=True, seed=3)))
+  parts = [next(iter(tagging.tag_batches(split, 8, shuffle=True, seed=3, shard=Shard(i, 2))))
            for i in range(2)]
   for key in whole:
     np.testing.assert_array_equal(np.concatenate([p[key] for p in parts]) if key != "epoch"
@@ -113,8 +113,7 @@ def test_an_unknown_tag_outside_train_is_an_error(tmp_path):
 
 def test_missing_files_name_the_directory(tmp_path):
   with pytest.raises(FileNotFoundError, match="lacks"):
-    prepare("ud_english_ewt", conllu.BUILDERS, manual_dir=str(tmp_path),
-            data_dir=str(tmp_path / "t"))
+    prepare("ud_english_ewt", manual_dir=str(tmp_path), data_dir=str(tmp_path / "t"))
 
 
 @pytest.mark.slow  # run with `pytest -m slow`

@@ -107,11 +107,11 @@ def test_builder_names_the_missing_local_file(tmp_path):
 def test_pair_batches_bucket_and_cover_every_example(multi30k_like):
   data = tr.load_parallel("multi30k", "de", "en", tr.TokenizerOptions(min_freq=1),
                           **multi30k_like, splits=["train", "validation"])
-  train = tr.PairBatches(data.splits["train"], 32, shuffle=True, seed=1, bucket_chunk=4)
+  train = tr.pair_batches(data.splits["train"], 32, shuffle=True, seed=1, bucket_chunk=4)
   assert len(train) == 12
   seen = np.concatenate([b["index"] for b in train.dataset(0)])
   assert len(set(seen.tolist())) == 12 * 32
-  evaluation = tr.PairBatches(data.splits["validation"], 16, shuffle=False)
+  evaluation = tr.pair_batches(data.splits["validation"], 16, shuffle=False)
   rows = np.concatenate([b["index"] for b in evaluation.epoch_batches()])
   assert sorted(rows[rows >= 0].tolist()) == list(range(40))
 

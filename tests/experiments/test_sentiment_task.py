@@ -31,7 +31,7 @@ def _model_and_batches():
 
 def test_evaluate_matches_numpy_and_ignores_filler_rows():
   model, params, split = _model_and_batches()
-  batches = data_lib.Batches(split, 5, shuffle=False, pad_multiple=1)  # 5 batches, 2 filler rows
+  batches = data_lib.text_batches(split, 5, shuffle=False, pad_multiple=1)  # 5 batches, 2 filler rows
   config = tiny.get_config()
   config.train.eval_batch_size = 5
   data = Data(train=None, evals={"test": batches}, meta={}, steps_per_epoch=1, example={})

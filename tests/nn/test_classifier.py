@@ -7,7 +7,8 @@ import optax
 import pytest
 
 from seqjax.cells import gru, lstm
-from seqjax.nn import classifier
+from seqjax import masks
+from seqjax.nn import classifier, layers
 from seqjax.nn.rnn import RNNSpec
 from seqjax.train import optim
 from seqjax.recurrence import unroll
@@ -97,27 +98,6 @@ def test_last_pooling_is_the_state_at_the_true_last_step(bidirectional):
   assert not np.allclose(padded_final.h, pooled[:4], atol=1e-4)
 
 
-def test_mean_max_and_attention_pooling_equations():
-  rng = np.random.default_rng(0)
-  xs = jnp.asarray(rng.normal(size=(2, 5, 3)), jnp.float32)
-  lengths = jnp.array([2, 5])
-  mask = classifier.length_mask(lengths, 5)
-  np.testing.assert_allclose(classifier.masked_mean(xs, mask)[0], xs[0, :2].mean(0), rtol=1e-6)
-  np.testing.assert_allclose(classifier.masked_max(xs, mask)[0], xs[0, :2].max(0))
-  np.testing.assert_allclose(classifier.last_step(xs, lengths)[0], xs[0, 1])
-  pool = classifier.AttentionPooling(4)
-  variables = pool.init(jax.random.PRNGKey(0), xs, mask)
-  out, weights = pool.apply(variables, xs, mask)
-  w_keys = variables["params"]["keys"]["kernel"]
-  v = variables["params"]["energy"]["kernel"][:, 0]
-  scores = np.tanh(np.asarray(xs[0, :2]) @ np.asarray(w_keys)) @ np.asarray(v)
-  a = np.exp(scores - scores.max())
-  a /= a.sum()
-  np.testing.assert_allclose(weights[0, :2], a, rtol=1e-5)
-  np.testing.assert_allclose(weights[0, 2:], 0.0)
-  np.testing.assert_allclose(out[0], a @ np.asarray(xs[0, :2]), rtol=1e-5)
-
-
 def test_gru_classifier_uses_the_gru_cell():
   model = classifier.SequenceClassifier(
       num_classes=2, vocab_size=V, embed_size=4, pooling="last", mlp_hidden=(),
@@ -146,14 +126,6 @@ def test_dropout_and_word_dropout_only_when_training():
   assert not np.allclose(a, c)
   with pytest.raises(Exception, match="dropout"):
     model.apply({"params": params}, tokens, lengths, deterministic=False)
-
-
-def test_word_dropout_replaces_tokens_with_unk():
-  drop = classifier.WordDropout(0.5, unk_id=1)
-  tokens = jnp.full((50, 40), 9, jnp.int32)
-  out = drop.apply({}, tokens, False, rngs={"dropout": jax.random.PRNGKey(0)})
-  assert set(np.unique(out)) == {1, 9}
-  assert 0.45 < float(jnp.mean(out == 1)) < 0.55
 
 
 def test_pretrained_vectors_and_freezing():

@@ -3,7 +3,7 @@
 import ml_collections
 
 from experiments import common
-from seqjax.data import builders
+from seqjax.data import registry
 from seqjax.data.vocab import TOKENIZERS
 from seqjax.train import config as checks
 
@@ -52,7 +52,7 @@ def get_config() -> ml_collections.ConfigDict:
 # The constraints of the keys above (model.rnn is checked as an RNNSpec; cross-key checks are in
 # experiments/lm/task.py).
 CHECKS = {
-    "data.name": checks.one_of(sorted(builders.BUILDERS)),
+    "data.name": checks.one_of(registry.names(registry.LM)),
     "data.tokenizer": checks.one_of(sorted(TOKENIZERS)),
     "data.level": checks.one_of(("word", "char")),
     "model.dropout_rate": checks.rate, "model.embed_dropout": checks.rate,

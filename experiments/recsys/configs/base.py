@@ -4,7 +4,7 @@
 import ml_collections
 
 from experiments import common
-from seqjax.data import sessions
+from seqjax.data import registry
 from seqjax.train import config as checks
 
 LOSSES = ("full", "in_batch", "sampled")
@@ -45,7 +45,7 @@ def get_config() -> ml_collections.ConfigDict:
 
 # The constraints of the keys above (cross-key checks are in experiments/recsys/task.py).
 CHECKS = {
-    "data.name": checks.one_of(sorted(sessions.BUILDERS)),
+    "data.name": checks.one_of(registry.names(registry.SESSIONS)),
     "data.min_item_support": checks.positive_int, "data.valid_days": checks.nonnegative,
     "model.embed_size": checks.positive_int, "model.dropout_rate": checks.rate,
     "train.loss": checks.one_of(LOSSES), "train.block": checks.positive_int,

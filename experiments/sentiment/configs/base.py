@@ -5,8 +5,8 @@ import ml_collections
 
 from experiments import common
 from seqjax.data import classify as data_lib
-from seqjax.data import sentiment
-from seqjax.nn import classifier
+from seqjax.data import registry
+from seqjax.nn import classifier, layers
 from seqjax.train import config as checks
 
 
@@ -58,14 +58,14 @@ def get_config() -> ml_collections.ConfigDict:
 
 # The constraints of the keys above (cross-key checks are in experiments/sentiment/task.py).
 CHECKS = {
-    "data.name": checks.one_of(sorted(sentiment.BUILDERS)),
+    "data.name": checks.one_of(registry.names(registry.CLASSIFICATION)),
     "data.tokenizer": checks.one_of(sorted(data_lib.TOKENIZERS)),
     "data.truncate": checks.one_of(data_lib.TRUNCATE),
     "data.bucket_chunk": checks.positive_int, "data.pad_multiple": checks.positive_int,
     "data.min_freq": checks.positive_int, "data.validation_holdout": checks.rate,
     "model.kind": checks.one_of(sorted(classifier.MODELS)),
     "model.pooling": checks.one_of(classifier.POOLINGS),
-    "model.activation": checks.one_of(sorted(classifier.ACTIVATIONS)),
+    "model.activation": checks.one_of(sorted(layers.ACTIVATIONS)),
     "model.reduce": checks.one_of(("mean", "sum")),
     "model.embed_size": checks.positive_int, "model.num_filters": checks.positive_int,
     "model.dropout_rate": checks.rate, "model.word_dropout_rate": checks.rate,

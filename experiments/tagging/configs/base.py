@@ -4,7 +4,7 @@
 import ml_collections
 
 from experiments import common
-from seqjax.data import conllu, tagging
+from seqjax.data import registry, tagging
 from seqjax.train import config as checks
 
 
@@ -47,7 +47,7 @@ def get_config() -> ml_collections.ConfigDict:
 
 # The constraints of the keys above (cross-key checks are in experiments/tagging/task.py).
 CHECKS = {
-    "data.name": checks.one_of(sorted(conllu.BUILDERS)),
+    "data.name": checks.one_of(registry.names(registry.TAGGING)),
     "data.tag_field": checks.one_of(tagging.TAG_FIELDS),
     "data.bucket_chunk": checks.positive_int, "data.pad_multiple": checks.positive_int,
     "data.min_freq": checks.positive_int, "data.max_word_length": checks.positive_int,

@@ -4,7 +4,7 @@
 import ml_collections
 
 from experiments import common
-from seqjax.data import translation as data_lib
+from seqjax.data import registry, translation as data_lib
 from seqjax.nn import seq2seq
 from seqjax.train import config as checks
 
@@ -66,7 +66,7 @@ def get_config() -> ml_collections.ConfigDict:
 
 # The constraints of the keys above (cross-key checks are in experiments/translate/task.py).
 CHECKS = {
-    "data.name": checks.one_of(sorted(data_lib.BUILDERS)),
+    "data.name": checks.one_of(registry.names(registry.TRANSLATION)),
     "data.source_lang": checks.one_of(data_lib.LANGUAGES),
     "data.target_lang": checks.one_of(data_lib.LANGUAGES),
     "data.tokenizer": checks.one_of(sorted(data_lib.TOKENIZERS)),
