@@ -10,7 +10,6 @@ import pytest
 
 from seqjax import diagnostics
 from seqjax.cells import gru, lstm, simple
-from seqjax.recurrence import unroll
 
 B, T, I, H = 2, 12, 3, 5
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from seqjax import recommend
-from seqjax.data import sessions as data_lib
-from seqjax.nn.gru4rec import GRU4Rec
+from seqjax.data import recsys as data_lib
+from seqjax.nn.recsys import GRU4Rec
 from seqjax.nn.rnn import RNNSpec
 from experiments.recsys import task as recsys_task
 

@@ -1,6 +1,6 @@
 """The recsys task: session-based next-item recommendation, GRU4Rec against POP and Item-KNN.
 
-The split (``seqjax.data.sessions.preprocess``): test = the last ``data.test_days``; validation
+The split (``seqjax.data.recsys.preprocess``): test = the last ``data.test_days``; validation
 = the last ``data.valid_days`` of the rest (it picks the GRU's checkpoint by Recall@K); the GRU
 and both baselines learn from the remaining training sessions, and all three are scored on the
 same validation and test next-item examples (every prefix of a session predicts its next item,
@@ -28,10 +28,10 @@ import optax
 
 from experiments.recsys.configs import base
 from seqjax import recommend
-from seqjax.data import registry, sessions as data_lib
+from seqjax.data import registry, recsys as data_lib
 from seqjax.data.word2vec import noise_table
 from seqjax.nn import rnn
-from seqjax.nn.gru4rec import GRU4Rec
+from seqjax.nn.recsys import GRU4Rec
 from seqjax.recommend import target_ranks
 from seqjax.train import config as checks
 from seqjax.train.task import Data, Run, Task

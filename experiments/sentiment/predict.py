@@ -18,7 +18,7 @@ import numpy as np
 
 from experiments import common
 from experiments.sentiment import task as sentiment
-from seqjax.data import classify as data_lib
+from seqjax.data import sentiment as data_lib
 from seqjax.data.vocab import Vocabulary
 from seqjax.train import trainer
 

@@ -19,11 +19,11 @@ import numpy as np
 
 from experiments.sentiment.configs import base
 from seqjax import parallel
-from seqjax.data import classify as data_lib
+from seqjax.data import sentiment as data_lib
 from seqjax.data import registry
 from seqjax.data.vectors import pretrained_vectors
 from seqjax.data.vocab import Vocabulary
-from seqjax.nn import classifier
+from seqjax.nn import layers, sentiment as models
 from seqjax.train import optim
 from seqjax.train.losses import example_nll
 from seqjax.train.task import Data, Task
@@ -96,14 +96,14 @@ class SentimentTask(Task):
                   pretrained=data.extra["pretrained"] if data is not None else None,
                   freeze_embeddings=m.freeze_embeddings)
     if m.kind == "rnn":
-      return classifier.SequenceClassifier(
+      return models.SequenceClassifier(
           rnn=self.rnn(config), pooling=m.pooling, mlp_hidden=tuple(m.mlp_hidden),
           activation=m.activation, output_bias=m.output_bias, dropout_rate=m.dropout_rate,
           **shared)
     if m.kind == "cnn":
-      return classifier.TextCNN(filter_widths=tuple(m.filter_widths), num_filters=m.num_filters,
+      return models.TextCNN(filter_widths=tuple(m.filter_widths), num_filters=m.num_filters,
                                 dropout_rate=m.dropout_rate, **shared)
-    return classifier.BagOfWords(mlp_hidden=tuple(m.mlp_hidden), activation=m.activation,
+    return models.BagOfWords(mlp_hidden=tuple(m.mlp_hidden), activation=m.activation,
                                  reduce=m.reduce, dropout_rate=m.dropout_rate, **shared)
 
   def init_params(self, model, key, config, meta):
@@ -112,7 +112,7 @@ class SentimentTask(Task):
     return model.init(key, tokens, jnp.full((2,), width, jnp.int32))["params"]
 
   def optimizer(self, config, steps_per_epoch, num_steps):
-    frozen = classifier.frozen_mask if config.model.freeze_embeddings else None
+    frozen = layers.frozen_mask if config.model.freeze_embeddings else None
     return optim.make_optimizer(config.optimizer, steps_per_epoch, num_steps, frozen=frozen)
 
   def describe(self, config, model):

@@ -18,7 +18,7 @@ from absl import app, flags, logging
 from experiments import common
 from experiments.tagging import task as tagging_task
 from seqjax.data import tagging
-from seqjax.data.classify import round_up
+from seqjax.data.sentiment import round_up
 from seqjax.data.vocab import Vocabulary
 from seqjax.train import trainer
 

@@ -21,8 +21,8 @@ from seqjax import parallel
 from seqjax.data import registry, tagging
 from seqjax.data.vectors import pretrained_vectors
 from seqjax.data.vocab import Vocabulary
-from seqjax.nn import classifier
-from seqjax.nn.tagger import Tagger
+from seqjax.nn import layers
+from seqjax.nn.tagging import Tagger
 from seqjax.train import optim
 from seqjax.train.losses import token_nll
 from seqjax.train.task import Data, Task
@@ -116,7 +116,7 @@ class TaggingTask(Task):
                       jnp.ones((2, 8), jnp.int32))["params"]
 
   def optimizer(self, config, steps_per_epoch, num_steps):
-    frozen = classifier.frozen_mask if config.model.freeze_embeddings else None
+    frozen = layers.frozen_mask if config.model.freeze_embeddings else None
     return optim.make_optimizer(config.optimizer, steps_per_epoch, num_steps, frozen=frozen)
 
   def describe(self, config, model):

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from seqjax import decode
-from seqjax.data.translation import BOS_ID, EOS_ID, PAD_ID
+from seqjax.data.translate import BOS_ID, EOS_ID, PAD_ID
 from seqjax.nn.seq2seq import Seq2Seq
 
 

@@ -22,7 +22,7 @@ import ml_collections
 from experiments.translate import decoding
 from experiments.translate.configs import base
 from seqjax import diagnostics, metrics, parallel
-from seqjax.data import registry, translation as data_lib
+from seqjax.data import registry, translate as data_lib
 from seqjax.nn import seq2seq
 from seqjax.train.losses import token_nll
 from seqjax.train.task import Data, Run, Task

@@ -23,7 +23,7 @@ from absl import app, flags, logging
 from experiments import common
 from experiments.translate import decoding, task as translate_task
 from seqjax import diagnostics
-from seqjax.data import translation as data_lib
+from seqjax.data import translate as data_lib
 from seqjax.train import trainer
 
 FLAGS = flags.FLAGS

@@ -24,7 +24,7 @@ import ml_collections
 import numpy as np
 
 from experiments.word2vec.configs import base
-from seqjax.data import builders, classify, lm, registry, word2vec as data_lib
+from seqjax.data import builders, lm, registry, sentiment, word2vec as data_lib
 from seqjax.data.vocab import Vocabulary
 from seqjax.nn import word2vec as w2v
 import optax
@@ -45,9 +45,9 @@ def read_sentences(config: ml_collections.ConfigDict) -> dict[str, list[list[str
     return {split: [line.split() for text in lm.read_split(builder, split)
                     for line in text.split("\n") if line.strip()]
             for split in ("train", "validation")}
-  texts, _ = classify.read_split(classify.prepare("imdb", **where), "train")
-  keep, held = classify.holdout(len(texts), d.validation_holdout, config.seed)
-  tokenize = lambda text: classify.words(text.lower() if d.lowercase else text)
+  texts, _ = sentiment.read_split(sentiment.prepare("imdb", **where), "train")
+  keep, held = sentiment.holdout(len(texts), d.validation_holdout, config.seed)
+  tokenize = lambda text: sentiment.words(text.lower() if d.lowercase else text)
   return {"train": [tokenize(texts[i]) for i in keep],
           "validation": [tokenize(texts[i]) for i in held]}
 

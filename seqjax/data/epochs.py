@@ -1,6 +1,6 @@
 """``EpochBatches``: the resumable epoch loop shared by batch sources whose epoch ``e`` is a
 pure function of ``(seed, e)`` (``seqjax.data.word2vec.PairBatches``,
-``seqjax.data.sessions.SessionParallel``).
+``seqjax.data.recsys.SessionParallel``).
 
 A subclass defines ``num_batches(epoch)`` and ``batch(epoch, k)``; iteration is endless, each
 batch carries its ``epoch``, and the position ``{"epoch", "position"}`` is what the training loop

@@ -29,8 +29,8 @@ SESSIONS = "sessions"  # click sessions (item sequences)
 KINDS = (LM, CLASSIFICATION, TAGGING, TRANSLATION, SESSIONS)
 
 # The modules that define builders and register their datasets on import.
-_MODULES = ("seqjax.data.corpora", "seqjax.data.sentiment", "seqjax.data.conllu",
-            "seqjax.data.translation", "seqjax.data.sessions")
+_MODULES = ("seqjax.data.corpora", "seqjax.data.reviews", "seqjax.data.conllu",
+            "seqjax.data.translate", "seqjax.data.recsys")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,288 +1,219 @@
-"""TFDS builders for the sentiment corpora, prepared as ArrayRecord (no TensorFlow).
+"""Text-classification data: tokenize, build the vocabulary, encode, bucket and pad.
 
-Every example is ``{"index": int64, "text": str, "label": int64}`` with ``label = -1`` where a
-split has no labels (GLUE hides SST-2's test labels). Each builder reads a local directory when
-given (``builder.local_dir``, set by ``seqjax.data.classify.prepare``; or TFDS's manual
-directory when it holds the files), and otherwise downloads from the canonical source:
+``load_dataset`` prepares a TFDS builder of ``seqjax.data.reviews`` and reads every split
+back through grain; ``text_batches`` serves padded, length-bucketed batches
+(``seqjax.data.batching.BucketedBatches``).
 
-- ``seqjax_sst2``: GLUE SST-2 (``train.tsv`` 67,349 phrases, ``dev.tsv`` 872 sentences as
-  ``validation``, ``test.tsv`` 1,821 unlabelled). GLUE ends every sentence with a space before
-  the tab; it is stripped.
-- ``seqjax_sst/{binary_phrases,binary_sentences,fine_sentences}``: the Stanford Sentiment
-  Treebank's labelled PTB trees (``train.txt``/``dev.txt``/``test.txt``, labels 0..4 on every
-  node). ``binary_phrases`` trains on every labelled non-neutral phrase of the training trees
-  (the root and every internal node and leaf; label <= 1 negative, >= 3 positive, 2 dropped;
-  duplicates kept) and evaluates on the non-neutral dev/test *sentences* (872 / 1,821), as Kim
-  (2014) and Tai et al. (2015) do. ``binary_sentences`` uses only the roots (6,920 / 872 / 1,821),
-  ``fine_sentences`` the 5-class roots (8,544 / 1,101 / 2,210).
-- ``seqjax_imdb``: the Large Movie Review Dataset (Maas et al. 2011), 25,000 train and 25,000
-  test reviews from ``aclImdb_v1*.tar.gz`` in the original ``aclImdb/{train,test}/{pos,neg}``
-  layout; ``<br />`` becomes a space. There is no validation split: experiments hold one out of
-  train (``seqjax.data.classify``).
-
-Malformed input (a label outside the task's classes, an empty sentence, an unbalanced tree)
-raises ``ValueError`` naming the file and line.
+A batch is ``tokens: [B, T] int32`` (0 = ``<pad>`` after each sequence), ``lengths: [B]``,
+``mask: [B, T]`` (1.0 at ``t < length``), ``labels: [B]`` and ``weights: [B]`` (1 for real examples, 0 for the filler rows that keep an
+evaluation batch full). ``T`` is the longest length in the batch rounded up to
+``pad_multiple`` (so only a few shapes are compiled) and at least ``min_length``.
 """
 
 from __future__ import annotations
 
-import os
+import dataclasses
 import re
-import tarfile
-from typing import Iterator
+from typing import Any, Callable, Sequence
 
+import grain
 import numpy as np
-import tensorflow_datasets as tfds
 
-from seqjax.data import registry
-from seqjax.data.builders import local_paths, read_text
+from seqjax.data import registry, reviews
+from seqjax.data.batching import BucketedBatches, round_up
+from seqjax.data.vocab import Vocabulary
 
-SST2_URL = "https://dl.fbaipublicfiles.com/glue/data/SST-2.zip"
-SST_URL = "https://nlp.stanford.edu/sentiment/trainDevTestTrees_PTB.zip"
-IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
+PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<s>", "</s>"
+SPECIALS = (PAD, UNK, BOS, EOS)  # ids 0, 1, 2, 3
+PAD_ID, UNK_ID = 0, 1
 
-_FEATURES = dict(index=tfds.features.Scalar(np.int64), text=tfds.features.Text(),
-                 label=tfds.features.Scalar(np.int64))
-UNLABELLED = -1
+_WORDS = re.compile(r"[\w']+|[^\w\s]")
 
 
-def _info(builder, homepage: str, description: str):
-  return tfds.core.DatasetInfo(builder=builder, description=description,
-                               features=tfds.features.FeaturesDict(dict(_FEATURES)),
-                               disable_shuffling=True, homepage=homepage)
+def whitespace(text: str) -> list[str]:
+  """Split on whitespace (SST and GLUE text is already PTB-tokenized)."""
+  return text.split()
 
 
-# --------------------------------------------------------------------------------------- SST-2
+def words(text: str) -> list[str]:
+  """Runs of word characters (apostrophes kept) and single punctuation marks: raw text such as
+  IMDB reviews (``"isn't great!"`` -> ``["isn't", "great", "!"]``)."""
+  return _WORDS.findall(text)
 
 
-def read_glue_tsv(path: str) -> list[tuple[str, int]]:
-  """``(sentence, label)`` rows of a GLUE SST-2 ``train.tsv``/``dev.tsv`` (label -1 for the
-  unlabelled ``test.tsv``, whose columns are ``index, sentence``)."""
-  lines = read_text(path).split("\n")
-  if lines and lines[-1] == "":
-    lines.pop()
-  if not lines:
-    raise ValueError(f"{path}: empty file (expected a header line)")
-  header = lines[0].split("\t")
-  rows = []
-  for n, line in enumerate(lines[1:], start=2):
-    fields = line.split("\t")
-    if len(fields) != 2:
-      raise ValueError(f"{path}:{n}: expected 2 tab-separated fields; got {len(fields)}")
-    if header == ["index", "sentence"]:
-      sentence, label = fields[1], UNLABELLED
-    elif header == ["sentence", "label"]:
-      sentence, label_text = fields
-      if label_text.strip() not in ("0", "1"):
-        raise ValueError(f"{path}:{n}: unknown label {label_text!r} (SST-2 labels are 0 and 1)")
-      label = int(label_text)
-    else:
-      raise ValueError(f"{path}: unexpected header {header} (want sentence/label or "
-                       "index/sentence)")
-    sentence = sentence.strip()  # GLUE writes "... units \t0"
-    if not sentence:
-      raise ValueError(f"{path}:{n}: empty sentence")
-    rows.append((sentence, label))
-  return rows
+TOKENIZERS: dict[str, Callable[[str], list[str]]] = {"whitespace": whitespace, "words": words}
+TRUNCATE = ("head", "tail")
 
 
-class SeqjaxSst2(tfds.core.GeneratorBasedBuilder):
-  """GLUE SST-2: binary sentiment of SST phrases (train) and sentences (dev, test)."""
+@dataclasses.dataclass(frozen=True)
+class TextOptions:
+  """How text becomes ids. ``max_length`` counts the ``<s>``/``</s>`` added by
+  ``add_bos_eos``; ``truncate="head"`` keeps the first tokens, ``"tail"`` the last."""
+  tokenizer: str = "whitespace"
+  lowercase: bool = False
+  add_bos_eos: bool = False
+  max_length: int = 0  # 0: no truncation
+  truncate: str = "head"
 
-  VERSION = tfds.core.Version("1.0.0")
-  MANUAL_DOWNLOAD_INSTRUCTIONS = ("Optional. A directory holding GLUE's SST-2 train.tsv, "
-                                  "dev.tsv and test.tsv, e.g. ../shared/data/sst2.")
-  FILES = {"train": "train.tsv", "validation": "dev.tsv", "test": "test.tsv"}
+  def __post_init__(self):
+    if self.tokenizer not in TOKENIZERS:
+      raise ValueError(f"data.tokenizer must be one of {sorted(TOKENIZERS)}; "
+                       f"got {self.tokenizer!r}")
+    if self.truncate not in TRUNCATE:
+      raise ValueError(f"data.truncate must be one of {list(TRUNCATE)}; got {self.truncate!r}")
+    if self.max_length < 0 or (self.max_length and self.max_length < 1 + 2 * self.add_bos_eos):
+      raise ValueError(f"data.max_length must be 0 (no limit) or at least "
+                       f"{1 + 2 * self.add_bos_eos}; got {self.max_length}")
 
-  def _info(self):
-    return _info(self, "https://gluebenchmark.com/tasks", "GLUE SST-2 (Socher et al. 2013)")
+  def tokenize(self, text: str) -> list[str]:
+    tokens = TOKENIZERS[self.tokenizer](text.lower() if self.lowercase else text)
+    if not tokens:
+      raise ValueError(f"empty sentence: {text!r} has no tokens")
+    return tokens
 
-  def _split_generators(self, dl_manager):
-    paths = local_paths(self, dl_manager, self.FILES)
-    if paths is None:
-      root = dl_manager.download_and_extract(SST2_URL)
-      paths = {s: os.path.join(root, "SST-2", n) for s, n in self.FILES.items()}
-    return {s: self._generate_examples(os.fspath(p)) for s, p in paths.items()}
-
-  def _generate_examples(self, path: str) -> Iterator[tuple[int, dict]]:
-    for i, (text, label) in enumerate(read_glue_tsv(path)):
-      yield i, {"index": i, "text": text, "label": label}
-
-
-# ---------------------------------------------------------------------------------------- SST
-
-_TREE_TOKEN = re.compile(r"\(|\)|[^\s()]+")
+  def encode(self, vocab: Vocabulary, text: str) -> np.ndarray:
+    """``text -> int32 ids``, with ``<s>``/``</s>`` and truncation as configured."""
+    ids = vocab.encode(self.tokenize(text))
+    room = self.max_length - 2 * self.add_bos_eos if self.max_length else len(ids)
+    ids = ids[:room] if self.truncate == "head" else ids[max(len(ids) - room, 0):]
+    if self.add_bos_eos:
+      ids = np.concatenate([[vocab.ids[BOS]], ids, [vocab.ids[EOS]]]).astype(np.int32)
+    return ids
 
 
-def parse_tree(line: str, where: str = "tree") -> list[tuple[int, list[str]]]:
-  """Every node of one SST PTB tree as ``(label, leaf words)``, the root first.
+def build_vocab(texts: Sequence[str], options: TextOptions, *, min_freq: int = 1,
+                max_size: int | None = None) -> Vocabulary:
+  """``<pad>`` = 0, ``<unk>`` = 1, ``<s>``, ``</s>``, then tokens by decreasing count that occur
+  at least ``min_freq`` times, ``max_size`` entries in all."""
+  if min_freq < 1:
+    raise ValueError(f"data.min_freq must be >= 1; got {min_freq}")
+  tokens = (t for text in texts for t in options.tokenize(text))
+  return Vocabulary.build(tokens, min_freq=min_freq, max_size=max_size, specials=SPECIALS,
+                          unk=UNK)
 
-  ``(3 (2 It) (4 (4 rocks) (2 .)))`` gives ``[(3, [It, rocks, .]), (2, [It]), (4, [rocks, .]),
-  (4, [rocks]), (2, [.])]``.
+
+@dataclasses.dataclass
+class Split:
+  """One split: ``ids`` (one int32 array per example) and ``labels`` (``-1``: unlabelled)."""
+  ids: list[np.ndarray]
+  labels: np.ndarray
+
+  def __len__(self) -> int:
+    return len(self.ids)
+
+  @property
+  def labelled(self) -> bool:
+    return bool(len(self.labels)) and bool(np.all(self.labels >= 0))
+
+
+@dataclasses.dataclass
+class Dataset:
+  vocab: Vocabulary
+  num_classes: int
+  splits: dict[str, Split]
+  label_names: list[str]
+
+
+def prepare(name: str, *, data_dir: str | None = None, manual_dir: str | None = None):
+  """Prepares (reading ``manual_dir`` or downloading) the TFDS builder of dataset ``name``."""
+  return registry.prepare(name, kind=registry.CLASSIFICATION, data_dir=data_dir,
+                          manual_dir=manual_dir)
+
+
+def read_split(builder, split: str) -> tuple[list[str], np.ndarray]:
+  """Texts and labels of a split, in file order, read through grain."""
+  source = builder.as_data_source(split=split)
+  examples = list(grain.MapDataset.source(source))
+  order = np.argsort([e["index"] for e in examples], kind="stable")
+  texts = [examples[i]["text"].decode("utf-8") for i in order]
+  labels = np.asarray([examples[i]["label"] for i in order], np.int32)
+  return texts, labels
+
+
+def holdout(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+  """``(keep, held)`` index arrays: a seeded random ``fraction`` of ``range(n)`` held out."""
+  if not 0.0 < fraction < 1.0:
+    raise ValueError(f"data.validation_holdout must be in (0, 1); got {fraction}")
+  perm = np.random.default_rng(seed).permutation(n)
+  k = int(round(n * fraction))
+  return np.sort(perm[k:]), np.sort(perm[:k])
+
+
+def load_dataset(name: str, options: TextOptions, *, data_dir: str | None = None,
+                 manual_dir: str | None = None, vocab: Vocabulary | None = None,
+                 min_freq: int = 1, max_vocab: int | None = None,
+                 validation_holdout: float = 0.0, seed: int = 0) -> Dataset:
+  """Every split of ``name`` encoded with ``vocab`` (built from train unless given).
+
+  ``validation_holdout > 0`` makes ``validation`` a seeded random fraction of train (removed
+  from train), for datasets without a validation split (IMDB) or to keep a dev set untouched.
   """
-  tokens = _TREE_TOKEN.findall(line)
-  nodes: list[tuple[int, list[str]]] = []
-  pos = 0
-
-  def node() -> list[str]:
-    nonlocal pos
-    if pos >= len(tokens) or tokens[pos] != "(":
-      raise ValueError(f"{where}: expected '(' at token {pos}")
-    pos += 1
-    if pos >= len(tokens) or not tokens[pos].isdigit() or int(tokens[pos]) > 4:
-      label = tokens[pos] if pos < len(tokens) else "end of line"
-      raise ValueError(f"{where}: unknown label {label!r} (SST labels are 0..4)")
-    label = int(tokens[pos])
-    pos += 1
-    slot = len(nodes)
-    nodes.append((label, []))
-    words: list[str] = []
-    while pos < len(tokens) and tokens[pos] not in "()":  # a leaf may hold several words
-      words.append(tokens[pos])
-      pos += 1
-    while pos < len(tokens) and tokens[pos] == "(":
-      words.extend(node())
-    if pos >= len(tokens) or tokens[pos] != ")":
-      raise ValueError(f"{where}: unbalanced parentheses")
-    pos += 1
-    if not words:
-      raise ValueError(f"{where}: empty sentence (a node without words)")
-    nodes[slot] = (label, words)
-    return words
-
-  node()
-  if pos != len(tokens):
-    raise ValueError(f"{where}: text after the end of the tree")
-  return nodes
+  builder = prepare(name, data_dir=data_dir, manual_dir=manual_dir)
+  num_classes = registry.get(name).num_classes
+  raw = {s: read_split(builder, s) for s in builder.info.splits}
+  if validation_holdout:
+    texts, labels = raw["train"]
+    keep, held = holdout(len(texts), validation_holdout, seed)
+    raw["train"] = ([texts[i] for i in keep], labels[keep])
+    raw["validation"] = ([texts[i] for i in held], labels[held])
+  if "validation" not in raw:
+    raise ValueError(f"{name} has no validation split; set data.validation_holdout (e.g. 0.1)")
+  for split, (texts, labels) in raw.items():
+    bad = labels[(labels >= num_classes) | (labels < -1)]
+    if bad.size:
+      raise ValueError(f"{name} {split}: unknown label {int(bad[0])} (classes are "
+                       f"0..{num_classes - 1})")
+  if vocab is None:
+    vocab = build_vocab(raw["train"][0], options, min_freq=min_freq, max_size=max_vocab)
+  splits = {}
+  for split, (texts, labels) in raw.items():
+    ids = []
+    for n, text in enumerate(texts):
+      try:
+        ids.append(options.encode(vocab, text))
+      except ValueError as e:
+        raise ValueError(f"{name} {split} example {n}: {e}") from None
+    splits[split] = Split(ids=ids, labels=labels)
+  return Dataset(vocab=vocab, num_classes=num_classes, splits=splits,
+                 label_names=reviews.LABEL_NAMES[num_classes])
 
 
-def binary_label(label: int) -> int | None:
-  """SST-2 from SST-5: 0, 1 -> 0 (negative); 3, 4 -> 1 (positive); 2 (neutral) -> None."""
-  return None if label == 2 else int(label >= 3)
+def pad_batch(ids: Sequence[np.ndarray], labels: Sequence[int], *, batch_size: int | None = None,
+              pad_multiple: int = 1, min_length: int = 1) -> dict[str, np.ndarray]:
+  """Right-pads ``ids`` into one batch; rows past ``len(ids)`` (up to ``batch_size``) are
+  filler with weight 0 (one ``<pad>`` token, label 0)."""
+  n = len(ids)
+  rows = batch_size or n
+  if (n == 0 and not batch_size) or n > rows:
+    raise ValueError(f"pad_batch: {n} examples for a batch of {rows}")
+  lengths = np.ones(rows, np.int32)
+  if n:
+    lengths[:n] = [len(x) for x in ids]
+  if lengths.min() < 1:
+    raise ValueError("pad_batch: an example has no tokens")
+  width = max(round_up(int(lengths.max()), pad_multiple), min_length)
+  tokens = np.full((rows, width), PAD_ID, np.int32)
+  for i, x in enumerate(ids):
+    tokens[i, :len(x)] = x
+  mask = (np.arange(width)[None, :] < lengths[:, None]).astype(np.float32)
+  out_labels = np.zeros(rows, np.int32)
+  out_labels[:n] = labels
+  weights = np.zeros(rows, np.float32)
+  weights[:n] = 1.0
+  return {"tokens": tokens, "lengths": lengths, "mask": mask, "labels": out_labels,
+          "weights": weights}
 
 
-def read_sst(path: str, mode: str, train: bool) -> list[tuple[str, int]]:
-  """``(text, label)`` examples of one SST tree file for config ``mode`` (see the module)."""
-  out = []
-  for n, line in enumerate(read_text(path).splitlines(), start=1):
-    if not line.strip():
-      continue
-    nodes = parse_tree(line, f"{path}:{n}")
-    if mode == "fine_sentences":
-      nodes = nodes[:1]
-    elif mode == "binary_sentences" or not train:
-      nodes = nodes[:1]
-    for label, words in nodes:
-      if mode != "fine_sentences":
-        label = binary_label(label)
-        if label is None:
-          continue
-      out.append((" ".join(words), label))
-  return out
+def pad_examples(split: Split, indices: np.ndarray, rows: int,
+                 widths: Sequence[int]) -> dict[str, np.ndarray]:
+  """``BucketedBatches``' ``pad`` for text classification: ``pad_batch`` of ``indices``."""
+  return pad_batch([split.ids[i] for i in indices], split.labels[indices], batch_size=rows,
+                   min_length=widths[0])
 
 
-class SeqjaxSst(tfds.core.GeneratorBasedBuilder):
-  """The Stanford Sentiment Treebank from its labelled trees (see the module docstring)."""
-
-  VERSION = tfds.core.Version("1.0.0")
-  BUILDER_CONFIGS = [
-      tfds.core.BuilderConfig(name="binary_phrases",
-                              description="train on all non-neutral phrases, test on sentences"),
-      tfds.core.BuilderConfig(name="binary_sentences", description="non-neutral sentences"),
-      tfds.core.BuilderConfig(name="fine_sentences", description="5-class sentences"),
-  ]
-  MANUAL_DOWNLOAD_INSTRUCTIONS = ("Optional. A directory holding SST's trees train.txt, dev.txt "
-                                  "and test.txt, e.g. ../shared/data/sst.")
-  FILES = {"train": "train.txt", "validation": "dev.txt", "test": "test.txt"}
-
-  def _info(self):
-    return _info(self, "https://nlp.stanford.edu/sentiment/",
-                 "Stanford Sentiment Treebank (Socher et al. 2013)")
-
-  def _split_generators(self, dl_manager):
-    paths = local_paths(self, dl_manager, self.FILES)
-    if paths is None:
-      root = dl_manager.download_and_extract(SST_URL)
-      paths = {s: os.path.join(root, "trees", n) for s, n in self.FILES.items()}
-    return {s: self._generate_examples(os.fspath(p), s == "train") for s, p in paths.items()}
-
-  def _generate_examples(self, path: str, train: bool) -> Iterator[tuple[int, dict]]:
-    for i, (text, label) in enumerate(read_sst(path, self.builder_config.name, train)):
-      yield i, {"index": i, "text": text, "label": label}
-
-
-# --------------------------------------------------------------------------------------- IMDB
-
-_IMDB_MEMBER = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
-
-
-def read_imdb(path: str) -> dict[str, list[tuple[str, int]]]:
-  """``{"train": [...], "test": [...]}`` of ``(review, label)`` from an aclImdb ``.tar.gz``,
-  each split ordered neg then pos by review id (the archive's own order is not relied on)."""
-  found: dict[str, list[tuple[int, int, str]]] = {"train": [], "test": []}
-  with tarfile.open(path, "r:*") as archive:
-    for member in archive:
-      match = _IMDB_MEMBER.search(member.name)
-      if not match or not member.isfile():
-        continue
-      split, polarity, review_id = match.group(1), match.group(2), int(match.group(3))
-      text = archive.extractfile(member).read().decode("utf-8")
-      text = " ".join(text.replace("<br />", " ").split())
-      if not text:
-        raise ValueError(f"{path}: {member.name} is an empty review")
-      found[split].append((int(polarity == "pos"), review_id, text))
-  for split, rows in found.items():
-    if not rows:
-      raise ValueError(f"{path}: no aclImdb/{split}/{{pos,neg}}/*.txt members (is it the "
-                       "aclImdb archive?)")
-  return {split: [(text, label) for label, _, text in sorted(rows)]
-          for split, rows in found.items()}
-
-
-class SeqjaxImdb(tfds.core.GeneratorBasedBuilder):
-  """IMDB Large Movie Review Dataset v1.0, the labelled 25k/25k reviews."""
-
-  VERSION = tfds.core.Version("1.0.0")
-  MANUAL_DOWNLOAD_INSTRUCTIONS = ("Optional. A directory holding aclImdb_v1.tar.gz (or "
-                                  "aclImdb_v1_labeled.tar.gz), e.g. ../shared/data/imdb.")
-  ARCHIVES = ("aclImdb_v1_labeled.tar.gz", "aclImdb_v1.tar.gz")
-
-  def _info(self):
-    return _info(self, "https://ai.stanford.edu/~amaas/data/sentiment/",
-                 "Large Movie Review Dataset (Maas et al. 2011)")
-
-  def _archive(self, dl_manager) -> str | None:
-    given = getattr(self, "local_dir", None)
-    manual = os.fspath(dl_manager._manual_dir or "")  # pylint: disable=protected-access
-    for directory in ([given] if given else [manual] if manual else []):
-      for name in self.ARCHIVES:
-        if os.path.exists(os.path.join(directory, name)):
-          return os.path.join(directory, name)
-      if given:
-        raise FileNotFoundError(f"data.manual_dir={given!r} lacks {list(self.ARCHIVES)}")
-    return None
-
-  def _split_generators(self, dl_manager):
-    path = self._archive(dl_manager) or os.fspath(dl_manager.download(IMDB_URL))
-    splits = read_imdb(path)
-    return {s: self._generate_examples(rows) for s, rows in splits.items()}
-
-  def _generate_examples(self, rows) -> Iterator[tuple[int, dict]]:
-    for i, (text, label) in enumerate(rows):
-      yield i, {"index": i, "text": text, "label": label}
-
-
-for _spec in (
-    registry.DatasetSpec("sst2", registry.CLASSIFICATION, SeqjaxSst2, None, SeqjaxSst2.FILES, 2,
-                         "SST-2 (GLUE): binary sentences, dev as validation"),
-    registry.DatasetSpec("sst_phrases", registry.CLASSIFICATION, SeqjaxSst, "binary_phrases",
-                         SeqjaxSst.FILES, 2, "SST: every labelled phrase of the training trees"),
-    registry.DatasetSpec("sst_sentences", registry.CLASSIFICATION, SeqjaxSst,
-                         "binary_sentences", SeqjaxSst.FILES, 2, "SST: binary root sentences"),
-    registry.DatasetSpec("sst_fine", registry.CLASSIFICATION, SeqjaxSst, "fine_sentences",
-                         SeqjaxSst.FILES, 5, "SST-5: five-class root sentences"),
-    registry.DatasetSpec("imdb", registry.CLASSIFICATION, SeqjaxImdb, None, None, 2,
-                         "IMDB movie reviews (Maas et al. 2011)")):
-  registry.register(_spec)
-LABEL_NAMES = {2: ["negative", "positive"],
-               5: ["very negative", "negative", "neutral", "positive", "very positive"]}
+def text_batches(split: Split, batch_size: int, **options: Any) -> BucketedBatches:
+  """Length-bucketed batches of a classification split (see the module docstring);
+  ``options`` are ``BucketedBatches``' (``shuffle``, ``seed``, ``bucket_chunk``,
+  ``pad_multiple``, ``min_length``, ``shard``)."""
+  lengths = np.asarray([len(x) for x in split.ids], np.int64)
+  return BucketedBatches(split, batch_size, pad=pad_examples, lengths=lengths, **options)

@@ -1,6 +1,6 @@
 """Flax linen modules built on the pure cells (floor 2)."""
 
-from seqjax.nn.classifier import BagOfWords, SequenceClassifier, TextCNN
+from seqjax.nn.sentiment import BagOfWords, SequenceClassifier, TextCNN
 from seqjax.nn.lm import RNNLM
 from seqjax.nn.readout import RNNReadout
 from seqjax.nn.rnn import DeepRNN, RNNSpec

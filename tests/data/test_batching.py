@@ -5,7 +5,7 @@ and directly)."""
 import numpy as np
 import pytest
 
-from seqjax.data import classify as data_lib
+from seqjax.data import sentiment as data_lib
 from seqjax.data.batching import BucketedBatches
 
 

@@ -7,8 +7,8 @@ import numpy as np
 import optax
 import pytest
 
-from seqjax.data import classify as data_lib
-from seqjax.nn import classifier
+from seqjax.data import sentiment as data_lib
+from seqjax.nn import sentiment as models
 from experiments.sentiment.configs import tiny
 from experiments.sentiment.task import TASK
 from seqjax.train import optim, trainer
@@ -19,7 +19,7 @@ from tests.experiments import harness
 
 
 def _model_and_batches():
-  model = classifier.BagOfWords(num_classes=3, vocab_size=20, embed_size=6)
+  model = models.BagOfWords(num_classes=3, vocab_size=20, embed_size=6)
   rng = np.random.default_rng(0)
   split = data_lib.Split(ids=[rng.integers(4, 20, rng.integers(1, 9)).astype(np.int32)
                               for _ in range(23)],

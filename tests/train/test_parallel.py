@@ -17,7 +17,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from seqjax import parallel
-from seqjax.data import classify as classify_data
+from seqjax.data import sentiment as sentiment_data
 from seqjax.data import lm as lm_data
 from seqjax.train.writer import read_metrics
 
@@ -167,9 +167,9 @@ def test_process_shares_of_lm_rows_and_classifier_batches_assemble_the_global_ba
       np.testing.assert_array_equal(np.concatenate([p.batch(k)[key] for p in parts]),
                                     whole.batch(k)[key])
   rng = np.random.default_rng(0)
-  split = classify_data.Split(ids=[rng.integers(2, 9, rng.integers(1, 30)) for _ in range(50)],
+  split = sentiment_data.Split(ids=[rng.integers(2, 9, rng.integers(1, 30)) for _ in range(50)],
                               labels=rng.integers(0, 2, 50))
-  make = lambda shard, shuffle: classify_data.text_batches(split, 8, shuffle=shuffle, shard=shard)
+  make = lambda shard, shuffle: sentiment_data.text_batches(split, 8, shuffle=shuffle, shard=shard)
   for shuffle in (True, False):
     full = list(make(None, shuffle).dataset(0))
     halves = [list(make(s, shuffle).dataset(0)) for s in shards]
@@ -178,7 +178,7 @@ def test_process_shares_of_lm_rows_and_classifier_batches_assemble_the_global_ba
         np.testing.assert_array_equal(
             np.concatenate([h[b][key] for h in halves]), batch[key], err_msg=f"{key} {b}")
   with pytest.raises(ValueError, match="batch_size=9 must be divisible by the 2 processes"):
-    classify_data.text_batches(split, 9, shuffle=True, shard=shards[0])
+    sentiment_data.text_batches(split, 9, shuffle=True, shard=shards[0])
 
 
 def test_config_errors_name_the_key(ptb_like, tmp_path):

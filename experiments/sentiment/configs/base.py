@@ -4,9 +4,9 @@
 import ml_collections
 
 from experiments import common
-from seqjax.data import classify as data_lib
+from seqjax.data import sentiment as data_lib
 from seqjax.data import registry
-from seqjax.nn import classifier, layers
+from seqjax.nn import layers, sentiment as models
 from seqjax.train import config as checks
 
 
@@ -63,8 +63,8 @@ CHECKS = {
     "data.truncate": checks.one_of(data_lib.TRUNCATE),
     "data.bucket_chunk": checks.positive_int, "data.pad_multiple": checks.positive_int,
     "data.min_freq": checks.positive_int, "data.validation_holdout": checks.rate,
-    "model.kind": checks.one_of(sorted(classifier.MODELS)),
-    "model.pooling": checks.one_of(classifier.POOLINGS),
+    "model.kind": checks.one_of(sorted(models.MODELS)),
+    "model.pooling": checks.one_of(models.POOLINGS),
     "model.activation": checks.one_of(sorted(layers.ACTIVATIONS)),
     "model.reduce": checks.one_of(("mean", "sum")),
     "model.embed_size": checks.positive_int, "model.num_filters": checks.positive_int,

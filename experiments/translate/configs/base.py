@@ -4,7 +4,7 @@
 import ml_collections
 
 from experiments import common
-from seqjax.data import registry, translation as data_lib
+from seqjax.data import registry, translate as data_lib
 from seqjax.nn import seq2seq
 from seqjax.train import config as checks
 

@@ -164,12 +164,4 @@ def check_inputs(where: str, tokens: jax.Array, lengths: jax.Array) -> None:
                      f"got {lengths.shape}")
 
 
-def frozen_mask(params: Any) -> Any:
-  """A pytree of bools over ``params``, True for embedding tables (to freeze them)."""
-  def is_embedding(path, _):
-    names = [getattr(p, "key", getattr(p, "name", "")) for p in path]
-    return bool(names) and names[-1] == "embedding"
-  return jax.tree_util.tree_map_with_path(is_embedding, params)
-
-
 MODELS = {"rnn": SequenceClassifier, "cnn": TextCNN, "bow": BagOfWords}

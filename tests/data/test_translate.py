@@ -5,7 +5,7 @@ import gzip
 import numpy as np
 import pytest
 
-from seqjax.data import translation as tr
+from seqjax.data import translate as tr
 from tests.conftest import shared_data
 
 

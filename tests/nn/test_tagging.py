@@ -7,7 +7,7 @@ import pytest
 
 from seqjax.nn.rnn import RNNSpec
 from seqjax.cells import lstm
-from seqjax.nn.tagger import CharEncoder, Tagger
+from seqjax.nn.tagging import CharEncoder, Tagger
 
 V, NC, K = 40, 12, 5
 

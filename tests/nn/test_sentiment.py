@@ -7,8 +7,7 @@ import optax
 import pytest
 
 from seqjax.cells import gru, lstm
-from seqjax import masks
-from seqjax.nn import classifier, layers
+from seqjax.nn import layers, sentiment as models
 from seqjax.nn.rnn import RNNSpec
 from seqjax.train import optim
 from seqjax.recurrence import unroll
@@ -24,18 +23,18 @@ def bi(**kw):
 def _models():
   small = dict(num_classes=C, vocab_size=V, embed_size=8)
   return {
-      "bilstm_attention": classifier.SequenceClassifier(rnn=bi(hidden_size=6), mlp_hidden=(5,),
+      "bilstm_attention": models.SequenceClassifier(rnn=bi(hidden_size=6), mlp_hidden=(5,),
                                                         **small),
-      "bilstm_last": classifier.SequenceClassifier(rnn=bi(hidden_size=6), pooling="last",
+      "bilstm_last": models.SequenceClassifier(rnn=bi(hidden_size=6), pooling="last",
                                                    **small),
-      "lstm_last_2layers": classifier.SequenceClassifier(
+      "lstm_last_2layers": models.SequenceClassifier(
           rnn=RNNSpec(hidden_size=6, num_layers=2), pooling="last", **small),
-      "bigru_max": classifier.SequenceClassifier(rnn=bi(cell="gru", hidden_size=6),
+      "bigru_max": models.SequenceClassifier(rnn=bi(cell="gru", hidden_size=6),
                                                  pooling="max", **small),
-      "rnn_mean": classifier.SequenceClassifier(rnn=RNNSpec(cell="rnn", hidden_size=6),
+      "rnn_mean": models.SequenceClassifier(rnn=RNNSpec(cell="rnn", hidden_size=6),
                                                 pooling="mean", **small),
-      "cnn": classifier.TextCNN(filter_widths=(2, 3), num_filters=4, **small),
-      "bow": classifier.BagOfWords(mlp_hidden=(7,), **small),
+      "cnn": models.TextCNN(filter_widths=(2, 3), num_filters=4, **small),
+      "bow": models.BagOfWords(mlp_hidden=(7,), **small),
   }
 
 
@@ -72,7 +71,7 @@ def _embedded(params, tokens):
 
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_last_pooling_is_the_state_at_the_true_last_step(bidirectional):
-  model = classifier.SequenceClassifier(num_classes=C, vocab_size=V, embed_size=5,
+  model = models.SequenceClassifier(num_classes=C, vocab_size=V, embed_size=5,
                                         rnn=RNNSpec(hidden_size=4, bidirectional=bidirectional),
                                         pooling="last", mlp_hidden=(), output_bias=False)
   params = model.init(jax.random.PRNGKey(1), jnp.zeros((1, 6), jnp.int32),
@@ -99,7 +98,7 @@ def test_last_pooling_is_the_state_at_the_true_last_step(bidirectional):
 
 
 def test_gru_classifier_uses_the_gru_cell():
-  model = classifier.SequenceClassifier(
+  model = models.SequenceClassifier(
       num_classes=2, vocab_size=V, embed_size=4, pooling="last", mlp_hidden=(),
       output_bias=False,
       rnn=RNNSpec(cell="gru", hidden_size=3, cell_options={"reset_after": False}))
@@ -113,7 +112,7 @@ def test_gru_classifier_uses_the_gru_cell():
 
 
 def test_dropout_and_word_dropout_only_when_training():
-  model = classifier.SequenceClassifier(num_classes=2, vocab_size=V, embed_size=8,
+  model = models.SequenceClassifier(num_classes=2, vocab_size=V, embed_size=8,
                                         rnn=bi(hidden_size=8), dropout_rate=0.5,
                                         word_dropout_rate=0.5)
   tokens, lengths = jnp.ones((4, 6), jnp.int32) * 7, jnp.full((4,), 6)
@@ -130,14 +129,14 @@ def test_dropout_and_word_dropout_only_when_training():
 
 def test_pretrained_vectors_and_freezing():
   table = np.random.default_rng(0).normal(size=(V, 4)).astype(np.float32)
-  model = classifier.BagOfWords(num_classes=2, vocab_size=V, embed_size=4,
+  model = models.BagOfWords(num_classes=2, vocab_size=V, embed_size=4,
                                      pretrained=table, freeze_embeddings=True)
   tokens, lengths = jnp.array([[5, 6, 7]]), jnp.array([3])
   params = model.init(jax.random.PRNGKey(0), tokens, lengths)["params"]
   np.testing.assert_array_equal(params["embed"]["embedding"], table)
   cfg = type("Cfg", (), dict(name="sgd", learning_rate=0.5, momentum=0.0, weight_decay=0.1,
                              clip_norm=0.0, schedule="constant"))
-  tx = optim.make_optimizer(cfg, 1, 1, frozen=classifier.frozen_mask)
+  tx = optim.make_optimizer(cfg, 1, 1, frozen=layers.frozen_mask)
   opt_state = tx.init(params)
 
   def loss(p):
@@ -148,21 +147,21 @@ def test_pretrained_vectors_and_freezing():
   new = optax.apply_updates(params, updates)
   np.testing.assert_array_equal(new["embed"]["embedding"], table)  # weight decay too
   assert not np.allclose(new["head"]["Dense_0"]["kernel"], params["head"]["Dense_0"]["kernel"])
-  wrong = classifier.BagOfWords(num_classes=2, vocab_size=V + 1, embed_size=4,
+  wrong = models.BagOfWords(num_classes=2, vocab_size=V + 1, embed_size=4,
                                      pretrained=table)
   with pytest.raises(ValueError, match=r"pretrained vectors have shape \(30, 4\)"):
     wrong.init(jax.random.PRNGKey(0), tokens, lengths)
 
 
 def test_input_errors():
-  model = classifier.TextCNN(num_classes=2, vocab_size=V, embed_size=4, filter_widths=(3, 5))
+  model = models.TextCNN(num_classes=2, vocab_size=V, embed_size=4, filter_widths=(3, 5))
   with pytest.raises(ValueError, match=r"pad to at least max\(filter_widths\) = 5"):
     model.init(jax.random.PRNGKey(0), jnp.zeros((2, 4), jnp.int32), jnp.array([4, 4]))
-  rnn = classifier.SequenceClassifier(num_classes=2, vocab_size=V)
+  rnn = models.SequenceClassifier(num_classes=2, vocab_size=V)
   with pytest.raises(ValueError, match=r"lengths must have shape \[batch\] = \(2,\)"):
     rnn.init(jax.random.PRNGKey(0), jnp.zeros((2, 4), jnp.int32), jnp.array([4]))
   with pytest.raises(ValueError, match=r"tokens must have shape \[batch, time\]"):
     rnn.init(jax.random.PRNGKey(0), jnp.zeros((4,), jnp.int32), jnp.array([4]))
-  bad = classifier.SequenceClassifier(num_classes=2, vocab_size=V, pooling="first")
+  bad = models.SequenceClassifier(num_classes=2, vocab_size=V, pooling="first")
   with pytest.raises(ValueError, match="pooling must be one of"):
     bad.init(jax.random.PRNGKey(0), jnp.zeros((2, 4), jnp.int32), jnp.array([4, 4]))
