@@ -25,16 +25,16 @@ import sys
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests import conftest  # noqa: E402  (the fake datasets)
+from tests.fakes import data as fakes  # noqa: E402  (the generated datasets)
 
 # experiment -> (fake data writer or None, extra flags)
 EXPERIMENTS = {
-    "lm": (conftest.write_ptb_like, []),
-    "sentiment": (conftest.write_sst2_like, []),
-    "translate": (conftest.write_multi30k_like, []),
-    "tagging": (conftest.write_conllu_like, []),
-    "recsys": (conftest.write_diginetica_like, []),
-    "word2vec": (conftest.write_topics, []),
+    "lm": (fakes.write_ptb_like, []),
+    "sentiment": (fakes.write_sst2_like, []),
+    "translate": (fakes.write_multi30k_like, []),
+    "tagging": (fakes.write_conllu_like, []),
+    "recsys": (fakes.write_diginetica_like, []),
+    "word2vec": (fakes.write_topics, []),
     "synthetic": (None, []),
 }
 IGNORED = ("seconds", "steps_per_s", "tok/s", "eta", "plots", "signature", "sample")

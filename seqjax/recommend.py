@@ -27,7 +27,7 @@ def target_ranks(scores: jax.Array, targets: jax.Array) -> jax.Array:
   s = jnp.take_along_axis(scores, targets[..., None], axis=-1)
   greater = jnp.sum(scores > s, axis=-1)
   equal = jnp.sum(scores == s, axis=-1)
-  return (greater + (equal + 1) / 2.0).astype(jnp.float32)
+  return greater.astype(jnp.float32) + (equal.astype(jnp.float32) + 1.0) / 2.0
 
 
 def recall_mrr(ranks: np.ndarray, k: int = 20) -> dict[str, float]:

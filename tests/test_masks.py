@@ -23,3 +23,12 @@ def test_expand_select_and_apply_broadcast_over_trailing_axes():
   np.testing.assert_array_equal(masks.select(mask, x, -1.0), want)
   np.testing.assert_array_equal(masks.apply(mask, x), np.where(want == -1.0, 0.0, want))
   assert masks.apply(mask, x.astype(jnp.bfloat16)).dtype == jnp.bfloat16
+
+
+def test_numerics_tests_run_with_strict_dtype_promotion():
+  """``tests/conftest.py`` runs this directory's tests with strict dtype promotion: implicit
+  float32/bfloat16 mixing is an error here, so the library code above casts explicitly."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import pytest  # pylint: disable=g-import-not-at-top
+  with pytest.raises(jax.dtypes.TypePromotionError):
+    jnp.ones(2, jnp.float32) + jnp.ones(2, jnp.bfloat16)

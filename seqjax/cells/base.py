@@ -180,7 +180,15 @@ def expand_as(v: Array, like: Array) -> Array:
 
 def carry_dtype(param_dtype: Any) -> Any:
   """The recurrent state is kept in at least float32 (also for bf16 parameters)."""
-  return jnp.promote_types(param_dtype, jnp.float32)
+  dtype = jnp.dtype(param_dtype)
+  return dtype if jnp.finfo(dtype).bits >= 32 else jnp.dtype(jnp.float32)
+
+
+def wider(a: Any, b: Any) -> Any:
+  """The wider of two float dtypes (what standard promotion gives, spelled out so the code
+  runs under ``jax_numpy_dtype_promotion="strict"``)."""
+  a, b = jnp.dtype(a), jnp.dtype(b)
+  return a if jnp.finfo(a).bits >= jnp.finfo(b).bits else b
 
 
 def normalize_batch_shape(batch_shape: Any) -> tuple[int, ...]:

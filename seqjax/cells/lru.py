@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 
 from seqjax.cells import base
 
@@ -100,7 +101,7 @@ def initial_carry(params: LRUParams, batch_shape: Any) -> LRUCarry:
 def lam(params: LRUParams) -> jax.Array:
   """``λ = exp(-exp(ν) + i exp(θ))``: ``[N]`` complex64."""
   nu, theta = params.nu_log.astype(jnp.float32), params.theta_log.astype(jnp.float32)
-  return jnp.exp(-jnp.exp(nu) + 1j * jnp.exp(theta)).astype(jnp.complex64)
+  return jnp.exp(lax.complex(-jnp.exp(nu), jnp.exp(theta))).astype(jnp.complex64)
 
 
 def project(params: LRUParams, xs: jax.Array) -> jax.Array:
@@ -116,8 +117,9 @@ def project(params: LRUParams, xs: jax.Array) -> jax.Array:
 
 def _split(params: LRUParams, projected: jax.Array) -> tuple[jax.Array, jax.Array]:
   n = hidden_size(params)
-  b = projected[..., :n] + 1j * projected[..., n:2 * n]
-  return b.astype(jnp.complex64), projected[..., 2 * n:]
+  b = lax.complex(projected[..., :n].astype(jnp.float32),
+                  projected[..., n:2 * n].astype(jnp.float32))
+  return b, projected[..., 2 * n:]
 
 
 def coefficients(params: LRUParams, projected: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -134,7 +136,7 @@ def readout(params: LRUParams, xs_state: jax.Array, projected: jax.Array) -> jax
 
 
 def state(carry: LRUCarry) -> jax.Array:
-  return (carry.re + 1j * carry.im).astype(jnp.complex64)
+  return lax.complex(carry.re.astype(jnp.float32), carry.im.astype(jnp.float32))
 
 
 def from_state(params: LRUParams, x: jax.Array) -> LRUCarry:

@@ -141,7 +141,7 @@ def initial_carry(params: LSTMParams, batch_shape: Any) -> LSTMCarry:
 
 def layer_norm(x: jax.Array, scale: jax.Array, bias: Optional[jax.Array], eps: float) -> jax.Array:
   """LN over the last axis, computed in at least float32."""
-  x32 = x.astype(jnp.promote_types(x.dtype, jnp.float32))
+  x32 = x.astype(base.carry_dtype(x.dtype))
   mean = jnp.mean(x32, axis=-1, keepdims=True)
   var = jnp.mean(jnp.square(x32 - mean), axis=-1, keepdims=True)
   y = (x32 - mean) * lax.rsqrt(var + eps) * base.expand_as(scale, x32)

@@ -36,10 +36,14 @@ import jax.numpy as jnp
 from jax import lax
 
 from seqjax import masks
+from seqjax.cells import base
 
 
 def _dot(a: jax.Array, b: jax.Array, compute_dtype: Any) -> jax.Array:
   if compute_dtype is None:
+    if a.dtype != b.dtype:  # bf16 weights against a float32 carry: both in the wider dtype
+      dtype = base.wider(a.dtype, b.dtype)
+      a, b = a.astype(dtype), b.astype(dtype)
     return a @ b
   return jnp.matmul(a.astype(compute_dtype), b.astype(compute_dtype),
                     preferred_element_type=jnp.float32)
@@ -311,7 +315,7 @@ def _time_major(projected: jax.Array, carry: Any, valid, resets):
     n *= d
   steps = lambda m: (None if m is None
                      else jnp.reshape(jnp.broadcast_to(m, (T,) + batch_shape), (T, n)))
-  acc = jnp.promote_types(carry.h.dtype, jnp.float32)  # float32, or float64 under x64
+  acc = base.carry_dtype(carry.h.dtype)  # float32, or float64 under x64
   proj = jnp.reshape(projected, (T, n, projected.shape[-1])).astype(acc)
   unflat = lambda x: jnp.reshape(x, batch_shape + (x.shape[-1],))
   flat = lambda x: jnp.reshape(x, (n, x.shape[-1])).astype(acc)

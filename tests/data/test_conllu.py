@@ -8,7 +8,8 @@ import pytest
 
 from seqjax.data import conllu, tagging
 from seqjax.data.registry import prepare
-from tests.conftest import conllu_text, shared_data
+from tests.conftest import shared_data
+from tests.fakes.data import conllu_text
 
 BLOCK = """# sent_id = a-1
 # text = I don't know.

@@ -4,7 +4,7 @@ its local files checked and the dataset prepared through it."""
 import pytest
 
 from seqjax.data import registry
-from tests.conftest import write_ptb_like
+from tests.fakes.data import write_ptb_like
 
 
 def test_every_dataset_is_registered_once_with_its_kind():

@@ -12,7 +12,8 @@ from experiments.word2vec.configs import tiny
 from seqjax.data.vectors import load_vectors
 from seqjax.data.vocab import Vocabulary
 from seqjax.train.writer import read_metrics
-from tests.conftest import assert_one_line_error, shared_data, write_topics
+from tests.conftest import assert_one_line_error, shared_data
+from tests.fakes.data import write_topics
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,1 @@
+"""Fakes shared by the tests: generated datasets in the real formats (``data``)."""
