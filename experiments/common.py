@@ -138,7 +138,11 @@ def train_main(task: Any) -> Callable[[list[str]], None]:
     config = flags.FLAGS.config
     check_or_exit(lambda: (task.check(config), trainer.check_loop(config.train)))
     check_or_exit(lambda: task.prepare(config))
-    trainer.train_and_evaluate(task, config, flags.FLAGS.workdir)
+    try:
+      trainer.train_and_evaluate(task, config, flags.FLAGS.workdir)
+    except trainer.InputError as e:
+      sys.stderr.write(f"error: {one_line(e)}\n")
+      sys.exit(2)
 
   return main
 

@@ -135,7 +135,13 @@ def init(name: str, key: jax.Array, query_size: int, key_size: int, attention_si
 
 def masked_softmax(scores: jax.Array, mask: jax.Array) -> jax.Array:
   """Softmax over the last axis where ``mask``; masked entries are exactly 0 (a fully masked row
-  is all zeros rather than NaN)."""
+  is all zeros rather than NaN).
+
+  >>> import jax.numpy as jnp
+  >>> masked_softmax(jnp.zeros((2, 4)), jnp.array([[1, 1, 0, 0], [0, 0, 0, 0]]))
+  Array([[0.5, 0.5, 0. , 0. ],
+         [0. , 0. , 0. , 0. ]], dtype=float32)
+  """
   mask = mask.astype(bool)
   scores = jnp.where(mask, scores.astype(jnp.float32), -jnp.inf)
   top = jnp.max(scores, axis=-1, keepdims=True)

@@ -8,12 +8,20 @@ from typing import Sequence
 
 
 def perplexity(nll_sum: float, count: float) -> float:
-  """``exp(mean nll)``: the per-token perplexity of a word-level model."""
+  """``exp(mean nll)``: the per-token perplexity of a word-level model.
+
+  >>> round(perplexity(4.0 * 100, 100), 2)
+  54.6
+  """
   return math.exp(nll_sum / count)
 
 
 def bits_per_token(nll_sum: float, count: float) -> float:
-  """``mean nll / ln 2``: bits per character for a character-level model."""
+  """``mean nll / ln 2``: bits per character for a character-level model.
+
+  >>> round(bits_per_token(0.6931471805599453 * 10, 10), 6)
+  1.0
+  """
   return nll_sum / count / math.log(2.0)
 
 

@@ -68,6 +68,11 @@ class Data:
   extra: dict = dataclasses.field(default_factory=dict)
 
 
+class InputError(ValueError):
+  """Bad input found while building a task's data (a malformed or mismatched file): the
+  experiments' ``main`` reports it in one line and exits with status 2."""
+
+
 @dataclasses.dataclass
 class Run:
   """What the trainer built, handed to a task's ``evaluate`` and ``report``."""

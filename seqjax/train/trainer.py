@@ -34,7 +34,7 @@ from seqjax.train import checkpoint
 from seqjax.train import config as config_lib
 from seqjax.train.loop import LoopOptions, fit, print_flush
 from seqjax.train.state import TrainState
-from seqjax.train.task import Run, Task
+from seqjax.train.task import InputError, Run, Task
 
 
 # ---- configuration -------------------------------------------------------------------------
@@ -236,7 +236,10 @@ def train_and_evaluate(task: Task, config: ml_collections.ConfigDict, workdir: s
   os.makedirs(workdir, exist_ok=True)
   saved = checkpoint.resume_meta(workdir)
   par = data_parallel(config, log=log)
-  data = task.data(config, saved)
+  try:
+    data = task.data(config, saved)
+  except (ValueError, OSError) as e:  # a bad file or a value that does not fit the data
+    raise InputError(str(e)) from e
   if data.summary:
     log(data.summary)
   shard_vocab(par, config, data.vocab_size, log=log)

@@ -158,3 +158,17 @@ def test_missing_data_files_are_named(tmp_path):
   c.data.manual_dir = str(tmp_path / "raw")
   with pytest.raises(FileNotFoundError, match=r"lacks \['dev.tsv', 'test.tsv'\]"):
     TASK.check(c)
+
+
+def test_vectors_of_the_wrong_size_are_one_line_error(sst2_like, tmp_path):
+  """A pretrained-vector file whose dimension differs from model.embed_size is found while the
+  data is built: one line naming both keys, exit 2, no traceback."""
+  vectors = tmp_path / "vectors.txt"
+  vectors.write_text("good0 0.1 0.2 0.3\nbad0 0.3 0.2 0.1\n")
+  assert_one_line_error(
+      "experiments.sentiment.main",
+      ["--config=experiments/sentiment/configs/tiny.py", f"--workdir={tmp_path / 'run'}",
+       f"--config.data.manual_dir={sst2_like['manual_dir']}",
+       f"--config.data.data_dir={sst2_like['data_dir']}",
+       f"--config.data.pretrained_vectors={vectors}"],
+      "data.pretrained_vectors has 3-dim vectors but model.embed_size is 16")
