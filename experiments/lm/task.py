@@ -27,6 +27,7 @@ from seqjax.data import registry
 from seqjax.data import lm as lm_data
 from seqjax.data.vocab import Vocabulary
 from seqjax.nn import RNNLM
+from seqjax.nn.lm import FixedWindowLM
 from seqjax.nn import lm as lm_nn
 from seqjax.train.losses import token_nll
 from seqjax.train.task import Data, Run, Task
@@ -52,6 +53,12 @@ class LMTask(Task):
   carries_state = True
 
   def validate(self, config):
+    m = config.model
+    if m.kind == "window" and not m.embed_size:
+      raise ValueError("model.kind='window' needs model.embed_size > 0")
+    if m.kind == "window" and (m.embed_dropout or m.tie_weights):
+      raise ValueError("model.embed_dropout and model.tie_weights are RNNLM options; "
+                       "model.kind='window' takes neither")
     registry.check_manual_dir(config.data.manual_dir, config.data.name)
 
   def data(self, config, meta):
@@ -72,6 +79,11 @@ class LMTask(Task):
 
   def model(self, config, meta, data=None):
     m = config.model
+    if m.kind == "window":
+      return FixedWindowLM(vocab_size=len(meta["vocab"]["tokens"]), context=m.window.context,
+                           embed_size=m.embed_size, hidden_size=m.window.hidden_size,
+                           direct=m.window.direct, dropout_rate=m.dropout_rate,
+                           init_scale=m.rnn.init_scale or None)
     return RNNLM(vocab_size=len(meta["vocab"]["tokens"]), rnn=self.rnn(config),
                  embed_size=m.embed_size or None, dropout_rate=m.dropout_rate,
                  tie_weights=m.tie_weights, embed_dropout=m.embed_dropout)
@@ -84,7 +96,11 @@ class LMTask(Task):
     return lm_nn.initial_carry(model, params, batch_size)
 
   def describe(self, config, model):
-    r = config.model.rnn
+    m = config.model
+    if m.kind == "window":
+      return (f"fixed-window LM: {m.window.context} previous tokens x {m.embed_size}, tanh "
+              f"{m.window.hidden_size}{', direct connections' if m.window.direct else ''}")
+    r = m.rnn
     return f"{r.num_layers}x{r.hidden_size} {r.cell} LM"
 
   def loss(self, model, params, batch, *, key, carry, config):

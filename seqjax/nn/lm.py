@@ -1,4 +1,10 @@
-"""Recurrent language model: embedding -> DeepRNN -> softmax (Zaremba et al. 2014)."""
+"""Language models over a token stream, read window after window with a carry:
+
+- ``RNNLM``: embedding -> DeepRNN -> softmax (Zaremba et al. 2014); the carry is the recurrent
+  state.
+- ``FixedWindowLM``: the neural probabilistic LM of Bengio et al. (2003), which sees only the
+  previous ``context`` tokens; the carry is those tokens, so it reads the same windows.
+"""
 
 from __future__ import annotations
 
@@ -90,6 +96,10 @@ class RNNLM(nn.Module):
       logits = self.softmax(flat)
     return jnp.reshape(logits, (b, t, -1)), carry
 
+  def zero_carry(self, params: Any, batch_size: int) -> list[Any]:
+    """Zero recurrent state for ``batch_size`` rows."""
+    return rnn_lib.initial_carry(self.rnn, params["rnn"], (batch_size,))
+
   def _drop(self, x: jax.Array, deterministic: bool) -> jax.Array:
     """The non-recurrent dropout: per element, or one mask per sequence (``locked_dropout``)."""
     if deterministic or self.dropout_rate == 0 or not self.rnn.locked_dropout:
@@ -97,6 +107,68 @@ class RNNLM(nn.Module):
     return unroll_dropout(x, self.dropout_rate, key=self.make_rng("dropout"), locked=True)
 
 
-def initial_carry(model: RNNLM, params: Any, batch_size: int) -> list[Any]:
-  """Zero recurrent state of ``model`` for ``batch_size`` rows."""
-  return rnn_lib.initial_carry(model.rnn, params["rnn"], (batch_size,))
+class FixedWindowLM(nn.Module):
+  """Bengio et al. (2003): the next token from the embeddings of the previous ``context``
+  tokens only,
+
+      x = [C(w_{t-n+1}); …; C(w_{t-1})],   logits = b + W x + U tanh(d + H x)
+
+  (``W x``, the direct connections, only with ``direct``). ``tokens: [B, T] -> logits
+  [B, T, V]``: the logits at ``t`` read tokens ``t - context + 1 .. t`` and nothing later. The
+  carry is the last ``context`` tokens seen (as ids + 1; 0 is "before the stream", its own
+  embedding row), so a corpus is read window after window as the RNN LM reads it, and a carry
+  reset to zeros starts the stream afresh. Dropout (``deterministic=False``) on ``x`` and on
+  the hidden layer.
+
+  >>> import jax, jax.numpy as jnp
+  >>> lm = FixedWindowLM(vocab_size=10, context=3, embed_size=4, hidden_size=8)
+  >>> tokens = jnp.zeros((2, 7), jnp.int32)
+  >>> params = lm.init(jax.random.key(0), tokens)["params"]
+  >>> logits, carry = lm.apply({"params": params}, tokens, lm.zero_carry(params, 2))
+  >>> logits.shape, carry.shape
+  ((2, 7, 10), (2, 3))
+  """
+  vocab_size: int
+  context: int = 4
+  embed_size: int = 60
+  hidden_size: int = 100
+  direct: bool = False
+  dropout_rate: float = 0.0
+  init_scale: Optional[float] = None
+
+  def zero_carry(self, params: Any, batch_size: int) -> jax.Array:
+    del params
+    return jnp.zeros((batch_size, self.context), jnp.int32)
+
+  @nn.compact
+  def __call__(self, tokens: jax.Array, carry: Any = None, *,
+               deterministic: bool = True) -> tuple[jax.Array, jax.Array]:
+    if tokens.ndim != 2:
+      raise ValueError(f"FixedWindowLM: tokens must have shape [batch, time]; got {tokens.shape}")
+    b, t = tokens.shape
+    if carry is None:
+      carry = self.zero_carry(None, b)
+    full = jnp.concatenate([carry.astype(jnp.int32), tokens.astype(jnp.int32) + 1], axis=1)
+    index = jnp.arange(t)[:, None] + jnp.arange(1, self.context + 1)[None, :]  # [T, context]
+    windows = full[:, index]  # [B, T, context]: the tokens up to and including tokens[:, t]
+    scale = self.init_scale
+    init = scaled_uniform(scale) if scale else nn.initializers.normal(stddev=1.0)
+    table = self.param("embedding", init, (self.vocab_size + 1, self.embed_size), jnp.float32)
+    x = jnp.reshape(jnp.take(table, windows, axis=0), (b * t, self.context * self.embed_size))
+    x = nn.Dropout(self.dropout_rate)(x, deterministic=deterministic)
+    kernel = scaled_uniform(scale) if scale else nn.initializers.lecun_normal()
+    bias = scaled_uniform(scale) if scale else nn.initializers.zeros
+    h = jnp.tanh(nn.Dense(self.hidden_size, kernel_init=kernel, bias_init=bias,
+                          name="hidden")(x))
+    h = nn.Dropout(self.dropout_rate)(h, deterministic=deterministic)
+    logits = nn.Dense(self.vocab_size, kernel_init=kernel, bias_init=bias, name="output")(h)
+    if self.direct:
+      logits = logits + nn.Dense(self.vocab_size, use_bias=False, kernel_init=kernel,
+                                 name="direct")(x)
+    return jnp.reshape(logits, (b, t, self.vocab_size)), full[:, t:]
+
+
+def initial_carry(model: Any, params: Any, batch_size: int) -> Any:
+  """The zero carry of an LM of this module for ``batch_size`` rows (the recurrent state of an
+  ``RNNLM``; "nothing seen yet" for a ``FixedWindowLM``)."""
+  return model.zero_carry(params, batch_size)

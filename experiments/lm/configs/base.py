@@ -24,12 +24,18 @@ def get_config() -> ml_collections.ConfigDict:
   c.data.max_vocab = 0  # 0: every training token
 
   c.model = ml_collections.ConfigDict()
+  c.model.kind = "rnn"  # rnn (RNNLM: model.rnn) | window (FixedWindowLM: model.window)
   c.model.rnn = common.rnn_section(hidden_size=200, num_layers=2, init_scale=0.1,
                                    cell_options={"forget_bias": 0.0})
   c.model.embed_size = 0  # 0: rnn.hidden_size
   c.model.dropout_rate = 0.0  # on the embeddings and the softmax input (rnn.dropout_rate: between layers)
   c.model.tie_weights = False
   c.model.embed_dropout = 0.0  # drop whole word types from the embedding
+  # Bengio et al. (2003): embeddings of the previous `context` tokens -> tanh -> softmax.
+  c.model.window = ml_collections.ConfigDict()
+  c.model.window.context = 4  # n - 1 (a 5-gram model)
+  c.model.window.hidden_size = 500
+  c.model.window.direct = False  # direct connections from the embeddings to the softmax
 
   c.train = common.loop_section(num_epochs=13, checkpoint_every=500)
   c.train.batch_size = 20  # global: over every device (see parallel)
@@ -56,6 +62,8 @@ CHECKS = {
     "data.tokenizer": checks.one_of(sorted(TOKENIZERS)),
     "data.level": checks.one_of(("word", "char")),
     "model.dropout_rate": checks.rate, "model.embed_dropout": checks.rate,
+    "model.kind": checks.one_of(("rnn", "window")),
+    "model.window.context": checks.positive_int, "model.window.hidden_size": checks.positive_int,
     "train.bptt": checks.positive_int,
     "train.loss_reduction": checks.one_of(REDUCTIONS),
 }
