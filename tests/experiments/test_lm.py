@@ -124,3 +124,30 @@ def test_sample_names_a_missing_or_old_workdir(tmp_path):
 ])
 def test_cli_errors_are_one_line(args, message, tmp_path):
   assert_one_line_error("experiments.lm.main", [f"--workdir={tmp_path}", *args], message)
+
+
+@pytest.mark.parametrize("kind", ["window", "rnn_cell"])
+def test_baselines_train_through_the_same_lm_task(kind, ptb_like, tmp_path):
+  """The fixed-window LM and the vanilla (tanh) RNN LM are configs of the one LM task: the same
+  stream, carry, loss and perplexity code as the LSTM (ppl = exp(mean NLL over every token))."""
+  c = config(ptb_like, num_steps=20, test_at_end=True)
+  c.sample.length = 0
+  if kind == "window":
+    c.model.kind, c.model.embed_size = "window", 16
+    c.model.window.context, c.model.window.hidden_size = 3, 32
+  else:
+    c.model.rnn.cell, c.model.rnn.cell_options = "rnn", {"activation": "tanh"}
+  result = train_and_evaluate(TASK, c, str(tmp_path), log=lambda _: None)
+  losses = train_losses(tmp_path)
+  assert np.mean([losses[s] for s in range(16, 21)]) < np.mean([losses[s] for s in range(1, 6)])
+  for split in ("validation", "test"):
+    assert result[split]["ppl"] == pytest.approx(math.exp(result[split]["loss"]), rel=1e-6)
+
+
+def test_window_kind_rejects_rnn_only_options(tmp_path):
+  assert_one_line_error(
+      "experiments.lm.main",
+      ["--config=experiments/lm/configs/tiny.py", f"--workdir={tmp_path}",
+       "--config.model.kind=window", "--config.model.tie_weights=True",
+       "--config.model.embed_size=8"],
+      "model.embed_dropout and model.tie_weights are RNNLM options")

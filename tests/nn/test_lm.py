@@ -79,3 +79,36 @@ def test_deep_rnn_bidirectional_carry_helper():
   ys2, _ = model.apply({"params": params}, xs, zeros, lengths=jnp.array([10, 3, 7]))
   close(ys, ys2)
   np.testing.assert_array_equal(ys[1, 3:], 0.0)
+
+
+def test_fixed_window_logits_read_exactly_the_previous_context_tokens():
+  """The logits at t depend on tokens t-context+1 .. t and on nothing else: never on the target
+  (token t+1) or anything later, never on a token further back than the window."""
+  from seqjax.nn.lm import FixedWindowLM  # pylint: disable=g-import-not-at-top
+  context, steps = 3, 8
+  model = FixedWindowLM(vocab_size=V, context=context, embed_size=4, hidden_size=6, direct=True)
+  tokens = jax.random.randint(jax.random.PRNGKey(0), (1, steps), 0, V)
+  params = model.init(jax.random.PRNGKey(1), tokens)["params"]
+  base, _ = model.apply({"params": params}, tokens)
+  for s in range(steps):
+    changed = tokens.at[0, s].set((tokens[0, s] + 1) % V)
+    out, _ = model.apply({"params": params}, changed)
+    moved = np.max(np.abs(np.asarray(out - base)), axis=-1)[0]
+    for t in range(steps):
+      if t - context < s <= t:
+        assert moved[t] > 0, (s, t)
+      else:
+        assert moved[t] == 0, (s, t)
+
+
+def test_fixed_window_carry_makes_windows_equal_one_pass():
+  from seqjax.nn.lm import FixedWindowLM  # pylint: disable=g-import-not-at-top
+  model = FixedWindowLM(vocab_size=V, context=4, embed_size=5, hidden_size=7)
+  tokens = jax.random.randint(jax.random.PRNGKey(0), (B, T), 0, V)
+  params = model.init(jax.random.PRNGKey(1), tokens)["params"]
+  full, carry = model.apply({"params": params}, tokens)
+  a, carry_a = model.apply({"params": params}, tokens[:, :3], lm_nn.initial_carry(model, params, B))
+  b, carry_b = model.apply({"params": params}, tokens[:, 3:], carry_a)
+  close(full, jnp.concatenate([a, b], 1))
+  np.testing.assert_array_equal(carry, carry_b)
+  np.testing.assert_array_equal(carry_b, np.asarray(tokens[:, -4:]) + 1)
