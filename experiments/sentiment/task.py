@@ -64,6 +64,12 @@ class SentimentTask(Task):
       raise FileNotFoundError(f"data.pretrained_vectors={d.pretrained_vectors!r} is not a file")
     if m.freeze_embeddings and not d.pretrained_vectors:
       raise ValueError("model.freeze_embeddings needs data.pretrained_vectors")
+    if m.channels == 2 and (m.kind != "cnn" or not d.pretrained_vectors):
+      raise ValueError("model.channels=2 (multichannel) needs model.kind='cnn' and "
+                       "data.pretrained_vectors")
+    if m.max_norm and m.kind != "cnn":
+      raise ValueError("model.max_norm constrains the CNN's output layer; it needs "
+                       "model.kind='cnn'")
 
   def data(self, config, meta):
     d, t = config.data, config.train
@@ -102,9 +108,9 @@ class SentimentTask(Task):
           **shared)
     if m.kind == "cnn":
       return models.TextCNN(filter_widths=tuple(m.filter_widths), num_filters=m.num_filters,
-                                dropout_rate=m.dropout_rate, **shared)
+                            channels=m.channels, dropout_rate=m.dropout_rate, **shared)
     return models.BagOfWords(mlp_hidden=tuple(m.mlp_hidden), activation=m.activation,
-                                 reduce=m.reduce, dropout_rate=m.dropout_rate, **shared)
+                             reduce=m.reduce, dropout_rate=m.dropout_rate, **shared)
 
   def init_params(self, model, key, config, meta):
     width = max(min_length(config), 8)
@@ -112,8 +118,16 @@ class SentimentTask(Task):
     return model.init(key, tokens, jnp.full((2,), width, jnp.int32))["params"]
 
   def optimizer(self, config, steps_per_epoch, num_steps):
-    frozen = layers.frozen_mask if config.model.freeze_embeddings else None
-    return optim.make_optimizer(config.optimizer, steps_per_epoch, num_steps, frozen=frozen)
+    m = config.model
+    if m.freeze_embeddings:
+      frozen = layers.frozen_mask
+    elif m.kind == "cnn" and m.channels == 2:  # multichannel: the static channel stays put
+      frozen = lambda params: layers.frozen_mask(params, scopes=("embed_static",))
+    else:
+      frozen = None
+    last = optim.max_norm(m.max_norm, "output") if m.max_norm else None
+    return optim.make_optimizer(config.optimizer, steps_per_epoch, num_steps, frozen=frozen,
+                                last=last)
 
   def describe(self, config, model):
     return f"{config.model.kind} ({type(model).__name__})"

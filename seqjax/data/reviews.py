@@ -8,13 +8,14 @@ directory when it holds the files), and otherwise downloads from the canonical s
 - ``seqjax_sst2``: GLUE SST-2 (``train.tsv`` 67,349 phrases, ``dev.tsv`` 872 sentences as
   ``validation``, ``test.tsv`` 1,821 unlabelled). GLUE ends every sentence with a space before
   the tab; it is stripped.
-- ``seqjax_sst/{binary_phrases,binary_sentences,fine_sentences}``: the Stanford Sentiment
+- ``seqjax_sst/{binary_phrases,binary_sentences,fine_sentences,fine_phrases}``: the Stanford Sentiment
   Treebank's labelled PTB trees (``train.txt``/``dev.txt``/``test.txt``, labels 0..4 on every
   node). ``binary_phrases`` trains on every labelled non-neutral phrase of the training trees
   (the root and every internal node and leaf; label <= 1 negative, >= 3 positive, 2 dropped;
   duplicates kept) and evaluates on the non-neutral dev/test *sentences* (872 / 1,821), as Kim
   (2014) and Tai et al. (2015) do. ``binary_sentences`` uses only the roots (6,920 / 872 / 1,821),
-  ``fine_sentences`` the 5-class roots (8,544 / 1,101 / 2,210).
+  ``fine_sentences`` the 5-class roots (8,544 / 1,101 / 2,210), ``fine_phrases`` every labelled
+  phrase of the training trees with its 5-class label and the dev/test roots (SST-1 as Kim).
 - ``seqjax_imdb``: the Large Movie Review Dataset (Maas et al. 2011), 25,000 train and 25,000
   test reviews from ``aclImdb_v1*.tar.gz`` in the original ``aclImdb/{train,test}/{pos,neg}``
   layout; ``<br />`` becomes a space. There is no validation split: experiments hold one out of
@@ -168,12 +169,10 @@ def read_sst(path: str, mode: str, train: bool) -> list[tuple[str, int]]:
     if not line.strip():
       continue
     nodes = parse_tree(line, f"{path}:{n}")
-    if mode == "fine_sentences":
-      nodes = nodes[:1]
-    elif mode == "binary_sentences" or not train:
+    if mode.endswith("_sentences") or not train:
       nodes = nodes[:1]
     for label, words in nodes:
-      if mode != "fine_sentences":
+      if not mode.startswith("fine"):
         label = binary_label(label)
         if label is None:
           continue
@@ -190,6 +189,8 @@ class SeqjaxSst(tfds.core.GeneratorBasedBuilder):
                               description="train on all non-neutral phrases, test on sentences"),
       tfds.core.BuilderConfig(name="binary_sentences", description="non-neutral sentences"),
       tfds.core.BuilderConfig(name="fine_sentences", description="5-class sentences"),
+      tfds.core.BuilderConfig(name="fine_phrases",
+                              description="5-class: train on all phrases, test on sentences"),
   ]
   MANUAL_DOWNLOAD_INSTRUCTIONS = ("Optional. A directory holding SST's trees train.txt, dev.txt "
                                   "and test.txt, e.g. ../shared/data/sst.")
@@ -281,6 +282,10 @@ for _spec in (
                          "binary_sentences", SeqjaxSst.FILES, 2, "SST: binary root sentences"),
     registry.DatasetSpec("sst_fine", registry.CLASSIFICATION, SeqjaxSst, "fine_sentences",
                          SeqjaxSst.FILES, 5, "SST-5: five-class root sentences"),
+    registry.DatasetSpec("sst_fine_phrases", registry.CLASSIFICATION, SeqjaxSst, "fine_phrases",
+                         SeqjaxSst.FILES, 5,
+                         "SST-1 as Kim (2014): every labelled phrase of the training trees, "
+                         "five classes; sentences for validation and test"),
     registry.DatasetSpec("imdb", registry.CLASSIFICATION, SeqjaxImdb, None, None, 2,
                          "IMDB movie reviews (Maas et al. 2011)")):
   registry.register(_spec)

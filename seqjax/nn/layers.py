@@ -119,9 +119,11 @@ class AttentionPooling(nn.Module):
     return jnp.einsum("bt,btd->bd", weights, xs), weights
 
 
-def frozen_mask(params: Any) -> Any:
-  """A pytree of bools over ``params``, True for embedding tables (to freeze them)."""
+def frozen_mask(params: Any, scopes: Sequence[str] | None = None) -> Any:
+  """A pytree of bools over ``params``, True for embedding tables (to freeze them): every one,
+  or only those inside a module named in ``scopes``."""
   def is_embedding(path, _):
     names = [getattr(p, "key", getattr(p, "name", "")) for p in path]
-    return bool(names) and names[-1] == "embedding"
+    inside = scopes is None or any(n in scopes for n in names[:-1])
+    return bool(names) and names[-1] == "embedding" and inside
   return jax.tree_util.tree_map_with_path(is_embedding, params)

@@ -110,10 +110,16 @@ class TextCNN(TextClassifierBase):
   windows of ``w`` word vectors, max over time; the maxima joined, dropout, a linear softmax
   layer. Windows may extend past the sentence into zero vectors (Kim pads with zeros), so a
   batch must be at least ``max(filter_widths)`` steps wide (``text_batches(min_length=...)``);
-  positions past ``max(length - w + 1, 1)`` are excluded from the max."""
+  positions past ``max(length - w + 1, 1)`` are excluded from the max.
+
+  ``channels=2`` is Kim's CNN-multichannel: two tables initialised with the same pretrained
+  vectors, one fine-tuned (``embed``) and one kept fixed (``embed_static``: its gradient is
+  stopped and ``frozen_mask(params, scopes=("embed_static",))`` masks its updates); every filter
+  reads both channels and sums them."""
   filter_widths: Sequence[int] = (3, 4, 5)
   num_filters: int = 100
   dropout_rate: float = 0.5
+  channels: int = 1  # 2: Kim's multichannel (a second, frozen copy of the pretrained table)
 
   @nn.compact
   def __call__(self, tokens: jax.Array, lengths: jax.Array, *,
@@ -125,6 +131,14 @@ class TextCNN(TextClassifierBase):
                        f"max(filter_widths) = {max(self.filter_widths)}")
     mask = masks.length_mask(lengths, T)
     x = self.embed_tokens(tokens, mask, deterministic, 0.0)
+    if self.channels == 2:
+      if self.pretrained is None:
+        raise ValueError("TextCNN: channels=2 (multichannel) needs pretrained vectors")
+      static = TokenEmbed(self.vocab_size, self.embed_size, 0.0, 0.0, self.unk_id,
+                          self.pretrained, True, name="embed_static")(tokens, mask, deterministic)
+      x = jnp.concatenate([x, static], axis=-1)  # each filter sums over both channels
+    elif self.channels != 1:
+      raise ValueError(f"TextCNN: channels must be 1 or 2; got {self.channels}")
     features = []
     for w in self.filter_widths:
       h = jax.nn.relu(nn.Conv(self.num_filters, (w,), padding="VALID", name=f"conv_{w}")(x))

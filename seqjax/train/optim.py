@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import optax
 
@@ -55,13 +56,14 @@ def make_schedule(cfg: Any, steps_per_epoch: int, num_steps: int = 0) -> Any:
   return optax.warmup_cosine_decay_schedule(0.0, lr, cfg.warmup_steps, total)
 
 
-def make_optimizer(cfg: Any, steps_per_epoch: int, num_steps: int = 0,
-                   frozen: Any = None) -> optax.GradientTransformation:
+def make_optimizer(cfg: Any, steps_per_epoch: int, num_steps: int = 0, frozen: Any = None,
+                   last: Any = None) -> optax.GradientTransformation:
   """The optax chain the config describes (see the module docstring).
 
   ``frozen``: a pytree of bools over the params (or a function of the params returning one);
   the updates of True leaves are zeroed after everything else, so weight decay does not move
-  them either (frozen pretrained embeddings).
+  them either (frozen pretrained embeddings). ``last``: a transformation applied after all of
+  that (a projection such as ``max_norm``).
   """
   if cfg.name not in OPTIMIZERS:
     raise ValueError(f"optimizer.name must be one of {list(OPTIMIZERS)}; got {cfg.name!r}")
@@ -79,9 +81,12 @@ def make_optimizer(cfg: Any, steps_per_epoch: int, num_steps: int = 0,
 
   inner = optax.inject_hyperparams(build)(learning_rate=make_schedule(cfg, steps_per_epoch, num_steps))
   clip = optax.clip_by_global_norm(cfg.clip_norm) if cfg.clip_norm else optax.identity()
+  parts = [clip, inner]
   if frozen is not None:
-    return optax.chain(clip, inner, optax.masked(optax.set_to_zero(), frozen))
-  return optax.chain(clip, inner)
+    parts.append(optax.masked(optax.set_to_zero(), frozen))
+  if last is not None:
+    parts.append(last)
+  return optax.chain(*parts)
 
 
 def _hyperparams(opt_state: Any) -> dict:
@@ -98,3 +103,29 @@ def decay_learning_rate(opt_state: Any, factor: float) -> Any:
   hp = _hyperparams(opt_state)
   hp["learning_rate"] = hp["learning_rate"] * factor
   return opt_state
+
+
+def max_norm(scale: float, module: str) -> optax.GradientTransformation:
+  """Kim (2014)'s constraint, as the last step of an optimizer: after each update every weight
+  vector (column) of ``module``'s ``kernel`` whose l2 norm exceeds ``scale`` is rescaled to norm
+  ``scale``. The update returned is ``projected(params + updates) - params``."""
+
+  def selected(path) -> bool:
+    names = [getattr(p, "key", getattr(p, "name", "")) for p in path]
+    return len(names) >= 2 and names[-1] == "kernel" and module in names[:-1]
+
+  def update(updates, state, params=None):
+    if params is None:
+      raise ValueError("max_norm needs the parameters")
+
+    def project(path, u, p):
+      if not selected(path):
+        return u
+      new = p + u
+      norms = jnp.sqrt(jnp.sum(jnp.square(new), axis=0, keepdims=True))
+      factor = jnp.where(norms > scale, scale / jnp.maximum(norms, 1e-12), 1.0)
+      return new * factor.astype(new.dtype) - p
+
+    return jax.tree_util.tree_map_with_path(project, updates, params), state
+
+  return optax.GradientTransformation(lambda params: optax.EmptyState(), update)

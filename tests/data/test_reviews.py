@@ -47,6 +47,11 @@ def _write_trees(path):
     ("binary_phrases", False, [("It rocks .", 1), ("awful so bad", 0)]),
     ("binary_sentences", True, [("It rocks .", 1), ("awful so bad", 0)]),
     ("fine_sentences", True, [("It rocks .", 3), ("dull film", 2), ("awful so bad", 0)]),
+    ("fine_phrases", True, [("It rocks .", 3), ("It", 2), ("rocks .", 4), ("rocks", 4),
+                            (".", 2), ("dull film", 2), ("dull", 1), ("film", 2),
+                            ("awful so bad", 0), ("awful", 0), ("so bad", 1), ("so", 2),
+                            ("bad", 1)]),
+    ("fine_phrases", False, [("It rocks .", 3), ("dull film", 2), ("awful so bad", 0)]),
 ])
 def test_read_sst_modes(tmp_path, mode, train, expected):
   _write_trees(tmp_path / "t.txt")
@@ -114,10 +119,10 @@ def test_real_sst_protocols():
   root = shared_data("sst")
   sizes = {mode: [len(reviews.read_sst(str(root / f"{s}.txt"), mode, s == "train"))
                   for s in ("train", "dev", "test")]
-           for mode in ("binary_phrases", "binary_sentences", "fine_sentences")}
+           for mode in ("binary_phrases", "binary_sentences", "fine_sentences", "fine_phrases")}
   # Non-neutral nodes of the training trees: 318,582 labelled nodes - 219,788 neutral.
   assert sizes == {"binary_phrases": [98794, 872, 1821], "binary_sentences": [6920, 872, 1821],
-                   "fine_sentences": [8544, 1101, 2210]}
+                   "fine_sentences": [8544, 1101, 2210], "fine_phrases": [318582, 1101, 2210]}
 
 
 def test_real_imdb_counts_and_balance():

@@ -165,3 +165,42 @@ def test_input_errors():
   bad = models.SequenceClassifier(num_classes=2, vocab_size=V, pooling="first")
   with pytest.raises(ValueError, match="pooling must be one of"):
     bad.init(jax.random.PRNGKey(0), jnp.zeros((2, 4), jnp.int32), jnp.array([4, 4]))
+
+
+def test_multichannel_cnn_keeps_its_static_channel_fixed():
+  """Kim's CNN-multichannel: both tables start from the pretrained vectors; training (AdamW,
+  with weight decay) moves the fine-tuned channel and leaves the static one exactly as it was."""
+  import optax  # pylint: disable=g-import-not-at-top
+  from experiments.sentiment.configs import tiny  # pylint: disable=g-import-not-at-top
+  from experiments.sentiment.task import TASK  # pylint: disable=g-import-not-at-top
+  table = np.random.default_rng(0).normal(size=(V, 6)).astype(np.float32)
+  model = models.TextCNN(num_classes=2, vocab_size=V, embed_size=6, filter_widths=(2, 3),
+                         num_filters=4, channels=2, pretrained=table)
+  tokens = jnp.asarray(np.random.default_rng(1).integers(2, V, (8, 7)), jnp.int32)
+  lengths, labels = jnp.full((8,), 7), jnp.arange(8) % 2
+  params = model.init(jax.random.PRNGKey(0), tokens, lengths)["params"]
+  np.testing.assert_array_equal(params["embed"]["embedding"], table)
+  np.testing.assert_array_equal(params["embed_static"]["embedding"], table)
+  c = tiny.get_config()
+  c.model.kind, c.model.channels, c.model.max_norm = "cnn", 2, 3.0
+  c.optimizer.name, c.optimizer.weight_decay, c.optimizer.learning_rate = "adamw", 0.1, 1e-2
+  tx = TASK.optimizer(c, 10, 10)
+  with jax.numpy_dtype_promotion("standard"):
+    state = tx.init(params)
+
+  def loss(p):
+    logits = model.apply({"params": p}, tokens, lengths)
+    return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+
+  start = params
+  for _ in range(3):
+    grads = jax.grad(loss)(params)
+    with jax.numpy_dtype_promotion("standard"):  # optax's schedules mix int steps and floats
+      updates, state = tx.update(grads, state, params)
+    params = optax.apply_updates(params, updates)
+  np.testing.assert_array_equal(params["embed_static"]["embedding"], table)
+  assert not np.allclose(params["embed"]["embedding"], start["embed"]["embedding"])
+  assert np.all(np.linalg.norm(np.asarray(params["output"]["kernel"]), axis=0) <= 3.0 + 1e-5)
+  with pytest.raises(ValueError, match="multichannel\\) needs pretrained vectors"):
+    models.TextCNN(num_classes=2, vocab_size=V, embed_size=6, channels=2).init(
+        jax.random.PRNGKey(0), tokens, lengths)

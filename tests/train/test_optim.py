@@ -2,6 +2,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+import optax
 import pytest
 
 from experiments.lm.configs import base
@@ -58,3 +59,36 @@ def test_plateau_decay_and_errors():
     optim.make_optimizer(cfg(name="lamb"), 10)
   with pytest.raises(ValueError, match="optimizer.schedule"):
     optim.make_optimizer(cfg(schedule="exp"), 10)
+
+
+def test_max_norm_holds_after_every_step_and_touches_only_its_module():
+  """Kim's constraint: after each update every column of output/kernel has l2 norm <= 3, the
+  columns already inside the ball and every other parameter get the plain update."""
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  c = ml_collections.ConfigDict(dict(
+      name="sgd", learning_rate=1.0, momentum=0.0, weight_decay=0.0, clip_norm=0.0,
+      schedule="constant", decay=0.5, decay_after=4, warmup_steps=0, total_steps=0))
+  plain = optim.make_optimizer(c, 10)
+  capped = optim.make_optimizer(c, 10, last=optim.max_norm(3.0, "output"))
+  rng = np.random.default_rng(0)
+  params = {"output": {"kernel": jnp.asarray(rng.normal(size=(6, 4)) * 0.1, jnp.float32),
+                       "bias": jnp.zeros(4)},
+            "hidden": {"kernel": jnp.asarray(rng.normal(size=(5, 6)), jnp.float32)}}
+  state = capped.init(params)
+  for step in range(5):
+    grads = {"output": {"kernel": jnp.asarray(rng.normal(size=(6, 4)) * (step + 1), jnp.float32),
+                        "bias": jnp.ones(4)},
+             "hidden": {"kernel": jnp.ones((5, 6))}}
+    grads["output"]["kernel"] = grads["output"]["kernel"].at[:, 0].set(0.0)  # stays inside
+    want, _ = plain.update(grads, plain.init(params), params)
+    updates, state = capped.update(grads, state, params)
+    new = optax.apply_updates(params, updates)
+    norms = np.linalg.norm(np.asarray(new["output"]["kernel"]), axis=0)
+    assert np.all(norms <= 3.0 + 1e-5), norms
+    free = np.asarray(params["output"]["kernel"] + want["output"]["kernel"])
+    np.testing.assert_allclose(new["output"]["kernel"][:, 0], free[:, 0], rtol=1e-6)
+    np.testing.assert_allclose(new["hidden"]["kernel"],
+                               params["hidden"]["kernel"] + want["hidden"]["kernel"], rtol=1e-6)
+    np.testing.assert_allclose(new["output"]["bias"], params["output"]["bias"] - 1.0, rtol=1e-6)
+    params = new
+  assert np.max(norms) == pytest.approx(3.0, rel=1e-5)  # the large steps hit the cap

@@ -44,6 +44,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.model.output_bias = True
   c.model.filter_widths = (3, 4, 5)  # cnn
   c.model.num_filters = 100  # cnn
+  c.model.channels = 1  # cnn: 2 is Kim's multichannel (needs data.pretrained_vectors)
+  c.model.max_norm = 0.0  # > 0: rescale the output layer's weight vectors to this l2 norm (Kim: 3)
   c.model.reduce = "mean"  # bow: mean | sum
 
   c.train = common.loop_section(num_epochs=10, keep_checkpoints=2)
@@ -68,6 +70,7 @@ CHECKS = {
     "model.activation": checks.one_of(sorted(layers.ACTIVATIONS)),
     "model.reduce": checks.one_of(("mean", "sum")),
     "model.embed_size": checks.positive_int, "model.num_filters": checks.positive_int,
+    "model.channels": checks.one_of((1, 2)), "model.max_norm": checks.nonnegative,
     "model.dropout_rate": checks.rate, "model.word_dropout_rate": checks.rate,
     "model.filter_widths": checks.positive_ints,
     "model.mlp_hidden": checks.sizes,
