@@ -172,3 +172,24 @@ def test_vectors_of_the_wrong_size_are_one_line_error(sst2_like, tmp_path):
        f"--config.data.data_dir={sst2_like['data_dir']}",
        f"--config.data.pretrained_vectors={vectors}"],
       "data.pretrained_vectors has 3-dim vectors but model.embed_size is 16")
+
+
+def test_kim_configs_cover_both_datasets_and_four_variants(tmp_path):
+  from experiments.sentiment.configs import kim_cnn  # pylint: disable=g-import-not-at-top
+  vectors = tmp_path / "vectors.txt"
+  vectors.write_text("good 0.1 0.2\n")
+  seen = set()
+  for dataset in ("sst1", "sst2"):
+    for variant in kim_cnn.VARIANTS:
+      c = kim_cnn.get_config(f"{dataset},{variant}")
+      if variant != "rand":
+        assert c.data.pretrained_vectors == kim_cnn.VECTORS
+        c.data.pretrained_vectors = str(vectors)
+      TASK.check(c)
+      seen.add((c.data.name, c.model.channels, c.model.freeze_embeddings,
+                bool(c.data.pretrained_vectors), c.model.max_norm))
+  assert len(seen) == 8
+  assert_one_line_error(
+      "experiments.sentiment.main",
+      ["--config=experiments/sentiment/configs/kim_cnn.py:sst3,rand", f"--workdir={tmp_path}"],
+      "DATASET must be one of ['sst1', 'sst2']")
