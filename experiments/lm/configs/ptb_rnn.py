@@ -20,7 +20,7 @@ def get_config():
   c.model.dropout_rate = 0.25
   c.train.batch_size, c.train.bptt, c.train.num_epochs = 32, 35, 12
   c.train.eval_batch_size = 10
-  c.optimizer.name, c.optimizer.learning_rate, c.optimizer.clip_norm = "sgd", 0.5, 0.5
+  c.optimizer.name, c.optimizer.learning_rate, c.optimizer.clip_norm = "sgd", 1.0, 5.0
   c.optimizer.schedule = "plateau"
   c.train.plateau_factor, c.train.plateau_patience = 0.5, 1
   return c
