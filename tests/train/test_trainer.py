@@ -148,9 +148,8 @@ def test_non_finite_loss_names_the_step(tmp_path):
     trainer.train_and_evaluate(task, config, str(tmp_path), log=lambda _: None)
 
 
-def test_restore_refuses_a_checkpoint_without_its_schedule_record(tmp_path):
-  """A checkpoint written before the one trainer has no schedule lengths to rebuild the run's
-  optimizer from: ``restore`` says so in one line instead of guessing a structure."""
+def _write_checkpoint(workdir, meta_of):
+  """A toy-task checkpoint in ``workdir`` whose saved meta is ``meta_of(config, data)``."""
   from seqjax.train import checkpoint  # pylint: disable=g-import-not-at-top
   task = ToyTask()
   config = task.schema()
@@ -158,10 +157,17 @@ def test_restore_refuses_a_checkpoint_without_its_schedule_record(tmp_path):
   model = task.model(config, data.meta, data)
   optimizer = task.optimizer(config, data.steps_per_epoch, 10)
   state = trainer.state_initializer(task, config, model, optimizer, data.meta, 16)()
-  ckpt = checkpoint.Checkpointer(str(tmp_path))
-  ckpt.save(1, state, data.train.get_state(), {**data.meta, "config": config.to_json()},
-            best=True)
+  ckpt = checkpoint.Checkpointer(str(workdir))
+  ckpt.save(1, state, data.train.get_state(), meta_of(config, data), best=True)
   ckpt.close()
+  return task
+
+
+def test_restore_refuses_a_checkpoint_without_its_schedule_record(tmp_path):
+  """A checkpoint written before the one trainer has no schedule lengths to rebuild the run's
+  optimizer from: ``restore`` says so in one line instead of guessing a structure."""
+  task = _write_checkpoint(
+      tmp_path, lambda config, data: {**data.meta, "config": config.to_json()})
   with pytest.raises(ValueError, match="has no schedule record; it was written by an older"):
     trainer.restore(task, str(tmp_path))
 
@@ -169,19 +175,13 @@ def test_restore_refuses_a_checkpoint_without_its_schedule_record(tmp_path):
 def test_restore_refuses_a_checkpoint_whose_config_lacks_todays_keys(tmp_path):
   """A checkpoint whose saved config predates a key the task now has (a renamed or moved config
   section) cannot rebuild today's model: ``restore`` names the missing keys."""
-  from seqjax.train import checkpoint  # pylint: disable=g-import-not-at-top
-  task = ToyTask()
-  config = task.schema()
-  data = task.data(config, None)
-  model = task.model(config, data.meta, data)
-  optimizer = task.optimizer(config, data.steps_per_epoch, 10)
-  state = trainer.state_initializer(task, config, model, optimizer, data.meta, 16)()
-  old = config.to_dict()
-  del old["train"]["log_every"]
-  schedule = {"steps_per_epoch": data.steps_per_epoch, "num_steps": 10}
-  ckpt = checkpoint.Checkpointer(str(tmp_path))
-  ckpt.save(1, state, data.train.get_state(),
-            {**data.meta, "schedule": schedule, "config": json.dumps(old)}, best=True)
-  ckpt.close()
+
+  def old_meta(config, data):
+    old = config.to_dict()
+    del old["train"]["log_every"]
+    schedule = {"steps_per_epoch": data.steps_per_epoch, "num_steps": 10}
+    return {**data.meta, "schedule": schedule, "config": json.dumps(old)}
+
+  task = _write_checkpoint(tmp_path, old_meta)
   with pytest.raises(ValueError, match=r"lacks \['train.log_every'\] of today's toy config"):
     trainer.restore(task, str(tmp_path))
