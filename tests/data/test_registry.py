@@ -12,7 +12,8 @@ def test_every_dataset_is_registered_once_with_its_kind():
   assert kinds == {
       "ptb_word": "lm", "ptb_char": "lm", "tiny_shakespeare": "lm",
       "sst2": "classification", "sst_phrases": "classification",
-      "sst_sentences": "classification", "sst_fine": "classification", "imdb": "classification",
+      "sst_sentences": "classification", "sst_fine": "classification",
+      "sst_fine_phrases": "classification", "imdb": "classification",
       "ud_english_ewt": "tagging", "multi30k": "translation",
       "diginetica": "sessions", "diginetica_sample": "sessions", "yoochoose": "sessions"}
   assert registry.get("sst_fine").num_classes == 5
