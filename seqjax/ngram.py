@@ -162,7 +162,8 @@ class KneserNey:
     predicted = tokens != self.bos
     uni_ids = self._lookup(1, tokens.astype(np.int64))
     uniform = 1.0 / (self.vocab_size + 1)  # the words and </s>
-    p = self._interpolate(1, np.zeros(len(tokens), np.int64), uni_ids, np.full(len(tokens), uniform))
+    p = self._interpolate(1, np.zeros(len(tokens), np.int64), uni_ids,
+                          np.full(len(tokens), uniform))
     ids_prev = uni_ids
     for k in range(2, self.order + 1):
       ctx = np.full(len(tokens), -1, np.int64)

@@ -8,8 +8,8 @@ directory when it holds the files), and otherwise downloads from the canonical s
 - ``seqjax_sst2``: GLUE SST-2 (``train.tsv`` 67,349 phrases, ``dev.tsv`` 872 sentences as
   ``validation``, ``test.tsv`` 1,821 unlabelled). GLUE ends every sentence with a space before
   the tab; it is stripped.
-- ``seqjax_sst/{binary_phrases,binary_sentences,fine_sentences,fine_phrases}``: the Stanford Sentiment
-  Treebank's labelled PTB trees (``train.txt``/``dev.txt``/``test.txt``, labels 0..4 on every
+- ``seqjax_sst/{binary_phrases,binary_sentences,fine_sentences,fine_phrases}``: the Stanford
+  Sentiment Treebank's labelled PTB trees (``train.txt``/``dev.txt``/``test.txt``, labels 0..4 on every
   node). ``binary_phrases`` trains on every labelled non-neutral phrase of the training trees
   (the root and every internal node and leaf; label <= 1 negative, >= 3 positive, 2 dropped;
   duplicates kept) and evaluates on the non-neutral dev/test *sentences* (872 / 1,821), as Kim

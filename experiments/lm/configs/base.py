@@ -28,7 +28,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.model.rnn = common.rnn_section(hidden_size=200, num_layers=2, init_scale=0.1,
                                    cell_options={"forget_bias": 0.0})
   c.model.embed_size = 0  # 0: rnn.hidden_size
-  c.model.dropout_rate = 0.0  # on the embeddings and the softmax input (rnn.dropout_rate: between layers)
+  # On the embeddings and the softmax input (model.rnn.dropout_rate: between layers).
+  c.model.dropout_rate = 0.0
   c.model.tie_weights = False
   c.model.embed_dropout = 0.0  # drop whole word types from the embedding
   # Bengio et al. (2003): embeddings of the previous `context` tokens -> tanh -> softmax.

@@ -18,8 +18,9 @@ Choose the dataset and the variant after a colon:
 
 Kim used the 300-d GoogleNews word2vec vectors, which cannot be obtained here. The pretrained
 variants read our own 300-d skip-gram vectors trained on the IMDB reviews
-(``experiments/word2vec/configs/imdb_skipgram.py``, written to ``runs/w2v/imdb_skipgram/vectors.txt``;
-give another file with ``--config.data.pretrained_vectors``), so their numbers are not Kim's
+(``experiments/word2vec/configs/imdb_skipgram.py``, written to
+``runs/w2v/imdb_skipgram/vectors.txt``; give another file with
+``--config.data.pretrained_vectors``), so their numbers are not Kim's
 setting. Kim's test accuracy: SST-1 rand 45.0, static 45.5, non-static 48.0, multichannel 47.4;
 SST-2 82.7 / 86.8 / 87.2 / 88.1. Measured numbers go in experiments/sentiment/README.md once a run
 has finished.
