@@ -2,8 +2,8 @@ r"""Interpolated modified Kneser–Ney n-gram language model (Chen & Goodman 199
 
 The count-based baseline the RNN LMs are compared with (Mikolov et al. 2011: KN-5 on PTB).
 Sentences are modelled one at a time, as SRILM does: ``<s> w_1 … w_m </s>``; every word and
-the ``</s>`` are predicted (``<s>`` only conditions), so the tokens scored are exactly those an
-RNN LM scores on the same corpus (each word and each ``<eos>``). N-grams never cross a sentence
+the ``</s>`` are predicted (``<s>`` only conditions), i.e. each word and each ``<eos>`` of an RNN
+LM's token stream (the stream's very first token included). N-grams never cross a sentence
 boundary.
 
 For the highest order, with counts ``c``:

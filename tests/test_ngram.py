@@ -138,6 +138,24 @@ def test_kn5_on_penn_treebank_reproduces_mikolov(tmp_path):
   assert proc.returncode == 0, proc.stderr
   import json  # pylint: disable=g-import-not-at-top
   result = json.loads((tmp_path / "kn5.json").read_text())
-  assert result["test"]["tokens"] == 82_430  # every word and <eos>, as the RNN LMs count
+  assert result["test"]["tokens"] == 82_430  # every word and <eos> of the test split
   assert result["test"]["ppl"] == pytest.approx(141.2, rel=0.02)
   assert result["test"]["ppl"] == pytest.approx(141.19, abs=0.01)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--dataset=sst2"], "--dataset must be one of ['ptb_char', 'ptb_word', 'tiny_shakespeare']"),
+    (["--order=0"], "--order must be >= 1; got 0"),
+    (["--manual_dir=/nonexistent"], "data.manual_dir='/nonexistent' is not a directory"),
+])
+def test_cli_bad_flags_are_one_line_errors(args, message):
+  from tests.conftest import assert_one_line_error  # pylint: disable=g-import-not-at-top
+  assert_one_line_error("experiments.lm.ngram", args, message)
+
+
+def test_a_stream_that_does_not_end_a_sentence_is_refused():
+  from experiments.lm.ngram import sentences  # pylint: disable=g-import-not-at-top
+  parts = sentences(np.array([5, 6, 0, 7, 0]), eos=0)
+  assert [p.tolist() for p in parts] == [[5, 6, 0], [7, 0]]
+  with pytest.raises(ValueError, match="must end with <eos>"):
+    sentences(np.array([5, 6, 0, 7]), eos=0)

@@ -1,7 +1,8 @@
 """Kneser–Ney n-gram baseline on an LM corpus: trains ``seqjax.ngram.KneserNey`` on the training
-split's sentences and reports per-word perplexity on validation and test, over exactly the
-tokens the RNN LMs score (the same vocabulary from the same data pipeline; every word and every
-``<eos>``).
+split's sentences and reports per-word perplexity on validation and test over every word and
+every ``<eos>`` of each split, with the vocabulary of the same data pipeline the RNN LMs use.
+(A streamed RNN LM scores the same tokens but the split's first, which has no left context in
+the stream: 82,429 of PTB test's 82,430.)
 
     python -m experiments.lm.ngram --manual_dir=../shared/data/ptb --order=5 \
         [--out=runs/kn5.json]
@@ -65,6 +66,10 @@ def main(argv):
   from seqjax.data import registry  # pylint: disable=g-import-not-at-top
   if FLAGS.order < 1:
     sys.stderr.write(f"error: --order must be >= 1; got {FLAGS.order}\n")
+    sys.exit(2)
+  if FLAGS.dataset not in registry.names(registry.LM):
+    sys.stderr.write(f"error: --dataset must be one of {registry.names(registry.LM)}; got "
+                     f"{FLAGS.dataset!r}\n")
     sys.exit(2)
   common.check_or_exit(lambda: registry.check_manual_dir(FLAGS.manual_dir, FLAGS.dataset))
   corpus = lm_data.load_corpus(FLAGS.dataset, tokenizer="whitespace_eos", unk="<unk>",

@@ -148,6 +148,9 @@ class FixedWindowLM(nn.Module):
     b, t = tokens.shape
     if carry is None:
       carry = self.zero_carry(None, b)
+    if carry.shape != (b, self.context):
+      raise ValueError(f"FixedWindowLM: carry must be [batch, context] = {(b, self.context)} "
+                       f"(the last tokens seen); got {carry.shape}")
     full = jnp.concatenate([carry.astype(jnp.int32), tokens.astype(jnp.int32) + 1], axis=1)
     index = jnp.arange(t)[:, None] + jnp.arange(1, self.context + 1)[None, :]  # [T, context]
     windows = full[:, index]  # [B, T, context]: the tokens up to and including tokens[:, t]

@@ -112,3 +112,12 @@ def test_fixed_window_carry_makes_windows_equal_one_pass():
   close(full, jnp.concatenate([a, b], 1))
   np.testing.assert_array_equal(carry, carry_b)
   np.testing.assert_array_equal(carry_b, np.asarray(tokens[:, -4:]) + 1)
+
+
+def test_fixed_window_refuses_a_carry_of_the_wrong_width():
+  from seqjax.nn.lm import FixedWindowLM  # pylint: disable=g-import-not-at-top
+  model = FixedWindowLM(vocab_size=V, context=4, embed_size=5, hidden_size=7)
+  tokens = jnp.zeros((B, T), jnp.int32)
+  params = model.init(jax.random.PRNGKey(1), tokens)["params"]
+  with pytest.raises(ValueError, match=r"carry must be \[batch, context\] = \(3, 4\)"):
+    model.apply({"params": params}, tokens, jnp.zeros((B, 3), jnp.int32))
