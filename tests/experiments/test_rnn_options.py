@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from seqjax.train.trainer import train_and_evaluate
+from seqjax.train.trainer import restore, train_and_evaluate
 from seqjax.train.writer import read_metrics
 from tests.conftest import assert_one_line_error
 
@@ -45,6 +45,10 @@ def test_rnn_options_train_in_every_task(task, options, request, tmp_path):
   saved = json.loads((tmp_path / "config.json").read_text())
   for key, value in OPTIONS[options].items():  # the run's record holds the options it ran with
     assert saved["model"]["rnn"][key] == value
+  # The model rebuilt from the run's record carries them in its spec (what DeepRNN runs with).
+  spec = restore(module.TASK, str(tmp_path)).model.rnn
+  for key, value in OPTIONS[options].items():
+    assert getattr(spec, key) == value, key
 
 
 def test_a_spec_that_cannot_run_is_one_line_error(tmp_path):
