@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from typing import Any, Callable
 
 from absl import app, flags, logging
@@ -102,6 +104,61 @@ def flags_parser(argv: list[str]) -> list[str]:
     sys.exit(2)
 
 
+def fail(message: str, code: int = 2) -> None:
+  """Prints ``error: message`` on one line to stderr and exits with ``code``."""
+  sys.stderr.write(f"error: {' '.join(message.split())}\n")
+  sys.exit(code)
+
+
+def _user_errors() -> tuple[type, ...]:
+  from seqjax.train.checkpoint import CheckpointError  # pylint: disable=g-import-not-at-top
+  from seqjax.train.task import InputError  # pylint: disable=g-import-not-at-top
+  return (InputError, CheckpointError)
+
+
+def guard(main: Callable[[list[str]], None],
+          errors: tuple[type, ...] = (ValueError, OSError, KeyError)
+          ) -> Callable[[list[str]], None]:
+  """The one wrapper of every CLI's ``main`` (``run`` applies it): what a user can cause ends in
+  one line on stderr, never a traceback.
+
+  - ``InputError``, ``CheckpointError`` and ``errors`` (a bad value, file or workdir): ``error:
+    ...``, exit 2;
+  - ``FloatingPointError`` (training diverged; the message names the step and the last good
+    checkpoint): exit 1;
+  - SIGINT / SIGTERM (``seqjax.train.loop.Interrupted`` from the training loop, after it saved;
+    ``KeyboardInterrupt`` elsewhere): ``stopped: ...``, exit 130 / 143.
+
+  SIGTERM is turned into the same interruption as SIGINT while ``main`` runs, so that a
+  cluster's preemption notice also ends in one line.
+  """
+  from seqjax.train.loop import Interrupted, signal_name  # pylint: disable=g-import-not-at-top
+
+  def on_sigterm(signum, frame):
+    del frame
+    raise Interrupted(signum, None, f"{signal_name(signum)} received")
+
+  def wrapped(argv):
+    if threading.current_thread() is threading.main_thread():
+      signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+      return main(argv)
+    except Interrupted as e:
+      sys.stderr.write(f"stopped: {one_line(e)}\n")
+      sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+      sys.stderr.write("stopped: SIGINT received\n")
+      sys.exit(130)
+    except FloatingPointError as e:
+      fail(one_line(e), 1)
+    except _user_errors() + tuple(errors) as e:
+      fail(one_line(e))
+
+  wrapped.__name__ = getattr(main, "__name__", "main")
+  wrapped.__doc__ = main.__doc__
+  return wrapped
+
+
 def check_or_exit(validate: Callable[[], None]) -> None:
   """Runs ``validate``; a bad value, path or config file becomes a one-line exit 2.
 
@@ -115,10 +172,15 @@ def check_or_exit(validate: Callable[[], None]) -> None:
 
 
 def define_train_flags(task: str) -> None:
-  """``--config`` (a config file of the task) and ``--workdir``, both required."""
+  """``--config`` (a config file of the task) and ``--workdir``, both required, and
+  ``--allow_config_change``."""
   config_flags.DEFINE_config_file("config", None, f"Path to a {task} config file.",
                                   lock_config=True)
   flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and results.")
+  flags.DEFINE_bool("allow_config_change", False,
+                    "Resume a workdir although the config differs from the one its checkpoint "
+                    "was trained with in keys that shape the model, the data or the "
+                    "optimisation (deliberate fine-tuning); the differences are logged.")
   flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -138,14 +200,16 @@ def train_main(task: Any) -> Callable[[list[str]], None]:
     config = flags.FLAGS.config
     check_or_exit(lambda: (task.check(config), trainer.check_loop(config.train)))
     check_or_exit(lambda: task.prepare(config))
-    try:
-      trainer.train_and_evaluate(task, config, flags.FLAGS.workdir)
-    except trainer.InputError as e:
-      sys.stderr.write(f"error: {one_line(e)}\n")
-      sys.exit(2)
+    trainer.train_and_evaluate(task, config, flags.FLAGS.workdir,
+                               allow_config_change=flags.FLAGS.allow_config_change)
 
+  # Only errors the trainer classifies as the user's (``InputError``, ``CheckpointError``) are
+  # one line: any other exception in training is a bug, and its traceback is kept.
+  main.guard_errors = ()
   return main
 
 
 def run(main: Callable[[list[str]], None]) -> None:
-  app.run(main, flags_parser=flags_parser)
+  """``app.run`` with one-line flag errors (``flags_parser``) and ``guard``."""
+  app.run(guard(main, getattr(main, "guard_errors", (ValueError, OSError, KeyError))),
+          flags_parser=flags_parser)

@@ -12,8 +12,20 @@ def perplexity(nll_sum: float, count: float) -> float:
 
   >>> round(perplexity(4.0 * 100, 100), 2)
   54.6
+
+  A mean NLL too large for a float (above ~709.78 nats) gives ``inf``, not an overflow, and a
+  non-finite one passes through, so a diverging run is reported rather than crashing:
+
+  >>> perplexity(800.0, 1), perplexity(float("nan"), 1)
+  (inf, nan)
   """
-  return math.exp(nll_sum / count)
+  mean = nll_sum / count
+  if not math.isfinite(mean):
+    return mean if mean != -math.inf else 0.0
+  try:
+    return math.exp(mean)
+  except OverflowError:
+    return math.inf
 
 
 def bits_per_token(nll_sum: float, count: float) -> float:

@@ -5,8 +5,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -50,22 +48,34 @@ def generate(model, params, vocab: Vocabulary, tokenizer: str, *, prompt: str, l
 FLAGS = flags.FLAGS
 
 
+def check_flags() -> None:
+  """The sampling flags' values (``ValueError`` naming the flag)."""
+  if FLAGS.length < 1:
+    raise ValueError(f"--length must be >= 1; got {FLAGS.length}")
+  if not FLAGS.temperature >= 0 or FLAGS.temperature == float("inf"):
+    raise ValueError(f"--temperature must be a finite number >= 0 (0: greedy); got "
+                     f"{FLAGS.temperature}")
+  if FLAGS.top_k < 0:
+    raise ValueError(f"--top_k must be >= 0 (0: every token); got {FLAGS.top_k}")
+
+
 def main(argv):
-  del argv
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   logging.set_verbosity(logging.WARNING)
   from experiments.lm.task import TASK  # pylint: disable=g-import-not-at-top
   from seqjax.train import trainer  # pylint: disable=g-import-not-at-top
-
-  from experiments import common  # pylint: disable=g-import-not-at-top
-  try:
-    run = trainer.restore(TASK, FLAGS.workdir)
-  except (ValueError, OSError) as e:  # a missing workdir, an unreadable or older checkpoint
-    sys.stderr.write(f"error: {common.one_line(e)}\n")
-    sys.exit(2)
+  check_flags()
+  # A missing workdir, another task's, no checkpoint or one that does not verify: one line.
+  run = trainer.restore(TASK, FLAGS.workdir)
   vocab = Vocabulary.from_json(run.meta["vocab"])
-  print(generate(run.model, run.params, vocab, run.config.data.tokenizer, prompt=FLAGS.prompt,
-                 length=FLAGS.length, temperature=FLAGS.temperature, top_k=FLAGS.top_k,
-                 seed=FLAGS.seed))
+  try:
+    text = generate(run.model, run.params, vocab, run.config.data.tokenizer, prompt=FLAGS.prompt,
+                    length=FLAGS.length, temperature=FLAGS.temperature, top_k=FLAGS.top_k,
+                    seed=FLAGS.seed)
+  except ValueError as e:  # a prompt token the vocabulary lacks (character models)
+    raise ValueError(f"--prompt: {e}") from None
+  print(text)
 
 
 if __name__ == "__main__":
@@ -77,4 +87,4 @@ if __name__ == "__main__":
   flags.DEFINE_integer("seed", 0, "Sampling seed.")
   flags.mark_flag_as_required("workdir")
   from experiments import common  # pylint: disable=g-import-not-at-top
-  app.run(main, flags_parser=common.flags_parser)
+  common.run(main)

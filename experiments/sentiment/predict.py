@@ -13,12 +13,13 @@ from __future__ import annotations
 import sys
 from typing import Sequence
 
-from absl import app, flags, logging
+from absl import flags, logging
 import numpy as np
 
 from experiments import common
 from experiments.sentiment import task as sentiment
 from seqjax.data import sentiment as data_lib
+from seqjax.data.builders import read_lines
 from seqjax.data.vocab import Vocabulary
 from seqjax.train import trainer
 
@@ -67,8 +68,9 @@ class Predictor:
 
 
 def read_sentences(path: str) -> list[str]:
-  with open(path, encoding="utf-8") as f:
-    return [line.strip() for line in f if line.strip()]
+  """The non-blank lines of the UTF-8 file ``path`` (``ValueError`` naming the file, line and
+  byte when it is not UTF-8)."""
+  return [line.strip() for line in read_lines(path) if line.strip()]
 
 
 def main(argv):
@@ -89,4 +91,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main, flags_parser=common.flags_parser)
+  common.run(main)

@@ -227,4 +227,4 @@ def define_flags() -> None:
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main, flags_parser=common.flags_parser)
+  common.run(main)

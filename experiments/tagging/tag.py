@@ -13,11 +13,12 @@ from __future__ import annotations
 import sys
 from typing import Sequence
 
-from absl import app, flags, logging
+from absl import flags, logging
 
 from experiments import common
 from experiments.tagging import task as tagging_task
 from seqjax.data import tagging
+from seqjax.data.builders import read_lines
 from seqjax.data.sentiment import round_up
 from seqjax.data.vocab import Vocabulary
 from seqjax.train import trainer
@@ -54,8 +55,7 @@ class Tagger:
 
 def read_sentences(path: str) -> list[list[str]]:
   """The words of every line of ``path``; an empty line is an error naming ``file:line``."""
-  with open(path, encoding="utf-8") as f:
-    lines = [line.split() for line in f]
+  lines = [line.split() for line in read_lines(path)]
   for n, words in enumerate(lines, start=1):
     if not words:
       raise ValueError(f"{path}:{n}: empty line (one sentence per line)")
@@ -92,4 +92,4 @@ def main(argv):
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main, flags_parser=common.flags_parser)
+  common.run(main)

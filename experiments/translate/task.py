@@ -11,7 +11,6 @@ the ``decode.test_splits`` greedily and with beam search; each gets perplexity, 
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from typing import Any
@@ -151,7 +150,7 @@ class TranslateTask(Task):
     if count == 0:
       raise ValueError(f"evaluate: split {split!r} has no target tokens")
     loss = float(sums["nll"]) / count
-    return {"loss": loss, "perplexity": math.exp(loss), "tokens": count}
+    return {"loss": loss, "perplexity": metrics.perplexity(loss, 1.0), "tokens": count}
 
   # -- decoding ------------------------------------------------------------------------------
   def _translators(self, run: Run) -> dict:

@@ -18,12 +18,13 @@ import os
 import sys
 from typing import Sequence
 
-from absl import app, flags, logging
+from absl import flags, logging
 
 from experiments import common
 from experiments.translate import decoding, task as translate_task
 from seqjax import diagnostics
 from seqjax.data import translate as data_lib
+from seqjax.data.builders import read_lines
 from seqjax.train import trainer
 
 FLAGS = flags.FLAGS
@@ -81,8 +82,7 @@ class Translator:
 
 def read_sentences(path: str) -> list[str]:
   """Every line of ``path``; an empty line is an error naming it (``file:line``)."""
-  with open(path, encoding="utf-8") as f:
-    lines = [line.rstrip("\n") for line in f]
+  lines = read_lines(path)
   for n, line in enumerate(lines, start=1):
     if not line.strip():
       raise ValueError(f"{path}:{n}: empty sentence")
@@ -138,4 +138,4 @@ def define_flags() -> None:
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main, flags_parser=common.flags_parser)
+  common.run(main)

@@ -18,14 +18,13 @@ release tag. Every example is ``{"index", "sent_id", "words", "upos", "xpos"}`` 
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import os
 from typing import Iterable, Iterator
 
 import numpy as np
 import tensorflow_datasets as tfds
 
-from seqjax.data import registry
+from seqjax.data import builders, registry
 from seqjax.data.builders import local_paths
 
 # The 17 universal POS tags (https://universaldependencies.org/u/pos/).
@@ -103,9 +102,7 @@ def read_conllu(path: str) -> list[Sentence]:
   """The sentences of a CoNLL-U file (``.gz`` read directly)."""
   if not os.path.isfile(path):
     raise FileNotFoundError(f"{path!r} is not a file")
-  opener = gzip.open if path.endswith(".gz") else open
-  with opener(path, "rt", encoding="utf-8") as f:
-    sentences = parse_conllu(f, source=path)
+  sentences = parse_conllu(builders.iter_lines(path), source=path)
   if not sentences:
     raise ValueError(f"{path}: no sentences")
   return sentences

@@ -27,7 +27,6 @@ from __future__ import annotations
 import collections
 import dataclasses
 import datetime
-import gzip
 import os
 from typing import Any, Iterator, Sequence
 
@@ -43,11 +42,6 @@ FILES = {"diginetica": "train-item-views.csv", "diginetica_sample": "sample_trai
          "yoochoose": "yoochoose-clicks.dat"}
 
 
-def _open(path: str):
-  return gzip.open(path, "rt", encoding="utf-8") if path.endswith(".gz") else open(
-      path, encoding="utf-8")
-
-
 def read_events(path: str, fmt: str) -> dict[int, tuple[float, list[int]]]:
   """``{session_id: (time, items in order)}`` of a raw log (see the module docstring)."""
   if fmt not in FORMATS:
@@ -56,41 +50,40 @@ def read_events(path: str, fmt: str) -> dict[int, tuple[float, list[int]]]:
     raise FileNotFoundError(f"{path!r} is not a file")
   views: dict[int, list[tuple[Any, int]]] = collections.defaultdict(list)
   times: dict[int, float] = {}
-  with _open(path) as f:
-    for n, line in enumerate(f, start=1):
-      line = line.rstrip("\r\n")
-      if not line:
+  from seqjax.data.builders import iter_lines  # pylint: disable=g-import-not-at-top
+  for n, line in enumerate(iter_lines(path), start=1):
+    if not line:
+      continue
+    if fmt == "diginetica":
+      if n == 1:
+        if line.split(";")[:5] != ["session_id", "user_id", "item_id", "timeframe",
+                                   "eventdate"]:
+          raise ValueError(f"{path}:1: expected the header session_id;user_id;item_id;"
+                           "timeframe;eventdate")
         continue
-      if fmt == "diginetica":
-        if n == 1:
-          if line.split(";")[:5] != ["session_id", "user_id", "item_id", "timeframe",
-                                     "eventdate"]:
-            raise ValueError(f"{path}:1: expected the header session_id;user_id;item_id;"
-                             "timeframe;eventdate")
-          continue
-        fields = line.split(";")
-        if len(fields) != 5:
-          raise ValueError(f"{path}:{n}: expected 5 ';'-separated fields; got {len(fields)}")
-        try:
-          session, item, order = int(fields[0]), int(fields[2]), int(fields[3])
-          when = datetime.datetime.strptime(fields[4], "%Y-%m-%d").replace(
-              tzinfo=datetime.timezone.utc).timestamp()
-        except ValueError:
-          raise ValueError(f"{path}:{n}: session_id, item_id and timeframe must be integers "
-                           f"and eventdate YYYY-MM-DD; got {line!r}") from None
-      else:
-        fields = line.split(",")
-        if len(fields) != 4:
-          raise ValueError(f"{path}:{n}: expected 4 ','-separated fields; got {len(fields)}")
-        try:
-          session, item = int(fields[0]), int(fields[2])
-          when = datetime.datetime.fromisoformat(fields[1].replace("Z", "+00:00")).timestamp()
-        except ValueError:
-          raise ValueError(f"{path}:{n}: session_id and item_id must be integers and the "
-                           f"timestamp ISO 8601; got {line!r}") from None
-        order = when
-      views[session].append((order, item))
-      times[session] = when  # SR-GNN: the date of the session's last line
+      fields = line.split(";")
+      if len(fields) != 5:
+        raise ValueError(f"{path}:{n}: expected 5 ';'-separated fields; got {len(fields)}")
+      try:
+        session, item, order = int(fields[0]), int(fields[2]), int(fields[3])
+        when = datetime.datetime.strptime(fields[4], "%Y-%m-%d").replace(
+            tzinfo=datetime.timezone.utc).timestamp()
+      except ValueError:
+        raise ValueError(f"{path}:{n}: session_id, item_id and timeframe must be integers "
+                         f"and eventdate YYYY-MM-DD; got {line!r}") from None
+    else:
+      fields = line.split(",")
+      if len(fields) != 4:
+        raise ValueError(f"{path}:{n}: expected 4 ','-separated fields; got {len(fields)}")
+      try:
+        session, item = int(fields[0]), int(fields[2])
+        when = datetime.datetime.fromisoformat(fields[1].replace("Z", "+00:00")).timestamp()
+      except ValueError:
+        raise ValueError(f"{path}:{n}: session_id and item_id must be integers and the "
+                         f"timestamp ISO 8601; got {line!r}") from None
+      order = when
+    views[session].append((order, item))
+    times[session] = when  # SR-GNN: the date of the session's last line
   if not views:
     raise ValueError(f"{path}: no events")
   return {s: (times[s], [i for _, i in sorted(v, key=lambda x: x[0])]) for s, v in views.items()}

@@ -36,7 +36,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from seqjax.data import registry
-from seqjax.data.builders import local_paths, read_text
+from seqjax.data.builders import decode_utf8, local_paths, read_text
 
 SST2_URL = "https://dl.fbaipublicfiles.com/glue/data/SST-2.zip"
 SST_URL = "https://nlp.stanford.edu/sentiment/trainDevTestTrees_PTB.zip"
@@ -227,7 +227,7 @@ def read_imdb(path: str) -> dict[str, list[tuple[str, int]]]:
       if not match or not member.isfile():
         continue
       split, polarity, review_id = match.group(1), match.group(2), int(match.group(3))
-      text = archive.extractfile(member).read().decode("utf-8")
+      text = decode_utf8(archive.extractfile(member).read(), f"{path}: {member.name}")
       text = " ".join(text.replace("<br />", " ").split())
       if not text:
         raise ValueError(f"{path}: {member.name} is an empty review")

@@ -1,35 +1,122 @@
-"""Orbax checkpoints: the last ``keep`` and the best, each with the data position and metadata.
+"""Orbax checkpoints, sealed with checksums: the last ``keep`` and the best, each with the data
+position and metadata.
 
 A checkpoint holds the ``TrainState`` (params, optimizer state, step, RNG key, carry), the data
 iterator's position (JSON) and metadata (JSON: the vocabulary, the config), so that a killed run
 resumes to the same numbers and evaluation/sampling use the same ids.
+
+Every checkpoint is *sealed* once orbax has written it: ``seqjax_manifest.json`` in its
+directory lists each file's size and SHA-256. A checkpoint is restored only after every file
+verifies (``verify``); a resumed run takes the newest checkpoint that does, says in one line
+which newer ones it skipped and why, and moves those aside (``workdir/corrupt/``) so the run can
+write those steps again. A checkpoint without a manifest (its save was killed between orbax's
+commit and the seal, or an older seqjax wrote it) is treated as one that does not verify.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
-from typing import Any, Optional
+import shutil
+import time
+from typing import Any, Callable, Optional
 
+import jax
 import orbax.checkpoint as ocp
+
+MANIFEST = "seqjax_manifest.json"
+_CHUNK = 1 << 22
+
+
+class CheckpointError(Exception):
+  """A workdir's checkpoints cannot be used (none verifies, or one does not fit the model the
+  config builds); the message is one line naming the checkpoint."""
 
 
 def _barriers(prefix: str) -> ocp.options.MultiprocessingOptions:
   return ocp.options.MultiprocessingOptions(barrier_sync_key_prefix=prefix)
 
 
+def _digest(path: str) -> str:
+  h = hashlib.sha256()
+  with open(path, "rb") as f:
+    while chunk := f.read(_CHUNK):
+      h.update(chunk)
+  return h.hexdigest()
+
+
+def _files(directory: str) -> list[str]:
+  out = []
+  for root, _, names in os.walk(directory):
+    for name in names:
+      rel = os.path.relpath(os.path.join(root, name), directory)
+      if rel != MANIFEST:
+        out.append(rel)
+  return sorted(out)
+
+
+def seal(directory: str) -> None:
+  """Writes ``directory/seqjax_manifest.json``: each file's size and SHA-256 (atomically)."""
+  files = {rel: [os.path.getsize(os.path.join(directory, rel)),
+                 _digest(os.path.join(directory, rel))] for rel in _files(directory)}
+  tmp = os.path.join(directory, MANIFEST + ".tmp")
+  with open(tmp, "w", encoding="utf-8") as f:
+    json.dump({"version": 1, "files": files}, f)
+    f.flush()
+    os.fsync(f.fileno())
+  os.replace(tmp, os.path.join(directory, MANIFEST))
+
+
+def verify(directory: str) -> Optional[str]:
+  """None when every file the manifest of checkpoint ``directory`` lists is there with its size
+  and checksum; else why not, in a few words."""
+  path = os.path.join(directory, MANIFEST)
+  if not os.path.exists(path):
+    return ("it has no checksum manifest (its save was interrupted before the seal, or an older "
+            "seqjax wrote it)")
+  try:
+    with open(path, encoding="utf-8") as f:
+      files = json.load(f)["files"]
+  except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+    return f"its manifest {MANIFEST} is unreadable"
+  for rel, (size, digest) in sorted(files.items()):
+    full = os.path.join(directory, rel)
+    if not os.path.exists(full):
+      return f"file {rel} is missing"
+    if os.path.getsize(full) != size:
+      return f"file {rel} has {os.path.getsize(full)} bytes, {size} when saved"
+    if _digest(full) != digest:
+      return f"file {rel} fails its checksum (corrupted on disk)"
+  return None
+
+
+def _first_line(error: BaseException) -> str:
+  text = str(error).strip().splitlines()
+  return f"{type(error).__name__}: {text[0] if text else ''}"[:300]
+
+
 class Checkpointer:
   """``workdir/checkpoints`` keeps the last ``keep`` steps; ``workdir/best`` the best one."""
 
   def __init__(self, workdir: str, keep: int = 3):
-    workdir = os.path.abspath(workdir)
-    self.directory = os.path.join(workdir, "checkpoints")
+    self.workdir = os.path.abspath(workdir)
+    self.directory = os.path.join(self.workdir, "checkpoints")
     # Each manager names its own multi-process barriers: both save the same step.
     self.last = ocp.CheckpointManager(
         self.directory, options=ocp.CheckpointManagerOptions(
             max_to_keep=keep, create=True, multiprocessing_options=_barriers("last")))
     self.best = ocp.CheckpointManager(
-        os.path.join(workdir, "best"), options=ocp.CheckpointManagerOptions(
+        os.path.join(self.workdir, "best"), options=ocp.CheckpointManagerOptions(
             max_to_keep=1, create=True, multiprocessing_options=_barriers("best")))
+
+  def _manager(self, which: str) -> ocp.CheckpointManager:
+    if which not in ("last", "best"):
+      raise ValueError(f"which must be 'last' or 'best'; got {which!r}")
+    return self.best if which == "best" else self.last
+
+  def step_dir(self, step: int, which: str = "last") -> str:
+    return os.path.join(os.fspath(self._manager(which).directory), str(step))
 
   @staticmethod
   def _save_args(state: Any, data_state: dict, meta: dict) -> Any:
@@ -37,54 +124,139 @@ class Checkpointer:
                               data=ocp.args.JsonSave(data_state), meta=ocp.args.JsonSave(meta))
 
   def save(self, step: int, state: Any, data_state: dict, meta: dict, *, best: bool = False):
+    """Saves ``step`` (also as the best when ``best``), waits for it and seals it."""
     args = self._save_args(state, data_state, meta)
     self.last.save(step, args=args, force=True)
     if best:
       self.best.save(step, args=self._save_args(state, data_state, meta), force=True)
     self.wait()
+    if jax.process_index() == 0:
+      seal(self.step_dir(step))
+      if best:
+        seal(self.step_dir(step, "best"))
 
   def wait(self) -> None:
     self.last.wait_until_finished()
     self.best.wait_until_finished()
 
+  def steps(self, which: str = "last") -> list[int]:
+    """The steps saved under ``which``, newest first."""
+    return sorted(self._manager(which).all_steps(), reverse=True)
+
   def latest_step(self, which: str = "last") -> Optional[int]:
-    return (self.best if which == "best" else self.last).latest_step()
+    return self._manager(which).latest_step()
+
+  def newest_verified(self, which: str = "last", log: Callable[[str], None] = print,
+                      move_aside: bool = False) -> Optional[int]:
+    """The newest step of ``which`` whose files verify, or None when there is no checkpoint.
+
+    Each newer one that does not verify is named in one ``log`` line with the reason; with
+    ``move_aside`` (a run about to resume) they are moved to ``workdir/corrupt/`` so the run
+    can save those steps again, and best checkpoints newer than the step resumed are moved
+    too. ``CheckpointError`` naming the workdir when checkpoints exist but none verifies
+    (nothing is moved then).
+    """
+    steps = self.steps(which)
+    if not steps:
+      return None
+    skipped = []
+    for step in steps:
+      reason = verify(self.step_dir(step, which))
+      if reason is None:
+        break
+      skipped.append(step)
+      log(f"checkpoint {step} in {self._manager(which).directory} does not verify: {reason}; "
+          "skipping it")
+    else:
+      raise CheckpointError(
+          f"no checkpoint in {self._manager(which).directory} verifies ({len(steps)} tried: "
+          f"{', '.join(map(str, steps))}); the workdir {self.workdir} cannot be resumed: move "
+          "its checkpoints aside or use another --workdir")
+    if move_aside and (skipped or which == "last"):
+      ahead = [s for s in self.steps("best") if s > step] if which == "last" else []
+      self._move_aside([(which, s) for s in skipped] + [("best", s) for s in ahead], log)
+    return step
+
+  def _move_aside(self, entries: list[tuple[str, int]], log: Callable[[str], None]) -> None:
+    if not entries:
+      return
+    if jax.process_index() == 0:
+      stamp = time.strftime("%Y%m%d-%H%M%S")
+      target = os.path.join(self.workdir, "corrupt")
+      os.makedirs(target, exist_ok=True)
+      for which, step in entries:
+        dest = os.path.join(target, f"{which}-{step}-{stamp}")
+        shutil.move(self.step_dir(step, which), dest)
+        log(f"moved {which} checkpoint {step} aside to {dest}")
+    if jax.process_count() > 1:
+      from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+      multihost_utils.sync_global_devices("seqjax_checkpoint_move_aside")
+    self.last.reload()
+    self.best.reload()
 
   def restore(self, target_state: Any, step: Optional[int] = None,
               which: str = "last") -> tuple[Any, dict, dict]:
-    """``(state, data_state, meta)``; ``target_state`` gives structure, shapes and dtypes."""
-    manager = self.best if which == "best" else self.last
-    step = manager.latest_step() if step is None else step
+    """``(state, data_state, meta)`` of ``step`` (default: the newest that verifies);
+    ``target_state`` gives structure, shapes and dtypes. The files are verified first;
+    ``CheckpointError`` (one line, naming the checkpoint) when they do not, or when the
+    arrays do not fit ``target_state``."""
+    manager = self._manager(which)
     if step is None:
-      raise FileNotFoundError(f"no checkpoint in {manager.directory}")
+      step = self.newest_verified(which, log=lambda _: None)
+      if step is None:
+        raise CheckpointError(f"no checkpoint in {manager.directory}")
+    else:
+      reason = verify(self.step_dir(step, which))
+      if reason is not None:
+        raise CheckpointError(f"checkpoint {step} in {manager.directory} does not verify: "
+                              f"{reason}")
     args = ocp.args.Composite(state=ocp.args.StandardRestore(target_state),
                               data=ocp.args.JsonRestore(), meta=ocp.args.JsonRestore())
-    restored = manager.restore(step, args=args)
+    try:
+      restored = manager.restore(step, args=args)
+    except Exception as e:  # pylint: disable=broad-except  (orbax/tensorstore raise many kinds)
+      raise CheckpointError(f"checkpoint {step} in {manager.directory} verifies but does not fit "
+                            f"the model this config builds ({_first_line(e)})") from e
     return restored.state, restored.data, restored.meta
+
+  def read_meta(self, step: int, which: str = "last") -> dict:
+    """The JSON metadata of checkpoint ``step`` (verified), without restoring arrays."""
+    reason = verify(self.step_dir(step, which))
+    if reason is not None:
+      raise CheckpointError(f"checkpoint {step} in {self._manager(which).directory} does not "
+                            f"verify: {reason}")
+    manager = self._manager(which)
+    return manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
 
   def close(self) -> None:
     self.last.close()
     self.best.close()
 
 
-def read_meta(workdir: str, which: str = "best") -> dict:
-  """The JSON metadata of the best (or last) checkpoint, without restoring arrays."""
+def read_meta(workdir: str, which: str = "best", log: Callable[[str], None] = print
+              ) -> tuple[int, dict]:
+  """``(step, meta)``: the JSON metadata of the newest verified best (or last) checkpoint,
+  without restoring arrays; ``FileNotFoundError`` naming the workdir when there is none."""
   ckpt = Checkpointer(workdir)
-  manager = ckpt.best if which == "best" else ckpt.last
-  step = manager.latest_step()
-  if step is None:
-    raise FileNotFoundError(f"no {which} checkpoint under {os.path.abspath(workdir)}")
-  meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
-  ckpt.close()
-  return meta
+  try:
+    step = ckpt.newest_verified(which, log=log)
+    if step is None:
+      raise FileNotFoundError(f"no {which} checkpoint under {os.path.abspath(workdir)}")
+    return step, ckpt.read_meta(step, which)
+  finally:
+    ckpt.close()
 
 
-def resume_meta(workdir: str) -> Optional[dict]:
-  """The metadata of the last checkpoint when ``workdir`` holds one (a run to resume), else
-  None; a resumed run takes its vocabulary from here so the ids do not change."""
+def resume_point(workdir: str, log: Callable[[str], None] = print
+                 ) -> tuple[Optional[int], Optional[dict]]:
+  """``(step, meta)`` of the checkpoint a run in ``workdir`` resumes from: the newest that
+  verifies (newer ones that do not are named and moved aside), or ``(None, None)`` for a new
+  run. A resumed run takes its vocabulary from ``meta`` so the ids do not change."""
   if not os.path.isdir(os.path.join(workdir, "checkpoints")):
-    return None
+    return None, None
   ckpt = Checkpointer(workdir)
-  step = ckpt.latest_step()
-  ckpt.close()
-  return None if step is None else read_meta(workdir, which="last")
+  try:
+    step = ckpt.newest_verified("last", log=log, move_aside=True)
+    return (None, None) if step is None else (step, ckpt.read_meta(step))
+  finally:
+    ckpt.close()

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 from typing import Any, Callable, Mapping, Sequence
 
 import ml_collections
@@ -58,14 +59,37 @@ def positive_int(key: str, value: Any) -> None:
     raise ValueError(f"{key} must be a positive int; got {value!r}")
 
 
+def _number(value: Any) -> bool:
+  return (not isinstance(value, bool) and isinstance(value, (int, float))
+          and math.isfinite(value))
+
+
 def nonnegative(key: str, value: Any) -> None:
-  if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-    raise ValueError(f"{key} must be >= 0; got {value!r}")
+  """A finite number >= 0 (NaN and inf are refused)."""
+  if not _number(value) or value < 0:
+    raise ValueError(f"{key} must be a finite number >= 0; got {value!r}")
+
+
+def positive(key: str, value: Any) -> None:
+  """A finite number > 0 (learning rates)."""
+  if not _number(value) or value <= 0:
+    raise ValueError(f"{key} must be a finite number > 0; got {value!r}")
+
+
+def nonnegative_int(key: str, value: Any) -> None:
+  if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    raise ValueError(f"{key} must be an int >= 0; got {value!r}")
+
+
+def fraction(key: str, value: Any) -> None:
+  """A number in [0, 1) (a momentum, a decay factor where 0 disables it)."""
+  if not _number(value) or not 0.0 <= value < 1.0:
+    raise ValueError(f"{key} must be in [0, 1); got {value!r}")
 
 
 def rate(key: str, value: Any) -> None:
   """A probability that may be 0 but not 1 (dropout rates)."""
-  if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+  if not _number(value) or not 0.0 <= value < 1.0:
     raise ValueError(f"{key} must be in [0, 1); got {value!r}")
 
 

@@ -11,9 +11,12 @@
   decays the learning rate on a plateau, and stops early after ``patience`` evaluations
   without improvement;
 - checkpoints every ``checkpoint_every`` steps, at the end, and when interrupted (SIGINT or
-  SIGTERM: the current step finishes, is saved, then ``KeyboardInterrupt`` is raised);
+  SIGTERM: the current step finishes, is saved, then ``Interrupted`` is raised);
 - stops with ``FloatingPointError`` naming the step when the loss or the gradient norm is not
-  finite, leaving the last good checkpoint in place.
+  finite, or when a parameter or optimizer state about to be saved is not, leaving the last
+  good checkpoint in place: no checkpoint holds a non-finite value;
+- resumes from the newest checkpoint whose checksums verify (``seqjax.train.checkpoint``) and
+  drops the ``metrics.jsonl`` records of steps after it, so each step is recorded once.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import time
 from typing import Any, Callable, Iterator, Optional, Protocol
 
 import jax
+import jax.numpy as jnp
 
 from seqjax.train import optim
 from seqjax.train.checkpoint import Checkpointer
@@ -83,11 +87,37 @@ def _format(metrics: dict[str, Any]) -> str:
                   for k, v in metrics.items())
 
 
+class Interrupted(KeyboardInterrupt):
+  """Training stopped by SIGINT or SIGTERM after saving the step it had finished.
+
+  ``signum`` is the signal; ``step`` the step saved; ``exit_code`` 128 + the signal (130 for
+  SIGINT, 143 for SIGTERM), what a shell reports for a process the signal ended."""
+
+  def __init__(self, signum: int, step: Optional[int], message: str):
+    super().__init__(message)
+    self.signum, self.step, self.message = signum, step, message
+
+  @property
+  def exit_code(self) -> int:
+    return 128 + self.signum
+
+  def __str__(self) -> str:
+    return self.message
+
+
+def signal_name(signum: int) -> str:
+  try:
+    return signal.Signals(signum).name
+  except ValueError:
+    return f"signal {signum}"
+
+
 class _StopFlag:
   """Turns SIGINT/SIGTERM into a request the loop honours between steps."""
 
   def __init__(self):
     self.requested = False
+    self.signum = 0
     self._previous = {}
 
   def __enter__(self):
@@ -99,13 +129,29 @@ class _StopFlag:
   def _handle(self, signum, frame):
     del frame
     if self.requested:  # a second signal: give up at once
-      raise KeyboardInterrupt(f"signal {signum}")
-    self.requested = True
+      raise Interrupted(signum, None, f"{signal_name(signum)} received twice: stopped without "
+                        "saving the step in progress")
+    self.requested, self.signum = True, signum
 
   def __exit__(self, *exc):
     for sig, handler in self._previous.items():
       signal.signal(sig, handler)
     return False
+
+
+@jax.jit
+def _finite_leaves(tree: Any) -> Any:
+  return jax.tree.map(lambda x: jnp.all(jnp.isfinite(x))
+                      if jnp.issubdtype(x.dtype, jnp.inexact) else jnp.asarray(True), tree)
+
+
+def first_non_finite(tree: Any) -> Optional[str]:
+  """The path of the first floating-point leaf of ``tree`` holding an inf or NaN, else None."""
+  flags = jax.device_get(_finite_leaves(tree))
+  for path, ok in jax.tree_util.tree_flatten_with_path(flags)[0]:
+    if not bool(ok):
+      return jax.tree_util.keystr(path)
+  return None
 
 
 def fit(state: TrainState, *, train_step: Callable[[TrainState, dict], tuple[TrainState, dict]],
@@ -125,23 +171,41 @@ def fit(state: TrainState, *, train_step: Callable[[TrainState, dict], tuple[Tra
   """
   meta = dict(meta or {})
   ckpt = Checkpointer(workdir, keep=options.keep_checkpoints)
-  writer = MetricWriter(workdir, tensorboard=options.tensorboard,
-                        active=jax.process_index() == 0)
   # The summary, including the early-stopping counters, is saved with every checkpoint.
   summary: dict[str, Any] = {"best": None, "best_step": None, "stopped": "num_steps",
                              "bad_evals": 0, "plateau_evals": 0}
   last_saved: Optional[int] = None
-  if ckpt.latest_step() is not None:
+  try:
+    resume = ckpt.newest_verified("last", log=log, move_aside=True)
+  except BaseException:
+    ckpt.close()
+    raise
+  if resume is not None:
     # ``state`` may be abstract (``jax.ShapeDtypeStruct`` with shardings): it is the target.
-    state, data_state, saved_meta = ckpt.restore(state)
+    try:
+      state, data_state, saved_meta = ckpt.restore(state, resume)
+    except BaseException:
+      ckpt.close()
+      raise
     batches.set_state(data_state)
     last_saved = int(state.step)
     summary.update(saved_meta.get("loop", {}))
+    summary["stopped"] = "num_steps"  # why the earlier start ended is not why this one will
     log(f"resumed from {ckpt.directory} at step {last_saved} (data position {data_state})")
   step = int(state.step)
+  writer = MetricWriter(workdir, tensorboard=options.tensorboard,
+                        active=jax.process_index() == 0, resume_step=step)
+
+  def where() -> str:
+    return (f"the last good checkpoint is step {last_saved} in {ckpt.directory}"
+            if last_saved is not None else "no checkpoint was written")
 
   def save(best: bool = False):
     nonlocal last_saved
+    bad = first_non_finite({"params": state.params, "opt_state": state.opt_state})
+    if bad is not None:
+      raise FloatingPointError(f"non-finite values in {bad} after step {step}; not saved, "
+                               f"{where()}")
     ckpt.save(step, state, batches.get_state(), {**meta, "loop": summary}, best=best)
     last_saved = step
 
@@ -154,10 +218,8 @@ def fit(state: TrainState, *, train_step: Callable[[TrainState, dict], tuple[Tra
     host = {k: float(v) for k, v in jax.device_get(metrics).items()}
     for key in ("loss", "grad_norm"):
       if key in host and not _is_finite(host[key]):
-        where = (f"the last good checkpoint is step {last_saved} in {ckpt.directory}"
-                 if last_saved is not None else "no checkpoint was written")
         raise FloatingPointError(f"non-finite {key} ({host[key]}) at step {at}; training "
-                                 f"stopped, {where}")
+                                 f"stopped, {where()}")
     return host
 
   eval_every = options.eval_every or options.steps_per_epoch
@@ -235,13 +297,20 @@ def fit(state: TrainState, *, train_step: Callable[[TrainState, dict], tuple[Tra
           save()
         if stop.requested:
           flush()
-          summary["stopped"] = "interrupted"
-          save()
-          log(f"interrupted: saved step {step} to {ckpt.directory}")
-          raise KeyboardInterrupt(f"training interrupted at step {step}; checkpoint saved")
+          name = signal_name(stop.signum)
+          summary["stopped"] = f"interrupted ({name}) at step {step}"
+          if last_saved != step:  # an evaluation or checkpoint may have saved this step
+            save()
+          raise Interrupted(stop.signum, step, f"{name}: stopped at step {step}, saved in "
+                            f"{ckpt.directory}; the same command resumes it")
       flush()
       if last_saved != step:
         save()
+  except (Interrupted, FloatingPointError) as e:
+    e.summary = dict(summary)  # what the caller reports (results.json)
+    if isinstance(e, FloatingPointError):
+      e.step = step
+    raise
   finally:
     ckpt.close()
     writer.close()

@@ -31,8 +31,14 @@ SCHEDULES = ("constant", "zaremba", "warmup_cosine", "plateau")
 # Declared constraints of the ``optimizer`` section (``seqjax.train.config.check_values``).
 CHECKS = {"optimizer.name": config_lib.one_of(OPTIMIZERS),
           "optimizer.schedule": config_lib.one_of(SCHEDULES),
+          "optimizer.learning_rate": config_lib.positive,
+          "optimizer.momentum": config_lib.fraction,
           "optimizer.clip_norm": config_lib.nonnegative,
-          "optimizer.weight_decay": config_lib.nonnegative}
+          "optimizer.weight_decay": config_lib.nonnegative,
+          "optimizer.decay": config_lib.positive,
+          "optimizer.decay_after": config_lib.nonnegative_int,
+          "optimizer.warmup_steps": config_lib.nonnegative_int,
+          "optimizer.total_steps": config_lib.nonnegative_int}
 
 
 def make_schedule(cfg: Any, steps_per_epoch: int, num_steps: int = 0) -> Any:

@@ -96,6 +96,9 @@ class Task:
   # ``CHECKS`` (the constraints of those keys).
   base_config: Any = None
   free_keys: tuple[str, ...] = ()  # config keys not checked by name
+  # Config keys (or sections, ending in ".") a resumed run may change besides the trainer's
+  # ``MAY_CHANGE_ON_RESUME``: evaluation-, decoding- or sampling-only settings.
+  resume_free: tuple[str, ...] = ()
   # Config sections holding an ``RNNSpec`` (``seqjax.nn.rnn``): each is checked as one when the
   # config is, and its ``cell_options`` are free keys (each cell has its own).
   rnn_sections: tuple[str, ...] = ()

@@ -32,19 +32,38 @@ import optax
 from seqjax import parallel
 from seqjax.train import checkpoint
 from seqjax.train import config as config_lib
-from seqjax.train.loop import LoopOptions, fit, print_flush
+from seqjax.train import workdir as workdir_lib
+from seqjax.train.checkpoint import CheckpointError
+from seqjax.train.loop import Interrupted, LoopOptions, fit, print_flush
+from seqjax.train.loop import signal_name as loop_signal_name
 from seqjax.train.state import TrainState
 from seqjax.train.task import InputError, Run, Task
+
+# Config keys a resumed run may change: how long it runs, what it logs, checkpoints and
+# evaluates, where the raw data lives (its contents are fingerprinted) and how it is laid out on
+# the devices. Every other key shapes the model, the data, the vocabulary or the optimisation
+# and must stay as the checkpoints were trained (``--allow_config_change`` overrides).
+# ``Task.resume_free`` adds a task's own; an entry ending in "." covers a whole section.
+MAY_CHANGE_ON_RESUME = (
+    "train.num_epochs", "train.num_steps", "train.log_every", "train.eval_every",
+    "train.checkpoint_every", "train.keep_checkpoints", "train.patience", "train.test_at_end",
+    "train.eval_batch_size", "train.eval_batches", "data.manual_dir", "data.data_dir",
+    "parallel.data", "parallel.model", "parallel.per_device_batch_size")
 
 
 # ---- configuration -------------------------------------------------------------------------
 def check_loop(train: ml_collections.ConfigDict) -> None:
   """The loop keys every task shares (``experiments.common.loop_section``)."""
-  for key in ("batch_size", "log_every", "checkpoint_every"):
-    config_lib.positive_int(f"train.{key}", train[key])
-  if "eval_batch_size" in train:
-    config_lib.positive_int("train.eval_batch_size", train.eval_batch_size)
-  if train.num_steps < 0 or (train.num_steps == 0 and train.get("num_epochs", 0) < 1):
+  for key in ("batch_size", "log_every", "checkpoint_every", "eval_batch_size",
+              "keep_checkpoints", "plateau_patience"):
+    if key in train:
+      config_lib.positive_int(f"train.{key}", train[key])
+  for key in ("num_steps", "num_epochs", "eval_every", "patience"):
+    if key in train:
+      config_lib.nonnegative_int(f"train.{key}", train[key])
+  if "plateau_factor" in train:
+    config_lib.fraction("train.plateau_factor", train.plateau_factor)
+  if train.num_steps == 0 and train.get("num_epochs", 0) < 1:
     raise ValueError("train.num_steps must be > 0, or train.num_epochs >= 1 when num_steps is 0")
 
 
@@ -226,16 +245,101 @@ def num_steps_of(config: ml_collections.ConfigDict, steps_per_epoch: int) -> int
   return t.num_steps or t.get("num_epochs", 0) * steps_per_epoch
 
 
+def resume_conflicts(task: Task, saved: ml_collections.ConfigDict,
+                     config: ml_collections.ConfigDict) -> list[tuple[str, Any, Any]]:
+  """``(key, saved value, new value)`` for each key a resumed run may not change (every key but
+  ``MAY_CHANGE_ON_RESUME`` and the task's ``resume_free``), sorted by key."""
+  free = MAY_CHANGE_ON_RESUME + tuple(task.resume_free)
+  before, after = _flat(json.loads(saved.to_json())), _flat(json.loads(config.to_json()))
+  missing = object()
+  out = []
+  for key in sorted(set(before) | set(after)):
+    if key in free or any(f.endswith(".") and key.startswith(f) for f in free):
+      continue
+    old, new = before.get(key, missing), after.get(key, missing)
+    if old != new:
+      out.append((key, "(absent)" if old is missing else old,
+                  "(absent)" if new is missing else new))
+  return out
+
+
+def check_resume(task: Task, saved_meta: dict, config: ml_collections.ConfigDict, workdir: str,
+                 step: int, allow_config_change: bool, log: Callable[[str], None]) -> None:
+  """Refuses (``InputError``, one line naming the first differing key) to resume a checkpoint
+  of another task or one trained with a config that differs from ``config`` in a key that may
+  not change; with ``allow_config_change`` the differences are only logged."""
+  saved_task = saved_meta.get("task")
+  if saved_task is not None and saved_task != task.name:
+    raise InputError(f"--workdir={workdir} holds a {saved_task!r} run, not {task.name!r}; use "
+                     "another --workdir")
+  if "config" not in saved_meta:
+    return
+  saved = ml_collections.ConfigDict(json.loads(saved_meta["config"]))
+  conflicts = resume_conflicts(task, saved, config)
+  if not conflicts:
+    return
+  listed = ", ".join(f"{k} {old!r} -> {new!r}" for k, old, new in conflicts)
+  if allow_config_change:
+    log(f"--allow_config_change: resuming step {step} of {workdir} with a changed config: "
+        f"{listed}")
+    return
+  key, old, new = conflicts[0]
+  more = f" (and {len(conflicts) - 1} more: {', '.join(k for k, _, _ in conflicts[1:4])}" \
+      f"{' ...' if len(conflicts) > 4 else ''})" if len(conflicts) > 1 else ""
+  raise InputError(f"--workdir={workdir} was trained with {key}={old!r}, the config now says "
+                   f"{new!r}{more}; a resumed run keeps the keys that shape the model, the data "
+                   "and the optimisation: use another --workdir, or pass --allow_config_change to "
+                   "continue from its checkpoint (step "
+                   f"{step}) with the new config")
+
+
+def _write_stop(workdir: str, summary: dict, steps: int, steps_per_epoch: int,
+                stopped: str) -> None:
+  _write_json(workdir, "results.json", {
+      "stopped": stopped, "best_step": summary.get("best_step"), "best": summary.get("best"),
+      "steps": steps, "steps_per_epoch": steps_per_epoch})
+
+
 def train_and_evaluate(task: Task, config: ml_collections.ConfigDict, workdir: str,
-                       log: Callable[[str], None] = print_flush) -> dict[str, Any]:
+                       log: Callable[[str], None] = print_flush,
+                       allow_config_change: bool = False) -> dict[str, Any]:
   """Trains ``task`` as ``config`` says in ``workdir`` (resuming a run found there), keeps the
   best checkpoint by ``task.best_metric``, scores the final splits with it (``test_at_end``)
-  and returns the summary, also written to ``workdir/results.json``."""
+  and returns the summary, also written to ``workdir/results.json``.
+
+  The workdir is locked for the run (``seqjax.train.workdir``: a second trainer is refused). A
+  resumed run starts from the newest checkpoint that verifies, and only when the config saved
+  with it agrees with ``config`` on every key ``MAY_CHANGE_ON_RESUME`` does not list
+  (``allow_config_change`` lets them differ). Errors the user can fix are ``InputError``; an
+  interruption (``Interrupted``) or a non-finite stop writes ``results.json`` saying so.
+  """
   task.check(config)
   check_loop(config.train)
-  os.makedirs(workdir, exist_ok=True)
-  saved = checkpoint.resume_meta(workdir)
+  try:
+    workdir_lib.check_workdir(workdir)
+    os.makedirs(workdir, exist_ok=True)
+  except (ValueError, OSError) as e:
+    raise InputError(str(e)) from e
   par = data_parallel(config, log=log)
+  try:
+    lock = workdir_lib.WorkdirLock(workdir, active=jax.process_index() == 0).__enter__()
+  except workdir_lib.WorkdirBusy as e:
+    raise InputError(str(e)) from None
+  try:
+    return _train_locked(task, config, workdir, log, allow_config_change, par)
+  finally:
+    lock.__exit__(None, None, None)
+
+
+def _train_locked(task: Task, config: ml_collections.ConfigDict, workdir: str,
+                  log: Callable[[str], None], allow_config_change: bool,
+                  par: parallel.DataParallel) -> dict[str, Any]:
+  try:
+    resume_step, saved = checkpoint.resume_point(workdir, log=log)
+  except CheckpointError as e:
+    raise InputError(str(e)) from e
+  if saved is not None:
+    check_resume(task, saved, config, workdir, resume_step, allow_config_change, log)
   try:
     data = task.data(config, saved)
   except (ValueError, OSError) as e:  # a bad file or a value that does not fit the data
@@ -252,11 +356,8 @@ def train_and_evaluate(task: Task, config: ml_collections.ConfigDict, workdir: s
   init = state_initializer(task, config, model, optimizer, data.meta, batch_size)
   shapes = jax.eval_shape(init)
   shardings = par.state_shardings(shapes)
-  ckpt = checkpoint.Checkpointer(workdir)
-  resuming = ckpt.latest_step() is not None
-  ckpt.close()
   # A resumed run restores straight into the shardings (``fit`` does); a new one is built.
-  state = (abstract_state(init, shardings) if resuming
+  state = (abstract_state(init, shardings) if resume_step is not None
            else jax.jit(init, out_shardings=shardings)())
   n_params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(shapes.params))
   log(f"model: {task.describe(config, model)}, {n_params:,} parameters; {steps_per_epoch} steps "
@@ -269,14 +370,26 @@ def train_and_evaluate(task: Task, config: ml_collections.ConfigDict, workdir: s
   train_step = task.wrap_step(run, par.jit_train_step(task.train_step(run, optimizer), shapes,
                                                       data.example, batch_size))
   select = task.selection_split(run)
-  meta = {**data.meta, "config": config.to_json(),
+  meta = {**data.meta, "task": task.name, "config": config.to_json(),
           "schedule": {"steps_per_epoch": steps_per_epoch, "num_steps": num_steps}}
   record_config(workdir, config, log)
   options = loop_options(task, config, num_steps, steps_per_epoch, data.tokens_per_step)
-  state, summary = fit(state, train_step=train_step,
-                       batches=par.batches(data.train, batch_size), options=options,
-                       workdir=workdir, evaluate=lambda s: task.evaluate(run, s.params, select),
-                       derive=lambda m: task.derive(m, config), meta=meta, log=log)
+  try:
+    state, summary = fit(state, train_step=train_step,
+                         batches=par.batches(data.train, batch_size), options=options,
+                         workdir=workdir, evaluate=lambda s: task.evaluate(run, s.params, select),
+                         derive=lambda m: task.derive(m, config), meta=meta, log=log)
+  except Interrupted as e:
+    _write_stop(workdir, getattr(e, "summary", {}), e.step, steps_per_epoch,
+                f"interrupted ({loop_signal_name(e.signum)})" + (
+                    f" at step {e.step}" if e.step is not None else ""))
+    raise
+  except FloatingPointError as e:
+    _write_stop(workdir, getattr(e, "summary", {}), getattr(e, "step", None), steps_per_epoch,
+                str(e))
+    raise
+  except CheckpointError as e:
+    raise InputError(str(e)) from e
   run.summary = summary
 
   result: dict[str, Any] = {"stopped": summary["stopped"], "best_step": summary["best_step"],
@@ -290,8 +403,17 @@ def train_and_evaluate(task: Task, config: ml_collections.ConfigDict, workdir: s
   if config.train.get("test_at_end", True):
     if task.restore_best(run) and summary["best_step"] is not None:
       ckpt = checkpoint.Checkpointer(workdir)
-      state, _, _ = ckpt.restore(state, which="best")
-      ckpt.close()
+      try:
+        best = ckpt.newest_verified("best", log=log)
+        if best is None:
+          raise CheckpointError(f"no best checkpoint in {ckpt.best.directory}")
+        state, _, _ = ckpt.restore(state, best, which="best")
+      except CheckpointError as e:
+        log(f"{e}: the final splits are scored with the last state (step {int(state.step)}) "
+            "instead of the best checkpoint")
+        result["scored_with"] = f"last state, step {int(state.step)} (best checkpoint unusable)"
+      finally:
+        ckpt.close()
     run.final = True
     for split in task.final_splits(run):
       scores = task.evaluate(run, state.params, split)
@@ -314,21 +436,53 @@ class Restored:
   step: int
 
 
-def read_run(workdir: str, which: str = "best") -> tuple[dict, ml_collections.ConfigDict]:
-  """``(meta, config)`` saved with checkpoint ``which`` (``best`` or ``last``) of a trained
-  workdir; ``FileNotFoundError`` names ``--workdir`` when it is not a directory."""
+def _pick(workdir: str, which: str, log: Callable[[str], None]) -> tuple[str, int, dict]:
+  """``(which, step, meta)`` of the checkpoint to read: the newest verified one of ``which``;
+  when no best checkpoint verifies, the newest verified last one, said in one line."""
   if not os.path.isdir(workdir):
     raise FileNotFoundError(f"--workdir={workdir!r} is not a directory")
-  meta = checkpoint.read_meta(workdir, which=which)
+  try:
+    step, meta = checkpoint.read_meta(workdir, which=which, log=log)
+    return which, step, meta
+  except (CheckpointError, FileNotFoundError) as e:
+    if which != "best":
+      raise
+    try:
+      step, meta = checkpoint.read_meta(workdir, which="last", log=log)
+    except (CheckpointError, FileNotFoundError):
+      raise e from None
+    log(f"{e}; using the newest verified last checkpoint (step {step}) instead")
+    return "last", step, meta
+
+
+def read_run(workdir: str, which: str = "best", log: Callable[[str], None] = print
+             ) -> tuple[dict, ml_collections.ConfigDict]:
+  """``(meta, config)`` saved with checkpoint ``which`` (``best`` or ``last``) of a trained
+  workdir; ``FileNotFoundError`` names ``--workdir`` when it is not a directory or holds no
+  checkpoint, ``CheckpointError`` when none verifies."""
+  _, _, meta = _pick(workdir, which, log)
   return meta, ml_collections.ConfigDict(json.loads(meta["config"]))
 
 
-def restore(task: Task, workdir: str, which: str = "best") -> Restored:
+def restore(task: Task, workdir: str, which: str = "best",
+            log: Callable[[str], None] = print) -> Restored:
   """The model and parameters of checkpoint ``which`` of a workdir ``task`` trained: the
   config and metadata saved with it rebuild the model, ``jax.eval_shape`` of the run's own
   initialiser (its optimizer included) gives the target, and the state is restored into it on
-  the first device. A checkpoint whose arrays do not fit that target is refused."""
-  meta, config = read_run(workdir, which)
+  the first device. The checkpoint's files are verified first (a best checkpoint that does not
+  verify falls back, in one logged line, to the newest last one that does); a workdir of
+  another task and a checkpoint whose arrays do not fit the target are refused."""
+  which, step, meta = _pick(workdir, which, log)
+  if meta.get("task", task.name) != task.name:
+    raise ValueError(f"--workdir={workdir} holds a {meta['task']!r} run, not {task.name!r}")
+  config = ml_collections.ConfigDict(json.loads(meta["config"]))
+  try:
+    if "task" not in meta:  # written before runs recorded their task
+      config_lib.check_keys(config, task.schema(), free=task.free())
+  except ValueError as e:
+    raise ValueError(f"--workdir={workdir} does not hold a {task.name} run: its saved config "
+                     f"has {str(e).split(' (did you')[0].replace('unknown config key', 'key')}, "
+                     f"which a {task.name} config has not") from None
   if "schedule" not in meta:
     raise ValueError(f"{workdir}: the checkpoint has no schedule record; it was written by an "
                      "older seqjax (before the one trainer): retrain, or restore it with that "
@@ -346,7 +500,7 @@ def restore(task: Task, workdir: str, which: str = "best") -> Restored:
   target = abstract_state(init, jax.tree.map(lambda _: device, jax.eval_shape(init)))
   ckpt = checkpoint.Checkpointer(workdir)
   try:
-    state, _, _ = ckpt.restore(target, which=which)
+    state, _, _ = ckpt.restore(target, step, which=which)
   finally:
     ckpt.close()
   return Restored(config=config, meta=meta, model=model, params=state.params,

@@ -10,14 +10,21 @@ from typing import Any
 class MetricWriter:
   """Appends ``{"step": s, "split": name, **metrics}`` lines to ``workdir/metrics.jsonl`` and
   writes the same scalars as ``split/name`` to TensorBoard (tensorboardX). With
-  ``active=False`` (every process but the first of a multi-process run) it writes nothing."""
+  ``active=False`` (every process but the first of a multi-process run) it writes nothing.
 
-  def __init__(self, workdir: str, tensorboard: bool = True, active: bool = True):
+  ``resume_step``: the step a run (re)starts from. Records of later steps, written by an earlier
+  start that was killed before its next checkpoint, are dropped first (atomically), so that
+  every step is recorded once, by the start that the checkpoints continue.
+  """
+
+  def __init__(self, workdir: str, tensorboard: bool = True, active: bool = True,
+               resume_step: int = 0):
     self.active = active
     if not active:
       return
     os.makedirs(workdir, exist_ok=True)
     self.path = os.path.join(workdir, "metrics.jsonl")
+    truncate_metrics(self.path, resume_step)
     self._file = open(self.path, "a", encoding="utf-8")
     self._tb = None
     if tensorboard:
@@ -40,6 +47,31 @@ class MetricWriter:
     self._file.close()
     if self._tb is not None:
       self._tb.close()
+
+
+def truncate_metrics(path: str, step: int) -> int:
+  """Rewrites the JSONL file ``path`` without the records of steps after ``step`` (and without a
+  torn last line); returns how many it dropped."""
+  if not os.path.exists(path):
+    return 0
+  kept, dropped = [], 0
+  with open(path, encoding="utf-8", errors="replace") as f:
+    for line in f:
+      try:
+        record = json.loads(line)
+      except ValueError:
+        dropped += 1  # a line cut short by a kill
+        continue
+      if int(record.get("step", 0)) <= step:
+        kept.append(line if line.endswith("\n") else line + "\n")
+      else:
+        dropped += 1
+  if dropped:
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+      f.writelines(kept)
+    os.replace(tmp, path)
+  return dropped
 
 
 def read_metrics(workdir: str) -> list[dict]:

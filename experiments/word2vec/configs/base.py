@@ -55,5 +55,6 @@ CHECKS = {
     "model.mode": checks.one_of(word2vec.MODES), "model.features": checks.positive_int,
     "model.negatives": checks.positive_int, "model.table_size": checks.positive_int,
     "train.eval_batches": checks.positive_int, "eval.neighbours": checks.positive_int,
+    "train.learning_rate": checks.positive, "train.final_learning_rate": checks.nonnegative,
     "eval.analogy_top": checks.positive_int, "eval.analogy_per_suffix": checks.positive_int,
 }
