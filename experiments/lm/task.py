@@ -65,9 +65,18 @@ class LMTask(Task):
     vocab = Vocabulary.from_json(meta["vocab"]) if meta else None
     corpus = load_corpus(config, vocab)
     t = config.train
-    train = lm_data.LMStream(corpus.splits["train"], t.batch_size, t.bptt,
-                             rows=parallel.process_rows(t.batch_size))
-    evals = {s: lm_data.LMStream(corpus.splits[s], t.eval_batch_size, t.bptt, pad_last=True)
+
+    def stream(split, batch_size, batch_key, **kwargs):
+      try:
+        return lm_data.LMStream(corpus.splits[split], batch_size, t.bptt, **kwargs)
+      except ValueError as e:
+        raise ValueError(f"the {split} split of {config.data.name} ({len(corpus.splits[split]):,} "
+                         f"tokens) does not fit {batch_key}={batch_size} rows of train.bptt="
+                         f"{t.bptt} tokens: {str(e).removeprefix('LMStream: ')}") from None
+
+    train = stream("train", t.batch_size, "train.batch_size",
+                   rows=parallel.process_rows(t.batch_size))
+    evals = {s: stream(s, t.eval_batch_size, "train.eval_batch_size", pad_last=True)
              for s in ("validation", "test")}
     steps = len(train)
     summary = (f"{config.data.name}: vocabulary {len(corpus.vocab)}, train "

@@ -6,12 +6,14 @@ import pathlib
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 
 from experiments.translate import task as translate_task, translate
 from experiments.translate.task import TASK
-from seqjax.train.trainer import restore, train_and_evaluate
+from seqjax.data.translate import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+from seqjax.train.trainer import read_run, restore, train_and_evaluate
 from experiments.translate.configs import tiny
 from seqjax.train.writer import read_metrics
 from tests.conftest import assert_one_line_error, shared_data
@@ -165,3 +167,31 @@ def test_missing_data_files_are_named(tmp_path):
   c.data.manual_dir = str(tmp_path / "raw")
   with pytest.raises(FileNotFoundError, match=r"lacks \['train.en', 'train.de'"):
     TASK.check(c)
+
+
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_a_translation_does_not_depend_on_its_batch(trained, beam_size):
+  """Each sentence decodes to the same tokens alone and beside longer ones (its length limit is
+  ``max_len_a * its own length + max_len_b``, not its batch's padded width), with the trained
+  parameters and with parameters that never end a sentence."""
+  workdir, _ = trained
+  translator = translate.Translator(str(workdir), beam_size=beam_size)
+  sentences = ["d1 d2 d3", "d7", "d4 d5 d6 d7 d8 d9 d0 d1 d2 d3 d4 d5 d6 d7 d8 d9 d0 d1", "d2 d2"]
+  # Parameters that never choose <eos> (nor another special token): every row runs to its own
+  # limit.
+  endless = dict(translator.params)
+  endless["out_bias"] = endless["out_bias"].at[np.array([PAD_ID, UNK_ID, BOS_ID, EOS_ID])].set(
+      -1e4)
+  for params in (translator.params, endless):
+    translator.params = params
+    alone = [translator.translate_ids([s])[0] for s in sentences]
+    together = translator.translate_ids(sentences)
+    in_pairs = translator.translate_ids(sentences, batch_size=2)
+    assert [list(t) for t in together] == [list(a) for a in alone]
+    assert [list(t) for t in in_pairs] == [list(a) for a in alone]
+  # Each row filled its own limit less the <eos> forced there (stripped): a * S + b for a
+  # source of S tokens (its <eos> included), not the longest sentence's.
+  dec = read_run(str(workdir))[1].decode
+  sources = [len(ids) for ids in translator.encode(sentences)]
+  limits = [int(dec.max_len_a * n + dec.max_len_b) - 1 for n in sources]
+  assert [len(a) for a in alone] == limits and len(set(limits)) == len(limits)
