@@ -17,6 +17,7 @@ from experiments.lm.configs import tiny
 from seqjax.train import Checkpointer
 from seqjax.train.writer import read_metrics
 from tests.conftest import assert_one_line_error, shared_data
+from tests.train.test_trainer import ToyTask
 
 def config(data, **train_overrides):
   c = tiny.get_config()
@@ -107,6 +108,23 @@ def test_sample_names_a_missing_or_old_workdir(tmp_path):
   (tmp_path / "empty").mkdir()
   assert_one_line_error("experiments.lm.sample", [f"--workdir={tmp_path / 'empty'}"],
                         "no best checkpoint under")
+  assert_one_line_error("experiments.lm.sample", [f"--workdir={tmp_path}", "--length=0"],
+                        "--length must be >= 1; got 0")
+  assert_one_line_error("experiments.lm.sample", [f"--workdir={tmp_path}", "--temperature=-1"],
+                        "--temperature must be a finite number >= 0 (0: greedy); got -1.0")
+  # A workdir another task trained.
+  task = ToyTask()
+  config = task.schema()
+  config.train.num_steps = 10
+  train_and_evaluate(task, config, str(tmp_path / "toy"), log=lambda _: None)
+  assert_one_line_error("experiments.lm.sample", [f"--workdir={tmp_path / 'toy'}"],
+                        f"--workdir={tmp_path / 'toy'} holds a 'toy' run, not 'lm'")
+
+
+def test_a_prompt_character_outside_the_vocabulary_is_named():
+  vocab = Vocabulary.build(list("abc "), unk=None)
+  with pytest.raises(ValueError, match="token 'z' is not in the vocabulary"):
+    sample.generate(None, None, vocab, "characters", prompt="abz", length=3)
 
 
 @pytest.mark.parametrize("args,message", [
@@ -151,3 +169,12 @@ def test_window_kind_rejects_rnn_only_options(tmp_path):
        "--config.model.kind=window", "--config.model.tie_weights=True",
        "--config.model.embed_size=8"],
       "model.embed_dropout and model.tie_weights are RNNLM options")
+
+
+def test_batch_shapes_larger_than_a_split_name_the_split_and_keys(ptb_like, tmp_path):
+  from seqjax.train.task import InputError  # pylint: disable=g-import-not-at-top
+  c = config(ptb_like)
+  c.train.eval_batch_size = 100000
+  with pytest.raises(InputError, match=r"the validation split of ptb_word \([\d,]+ tokens\) does "
+                     r"not fit train.eval_batch_size=100000 rows of train.bptt=\d+ tokens: "):
+    train_and_evaluate(TASK, c, str(tmp_path), log=lambda _: None)
