@@ -35,11 +35,9 @@ class SlowToy(ToyTask):
 
 TASK = SlowToy()
 
-config_flags.DEFINE_config_dict("config", TASK.schema(), "The toy config.", lock_config=True)
-flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and results.")
-flags.DEFINE_bool("allow_config_change", False, "As the experiments' flag.")
-flags.mark_flags_as_required(["workdir"])
-main = common.train_main(TASK)
-
-if __name__ == "__main__":
-  common.run(main)
+if __name__ == "__main__":  # flags only when run as a program (pytest imports the module)
+  config_flags.DEFINE_config_dict("config", TASK.schema(), "The toy config.", lock_config=True)
+  flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and results.")
+  flags.DEFINE_bool("allow_config_change", False, "As the experiments' flag.")
+  flags.mark_flags_as_required(["workdir"])
+  common.run(common.train_main(TASK))
