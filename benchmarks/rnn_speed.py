@@ -3,6 +3,7 @@
     python -m benchmarks.rnn_speed                  # every case, 5 rounds (~10 min on 2 cores)
     python -m benchmarks.rnn_speed --only lstm-train --rounds 3
     python -m benchmarks.rnn_speed --check          # numerical agreement only
+    python -m benchmarks.rnn_speed --device gpu     # the GPU cases (benchmarks/gpu_check.py)
 
 The method is ``../shared/bench``'s (its README explains it): one worker process per framework
 (``--worker jax`` / ``--worker torch``), driven over JSON lines so that only one computes at a
@@ -23,6 +24,14 @@ Cases (single layer, float32, batch-major, zero initial state): training step = 
 - ``ptb-small`` (end to end): one SGD step of Zaremba et al.'s small PTB model (2x200 LSTM,
   vocabulary 10,000, batch 20 x 35, clip 5) in seqjax (``experiments/lm/task.py`` through ``seqjax.train.trainer``) and the same model
   in PyTorch; words/s.
+
+``--device gpu`` (``GPU_CASES``): the two GPU shapes (B·T·H 64·35·650 and 128·100·1024,
+I = H) for training and inference, the three CPU shapes for training, and PTB small and medium
+end to end; besides the implementations above, ``seqjax-cudnn`` (LSTM: the cuDNN kernel through
+``DeepRNN(backend="cudnn")``'s ``lstm_stack``) and ``torch-bf16`` (``torch.autocast``), with
+PyTorch on the GPU (cuDNN). ``--tiny`` shrinks every shape (a dry run that checks the driver,
+not the speed). An implementation that cannot run here (cuDNN without a GPU) is listed as
+skipped with the reason, and one that fails is reported with its error; neither stops the run.
 """
 
 from __future__ import annotations
@@ -48,7 +57,33 @@ CASES = {  # name -> (cell, mode, (B, T, I, H))
     "gru-infer-1x200x512x512": ("gru", "infer", (1, 200, 512, 512)),
     "ptb-small-train": ("lstm", "ptb", (20, 35, 200, 200)),
 }
+GPU_CASES = {
+    "lstm-train-64x35x650x650": ("lstm", "train", (64, 35, 650, 650)),
+    "lstm-train-128x100x1024x1024": ("lstm", "train", (128, 100, 1024, 1024)),
+    "lstm-infer-64x35x650x650": ("lstm", "infer", (64, 35, 650, 650)),
+    "lstm-infer-128x100x1024x1024": ("lstm", "infer", (128, 100, 1024, 1024)),
+    "gru-train-64x35x650x650": ("gru", "train", (64, 35, 650, 650)),
+    "gru-train-128x100x1024x1024": ("gru", "train", (128, 100, 1024, 1024)),
+    "gru-infer-64x35x650x650": ("gru", "infer", (64, 35, 650, 650)),
+    "gru-infer-128x100x1024x1024": ("gru", "infer", (128, 100, 1024, 1024)),
+    **{k: v for k, v in CASES.items() if v[1] == "train"},
+    "ptb-small-train": ("lstm", "ptb", (20, 35, 200, 200)),
+    "ptb-medium-train": ("lstm", "ptb", (20, 35, 650, 650)),
+}
+TINY = (4, 5, 8, 8)  # --tiny: every case at this B·T·I·H (PTB: vocabulary TINY_VOCAB)
+TINY_VOCAB = 50
+PTB_VOCAB = 10000
 TORCH_THREADS = 2
+
+
+class Skip(Exception):
+  """An implementation that cannot run here; the message says why."""
+
+
+def cases(device: str = "cpu", tiny: bool = False) -> dict:
+  """Case name -> (cell, mode, (B, T, I, H)) for ``device``; ``tiny`` shrinks every shape."""
+  table = GPU_CASES if device == "gpu" else CASES
+  return {k: (cell, mode, TINY if tiny else shape) for k, (cell, mode, shape) in table.items()}
 # ../shared/bench's MALLOC_TUNED settings: glibc keeps freed memory and backs malloc with huge
 # pages, so the buffers of every step stop page-faulting (both frameworks gain).
 MALLOC_TUNED = {"MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "68719476736",
@@ -99,6 +134,8 @@ def serve(builders):
       else:
         raise ValueError(f"unknown command {msg['cmd']!r}")
       reply["ok"] = True
+    except Skip as e:
+      reply = {"ok": False, "skip": str(e)}
     except Exception as e:  # pylint: disable=broad-except
       reply = {"ok": False, "error": f"{type(e).__name__}: {e}", "tb": traceback.format_exc()}
     out.write(json.dumps(reply) + "\n")
@@ -113,12 +150,15 @@ def _inputs(shape, seed=0):
   return np.random.default_rng(seed).standard_normal((b, t, i), dtype=np.float32)
 
 
-def jax_builders():
+def jax_builders(device: str = "cpu", tiny: bool = False):
   import flax.linen as fnn  # pylint: disable=g-import-not-at-top
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   from seqjax.cells import gru, lstm  # pylint: disable=g-import-not-at-top
-  from seqjax.recurrence import unroll  # pylint: disable=g-import-not-at-top
+  from seqjax.recurrence import cudnn, unroll  # pylint: disable=g-import-not-at-top
+  vocab = TINY_VOCAB if tiny else PTB_VOCAB
+  if device == "gpu" and not tiny and jax.default_backend() != "gpu":
+    raise RuntimeError(f"--device gpu: JAX's backend is {jax.default_backend()!r}, not a GPU")
 
   def block(tree):
     jax.block_until_ready(tree)
@@ -132,6 +172,19 @@ def jax_builders():
         f = jax.jit(jax.grad(lambda p, x: jnp.sum(unroll(cell, p, x, **kw)[0])))
       else:
         f = jax.jit(lambda p, x: unroll(cell, p, x, **kw)[0])
+      return lambda: block(f(params, x))
+    return build
+
+  def cudnn_item(mode, shape):
+    def build():
+      if not cudnn.available():
+        raise Skip(f"the cuDNN kernel needs a GPU backend (JAX's is {jax.default_backend()!r})")
+      params = [lstm.CELL.init(jax.random.PRNGKey(0), shape[2], shape[3])]
+      x = jnp.asarray(_inputs(shape))
+      if mode == "train":
+        f = jax.jit(jax.grad(lambda p, x: jnp.sum(cudnn.lstm_stack(p, x)[0])))
+      else:
+        f = jax.jit(lambda p, x: cudnn.lstm_stack(p, x)[0])
       return lambda: block(f(params, x))
     return build
 
@@ -149,8 +202,12 @@ def jax_builders():
       return lambda: block(f(params, x))
     return build
 
-  def ptb_item(**kw):
+  def ptb_item(shape, **kw):
+    hidden = shape[3]
+
     def build():
+      if kw.get("backend") == "cudnn" and not cudnn.available():
+        raise Skip(f"the cuDNN kernel needs a GPU backend (JAX's is {jax.default_backend()!r})")
       import ml_collections  # pylint: disable=g-import-not-at-top
       import numpy as np  # pylint: disable=g-import-not-at-top
       from seqjax.nn.lm import RNNLM, initial_carry  # pylint: disable=g-import-not-at-top
@@ -158,24 +215,25 @@ def jax_builders():
       from seqjax.train import optim, trainer  # pylint: disable=g-import-not-at-top
       from seqjax.train.state import TrainState  # pylint: disable=g-import-not-at-top
       from seqjax.nn.rnn import RNNSpec  # pylint: disable=g-import-not-at-top
-      model = RNNLM(vocab_size=10000,
-                    rnn=RNNSpec(hidden_size=200, num_layers=2, init_scale=0.1, **kw))
+      model = RNNLM(vocab_size=vocab, embed_size=hidden,
+                    rnn=RNNSpec(hidden_size=hidden, num_layers=2, init_scale=0.1, **kw))
       opt_cfg = ml_collections.ConfigDict(dict(
           name="sgd", learning_rate=1.0, momentum=0.0, weight_decay=0.0, clip_norm=5.0,
           schedule="constant", decay=0.5, decay_after=4, warmup_steps=0, total_steps=0))
       optimizer = optim.make_optimizer(opt_cfg, 1000)
-      tokens = jnp.zeros((20, 35), jnp.int32)
+      b, t = shape[0], shape[1]
+      tokens = jnp.zeros((b, t), jnp.int32)
       params = model.init(jax.random.PRNGKey(0), tokens)["params"]
       state = TrainState(step=jnp.asarray(0, jnp.int32), params=params,
                          opt_state=optimizer.init(params), key=jax.random.PRNGKey(1),
-                         carry=initial_carry(model, params, 20))
+                         carry=initial_carry(model, params, b))
       config = ml_collections.ConfigDict(dict(
           train=dict(loss_reduction="sum_time_mean_batch"), optimizer=opt_cfg))
       step = jax.jit(trainer.make_train_step(TASK, model, optimizer, config), donate_argnums=0)
       rng = np.random.default_rng(0)
-      batch = {"inputs": jnp.asarray(rng.integers(0, 10000, (20, 35)), jnp.int32),
-               "targets": jnp.asarray(rng.integers(0, 10000, (20, 35)), jnp.int32),
-               "mask": jnp.ones((20, 35)), "reset": jnp.asarray(False)}
+      batch = {"inputs": jnp.asarray(rng.integers(0, vocab, (b, t)), jnp.int32),
+               "targets": jnp.asarray(rng.integers(0, vocab, (b, t)), jnp.int32),
+               "mask": jnp.ones((b, t)), "reset": jnp.asarray(False)}
       holder = [state]
 
       def fn():
@@ -185,58 +243,89 @@ def jax_builders():
     return build
 
   items = {}
-  for case, (cell, mode, shape) in CASES.items():
+  for case, (cell, mode, shape) in cases(device, tiny).items():
     if mode == "ptb":
-      items[f"{case}:seqjax"] = ptb_item()
-      items[f"{case}:seqjax-scan"] = ptb_item(backend="scan")
+      items[f"{case}:seqjax"] = ptb_item(shape)
+      items[f"{case}:seqjax-scan"] = ptb_item(shape, backend="scan")
+      if device == "gpu":
+        items[f"{case}:seqjax-cudnn"] = ptb_item(shape, backend="cudnn")
       continue
     items[f"{case}:seqjax"] = seqjax_item(cell, mode, shape)
-    items[f"{case}:seqjax-u4"] = seqjax_item(cell, mode, shape, unroll=4)
     items[f"{case}:seqjax-scan"] = seqjax_item(cell, mode, shape, backend="scan")
     items[f"{case}:seqjax-bf16"] = seqjax_item(cell, mode, shape,
                                                compute_dtype=jnp.bfloat16)
-    items[f"{case}:flax"] = flax_item(cell, mode, shape)
+    if device == "gpu":
+      if cell == "lstm":
+        items[f"{case}:seqjax-cudnn"] = cudnn_item(mode, shape)
+    else:
+      items[f"{case}:seqjax-u4"] = seqjax_item(cell, mode, shape, unroll=4)
+      items[f"{case}:flax"] = flax_item(cell, mode, shape)
   return items
 
 
 # ------------------------------------------------------------------------ torch worker
 
 
-def torch_builders():
+def torch_builders(device: str = "cpu", tiny: bool = False):
+  import contextlib  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   import torch  # pylint: disable=g-import-not-at-top
   torch.set_num_threads(TORCH_THREADS)
+  dev = torch.device("cuda" if device == "gpu" else "cpu")
+  vocab = TINY_VOCAB if tiny else PTB_VOCAB
 
-  def rnn_item(cell, mode, shape):
+  def sync():
+    if dev.type == "cuda":
+      torch.cuda.synchronize()
+
+  def precision(bf16):
+    if not bf16:
+      return contextlib.nullcontext()
+    return torch.autocast(device_type=dev.type, dtype=torch.bfloat16)
+
+  def no_cuda():
+    if dev.type == "cuda" and not torch.cuda.is_available():
+      if tiny:  # a dry run on a CPU machine
+        raise Skip("torch sees no CUDA device")
+      raise RuntimeError("--device gpu: torch sees no CUDA device")
+
+  def rnn_item(cell, mode, shape, bf16=False):
     def build():
+      no_cuda()
       torch.manual_seed(0)
       cls = torch.nn.LSTM if cell == "lstm" else torch.nn.GRU
-      m = cls(shape[2], shape[3], batch_first=True)
-      x = torch.from_numpy(_inputs(shape))
+      m = cls(shape[2], shape[3], batch_first=True).to(dev)
+      x = torch.from_numpy(_inputs(shape)).to(dev)
       params = list(m.parameters())
       if mode == "train":
         def fn():
           for p in params:
             p.grad = None
-          out, _ = m(x)
-          out.sum().backward()
+          with precision(bf16):
+            out, _ = m(x)
+          out.float().sum().backward()
+          sync()
       else:
         def fn():
-          with torch.inference_mode():
+          with torch.inference_mode(), precision(bf16):
             m(x)
+          sync()
       return fn
     return build
 
-  def ptb_item():
+  def ptb_item(shape):
+    b, t, _, hidden = shape
+
     def build():
+      no_cuda()
       torch.manual_seed(0)
 
       class LM(torch.nn.Module):
         def __init__(self):
           super().__init__()
-          self.embed = torch.nn.Embedding(10000, 200)
-          self.rnn = torch.nn.LSTM(200, 200, num_layers=2, batch_first=True)
-          self.out = torch.nn.Linear(200, 10000)
+          self.embed = torch.nn.Embedding(vocab, hidden)
+          self.rnn = torch.nn.LSTM(hidden, hidden, num_layers=2, batch_first=True)
+          self.out = torch.nn.Linear(hidden, vocab)
           for p in self.parameters():
             torch.nn.init.uniform_(p, -0.1, 0.1)
 
@@ -244,28 +333,31 @@ def torch_builders():
           y, state = self.rnn(self.embed(x), state)
           return self.out(y), state
 
-      model = LM()
+      model = LM().to(dev)
       opt = torch.optim.SGD(model.parameters(), lr=1.0)
       rng = np.random.default_rng(0)
-      x = torch.from_numpy(rng.integers(0, 10000, (20, 35)))
-      y = torch.from_numpy(rng.integers(0, 10000, (20, 35)))
-      state = [(torch.zeros(2, 20, 200), torch.zeros(2, 20, 200))]
+      x = torch.from_numpy(rng.integers(0, vocab, (b, t))).to(dev)
+      y = torch.from_numpy(rng.integers(0, vocab, (b, t))).to(dev)
+      state = [(torch.zeros(2, b, hidden, device=dev), torch.zeros(2, b, hidden, device=dev))]
       loss_fn = torch.nn.CrossEntropyLoss(reduction="sum")
 
       def fn():
         opt.zero_grad(set_to_none=True)
         logits, new = model(x, state[0])
-        loss = loss_fn(logits.reshape(-1, 10000), y.reshape(-1)) / 20
+        loss = loss_fn(logits.reshape(-1, vocab), y.reshape(-1)) / b
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         opt.step()
         state[0] = tuple(s.detach() for s in new)
+        sync()
       return fn
     return build
 
   items = {}
-  for case, (cell, mode, shape) in CASES.items():
-    items[f"{case}:torch"] = ptb_item() if mode == "ptb" else rnn_item(cell, mode, shape)
+  for case, (cell, mode, shape) in cases(device, tiny).items():
+    items[f"{case}:torch"] = ptb_item(shape) if mode == "ptb" else rnn_item(cell, mode, shape)
+    if device == "gpu" and mode != "ptb":
+      items[f"{case}:torch-bf16"] = rnn_item(cell, mode, shape, bf16=True)
   return items
 
 
@@ -356,11 +448,20 @@ def hlo_report(shape=(64, 35, 200, 200)):
 # ------------------------------------------------------------------------------ driver
 
 
+class ItemFailed(RuntimeError):
+  """An implementation was skipped (``skip``: why it cannot run here) or failed."""
+
+  def __init__(self, message, skip=""):
+    super().__init__(message)
+    self.skip = skip
+
+
 class Worker:
-  def __init__(self, kind, log, env=None):
+  def __init__(self, kind, log, env=None, device="cpu", tiny=False):
     self.kind = kind
-    self.proc = subprocess.Popen([sys.executable, "-m", "benchmarks.rnn_speed", "--worker",
-                                  kind], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    argv = [sys.executable, "-m", "benchmarks.rnn_speed", "--worker", kind, "--device", device]
+    self.proc = subprocess.Popen(argv + (["--tiny"] if tiny else []),
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                  stderr=log, text=True, bufsize=1, env=env,
                                  cwd=os.path.dirname(os.path.dirname(os.path.abspath(
                                      __file__))))
@@ -373,31 +474,52 @@ class Worker:
       raise RuntimeError(f"the {self.kind} worker died (see its log)")
     reply = json.loads(line)
     if not reply.get("ok"):
-      raise RuntimeError(f"{self.kind}: {reply.get('error')}\n{reply.get('tb', '')}")
+      if reply.get("skip"):
+        raise ItemFailed(reply["skip"], skip=reply["skip"])
+      raise ItemFailed(f"{self.kind}: {reply.get('error')}\n{reply.get('tb', '')}")
     return reply
 
 
 def drive(args):
+  """Times every case of ``args.device`` (see the module docstring); returns the table rows,
+  also written to ``args.json``. Skipped and failed implementations are rows too, with
+  ``skipped`` / ``error`` and no timing."""
   log = open(args.log, "w") if args.log else subprocess.DEVNULL
   env = {**os.environ, **(MALLOC_TUNED if args.malloc_tuned else {})}
-  workers = {"jax": Worker("jax", log, env), "torch": Worker("torch", log, env)}
+  if args.device == "gpu":
+    # Both frameworks share the GPU: JAX takes memory as it needs it, as PyTorch does.
+    env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
+  else:
+    env["JAX_PLATFORMS"] = "cpu"
+  workers = {k: Worker(k, log, env, args.device, args.tiny) for k in ("jax", "torch")}
   items = []
   for kind, w in workers.items():
     items += [(kind, i) for i in w.call(cmd="items")["items"]]
-  cases = [c for c in CASES if not args.only or any(o in c for o in args.only.split(","))]
-  by_case = {c: [(k, i) for k, i in items if i.split(":")[0] == c] for c in cases}
-  n_iter, results = {}, {}
-  print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {os.cpu_count()} CPUs; "
-        f"rounds {args.rounds}; malloc tuned: {args.malloc_tuned}", flush=True)
-  for case in cases:
-    for kind, item in by_case[case]:
-      r = workers[kind].call(cmd="setup", id=item)
+  table = cases(args.device, args.tiny)
+  chosen = [c for c in table if not args.only or any(o in c for o in args.only.split(","))]
+  by_case = {c: [(k, i) for k, i in items if i.split(":")[0] == c] for c in chosen}
+  n_iter, results, rows = {}, {}, []
+  print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; device {args.device}"
+        f"{' (tiny shapes: a dry run)' if args.tiny else ''}; {os.cpu_count()} CPUs; rounds "
+        f"{args.rounds}; malloc tuned: {args.malloc_tuned}", flush=True)
+  for case in chosen:
+    for kind, item in list(by_case[case]):
+      try:
+        r = workers[kind].call(cmd="setup", id=item)
+      except ItemFailed as e:
+        by_case[case].remove((kind, item))
+        what = "skipped" if e.skip else "error"
+        rows.append({"case": case, "impl": item.split(":")[1], what: str(e).splitlines()[0]})
+        print(f"  {what} {item}: {str(e).splitlines()[0]}", flush=True)
+        if not e.skip:
+          print(str(e), file=sys.stderr)
+        continue
       warm = statistics.median(r["warm"]["times"])
       n_iter[item] = max(1, min(50, int(args.batch_seconds / max(warm, 1e-6)) + 1))
       print(f"  setup {item:<45} first call {r['first']:6.2f}s  warm {warm * 1e3:9.2f} ms "
             f"-> {n_iter[item]} iters", flush=True)
   for rnd in range(args.rounds):
-    for case in cases:
+    for case in chosen:
       order = by_case[case][:]
       random.Random(rnd * 1000 + len(case)).shuffle(order)
       for kind, item in order:
@@ -407,9 +529,8 @@ def drive(args):
     print(f"  round {rnd + 1}/{args.rounds} done", flush=True)
   for w in workers.values():
     w.call(cmd="quit")
-  rows = []
-  for case in cases:
-    cell, mode, shape = CASES[case]
+  for case in chosen:
+    cell, mode, shape = table[case]
     tokens = shape[0] * shape[1]
     ref = f"{case}:torch"
     print(f"\n{case}: {tokens} tokens per step")
@@ -421,7 +542,8 @@ def drive(args):
       times = [t for t, _ in results[item]]
       med = statistics.median(times)
       spread = (max(times) - min(times)) / med
-      ratios = [a / b for (a, _), (b, _) in zip(results[ref], results[item])]
+      ratios = ([a / b for (a, _), (b, _) in zip(results[ref], results[item])]
+                if ref in results else [float("nan")])
       cpu = statistics.median(c for _, c in results[item])
       line = (f"  {item.split(':')[1]:<14} {med * 1e3:9.2f} {spread:6.1%} {tokens / med:10,.0f} "
               f"{statistics.median(ratios):7.2f} ({min(ratios):.2f}-{max(ratios):.2f}) "
@@ -436,11 +558,16 @@ def drive(args):
   if args.json:
     with open(args.json, "w") as f:
       json.dump(rows, f, indent=1)
+  return rows
 
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--worker", choices=["jax", "torch"])
+  parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu",
+                      help="cpu: the CPU cases; gpu: GPU_CASES, PyTorch on CUDA")
+  parser.add_argument("--tiny", action="store_true",
+                      help=f"every shape {TINY} (a dry run of the driver, not a measurement)")
   parser.add_argument("--only", default="", help="comma-separated substrings of case names")
   parser.add_argument("--rounds", type=int, default=5)
   parser.add_argument("--batch_seconds", type=float, default=0.3)
@@ -453,9 +580,9 @@ def main():
                       help="kernels per scan iteration of the seqjax training steps")
   args = parser.parse_args()
   if args.worker == "jax":
-    serve(jax_builders())
+    serve(jax_builders(args.device, args.tiny))
   elif args.worker == "torch":
-    serve(torch_builders())
+    serve(torch_builders(args.device, args.tiny))
   elif args.hlo:
     hlo_report()
   elif args.check:

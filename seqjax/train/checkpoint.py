@@ -91,6 +91,13 @@ def verify(directory: str) -> Optional[str]:
   return None
 
 
+def _sync(name: str) -> None:
+  """A barrier across the processes of a multi-process run (nothing with one process)."""
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+    multihost_utils.sync_global_devices(name)
+
+
 def _first_line(error: BaseException) -> str:
   text = str(error).strip().splitlines()
   return f"{type(error).__name__}: {text[0] if text else ''}"[:300]
@@ -134,6 +141,7 @@ class Checkpointer:
       seal(self.step_dir(step))
       if best:
         seal(self.step_dir(step, "best"))
+    _sync("seqjax_checkpoint_sealed")  # no process reads a checkpoint before its seal
 
   def wait(self) -> None:
     self.last.wait_until_finished()
@@ -188,9 +196,7 @@ class Checkpointer:
         dest = os.path.join(target, f"{which}-{step}-{stamp}")
         shutil.move(self.step_dir(step, which), dest)
         log(f"moved {which} checkpoint {step} aside to {dest}")
-    if jax.process_count() > 1:
-      from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
-      multihost_utils.sync_global_devices("seqjax_checkpoint_move_aside")
+    _sync("seqjax_checkpoint_move_aside")
     self.last.reload()
     self.best.reload()
 
