@@ -1,6 +1,6 @@
 """``ptb_rnn`` with the IRNN (Le et al. 2015): ReLU units, recurrent matrix initialised to the
-identity, zero biases, inputs N(0, 0.001²); a smaller learning rate, as the paper's. Measured
-numbers go in experiments/lm/README.md once a run has finished.
+identity, zero biases, inputs N(0, 0.001²); half the learning rate. Measured numbers go in
+experiments/lm/README.md once a run has finished.
 
     python -m experiments.lm.main --config=experiments/lm/configs/ptb_irnn.py \
         --workdir=/tmp/ptb_irnn --config.data.manual_dir=../shared/data/ptb
@@ -12,5 +12,5 @@ from experiments.lm.configs import ptb_rnn
 def get_config():
   c = ptb_rnn.get_config()
   c.model.rnn.cell_options = {"activation": "relu", "identity_init": True}
-  c.optimizer.learning_rate = 0.1
+  c.optimizer.learning_rate = 1e-3
   return c
