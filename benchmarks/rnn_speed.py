@@ -57,18 +57,18 @@ CASES = {  # name -> (cell, mode, (B, T, I, H))
     "gru-infer-1x200x512x512": ("gru", "infer", (1, 200, 512, 512)),
     "ptb-small-train": ("lstm", "ptb", (20, 35, 200, 200)),
 }
-GPU_CASES = {
+GPU_CASES = {  # in the order they run: the targets' cases first (see --budget_s)
     "lstm-train-64x35x650x650": ("lstm", "train", (64, 35, 650, 650)),
-    "lstm-train-128x100x1024x1024": ("lstm", "train", (128, 100, 1024, 1024)),
-    "lstm-infer-64x35x650x650": ("lstm", "infer", (64, 35, 650, 650)),
-    "lstm-infer-128x100x1024x1024": ("lstm", "infer", (128, 100, 1024, 1024)),
     "gru-train-64x35x650x650": ("gru", "train", (64, 35, 650, 650)),
+    "lstm-train-128x100x1024x1024": ("lstm", "train", (128, 100, 1024, 1024)),
     "gru-train-128x100x1024x1024": ("gru", "train", (128, 100, 1024, 1024)),
+    "lstm-infer-64x35x650x650": ("lstm", "infer", (64, 35, 650, 650)),
     "gru-infer-64x35x650x650": ("gru", "infer", (64, 35, 650, 650)),
+    "lstm-infer-128x100x1024x1024": ("lstm", "infer", (128, 100, 1024, 1024)),
     "gru-infer-128x100x1024x1024": ("gru", "infer", (128, 100, 1024, 1024)),
-    **{k: v for k, v in CASES.items() if v[1] == "train"},
     "ptb-small-train": ("lstm", "ptb", (20, 35, 200, 200)),
     "ptb-medium-train": ("lstm", "ptb", (20, 35, 650, 650)),
+    **{k: v for k, v in CASES.items() if v[1] == "train"},
 }
 TINY = (4, 5, 8, 8)  # --tiny: every case at this B·T·I·H (PTB: vocabulary TINY_VOCAB)
 TINY_VOCAB = 50
@@ -481,9 +481,13 @@ class Worker:
 
 
 def drive(args):
-  """Times every case of ``args.device`` (see the module docstring); returns the table rows,
-  also written to ``args.json``. Skipped and failed implementations are rows too, with
-  ``skipped`` / ``error`` and no timing."""
+  """Times every case of ``args.device`` (see the module docstring), one case at a time: its
+  implementations are set up, timed in ``args.rounds`` freshly shuffled rounds, reported and
+  freed before the next case starts, and ``args.json`` is rewritten after each, so a run cut
+  short keeps what it measured. With ``args.budget_s`` no case starts after that many seconds
+  (those are rows with ``skipped``). Skipped and failed implementations are rows too, with
+  ``skipped`` / ``error`` and no timing. Returns the rows."""
+  start = time.time()
   log = open(args.log, "w") if args.log else subprocess.DEVNULL
   env = {**os.environ, **(MALLOC_TUNED if args.malloc_tuned else {})}
   if args.device == "gpu":
@@ -497,47 +501,58 @@ def drive(args):
     items += [(kind, i) for i in w.call(cmd="items")["items"]]
   table = cases(args.device, args.tiny)
   chosen = [c for c in table if not args.only or any(o in c for o in args.only.split(","))]
-  by_case = {c: [(k, i) for k, i in items if i.split(":")[0] == c] for c in chosen}
-  n_iter, results, rows = {}, {}, []
+  rows = []
   print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; device {args.device}"
         f"{' (tiny shapes: a dry run)' if args.tiny else ''}; {os.cpu_count()} CPUs; rounds "
         f"{args.rounds}; malloc tuned: {args.malloc_tuned}", flush=True)
+
+  def save():
+    if args.json:
+      with open(args.json, "w") as f:
+        json.dump(rows, f, indent=1)
+
   for case in chosen:
-    for kind, item in list(by_case[case]):
+    cell, mode, shape = table[case]
+    here = [(k, i) for k, i in items if i.split(":")[0] == case]
+    if args.budget_s and time.time() - start > args.budget_s:
+      for _, item in here:
+        rows.append({"case": case, "impl": item.split(":")[1],
+                     "skipped": f"not run: the {args.budget_s:.0f} s budget was spent"})
+      print(f"  {case}: not run (budget)", flush=True)
+      save()
+      continue
+    n_iter, results, timed = {}, {}, []
+    for kind, item in here:
       try:
         r = workers[kind].call(cmd="setup", id=item)
       except ItemFailed as e:
-        by_case[case].remove((kind, item))
         what = "skipped" if e.skip else "error"
         rows.append({"case": case, "impl": item.split(":")[1], what: str(e).splitlines()[0]})
         print(f"  {what} {item}: {str(e).splitlines()[0]}", flush=True)
         if not e.skip:
           print(str(e), file=sys.stderr)
         continue
+      timed.append((kind, item))
       warm = statistics.median(r["warm"]["times"])
       n_iter[item] = max(1, min(50, int(args.batch_seconds / max(warm, 1e-6)) + 1))
       print(f"  setup {item:<45} first call {r['first']:6.2f}s  warm {warm * 1e3:9.2f} ms "
             f"-> {n_iter[item]} iters", flush=True)
-  for rnd in range(args.rounds):
-    for case in chosen:
-      order = by_case[case][:]
+    for rnd in range(args.rounds):
+      order = timed[:]
       random.Random(rnd * 1000 + len(case)).shuffle(order)
       for kind, item in order:
         r = workers[kind].call(cmd="time", id=item, n=n_iter[item])
         results.setdefault(item, []).append((statistics.median(r["times"]), r["cpu"]))
         time.sleep(0.02)
-    print(f"  round {rnd + 1}/{args.rounds} done", flush=True)
-  for w in workers.values():
-    w.call(cmd="quit")
-  for case in chosen:
-    cell, mode, shape = table[case]
+    for kind, item in timed:
+      workers[kind].call(cmd="free", id=item)
     tokens = shape[0] * shape[1]
     ref = f"{case}:torch"
-    print(f"\n{case}: {tokens} tokens per step")
+    print(f"\n{case}: {tokens} tokens per step, {args.rounds} rounds")
     print(f"  {'implementation':<14} {'ms/step':>9} {'spread':>7} {'tok/s':>10} "
           f"{'x torch (min-max)':>20} {'cpu':>5}")
     flax_item = f"{case}:flax"
-    for _, item in sorted(by_case[case], key=lambda ki: statistics.median(
+    for _, item in sorted(timed, key=lambda ki: statistics.median(
         t for t, _ in results[ki[1]])):
       times = [t for t, _ in results[item]]
       med = statistics.median(times)
@@ -551,13 +566,14 @@ def drive(args):
       if flax_item in results and item.split(":")[1].startswith("seqjax"):
         fr = [a / b for (a, _), (b, _) in zip(results[flax_item], results[item])]
         line += f"  x flax {statistics.median(fr):.2f}"
-      print(line)
+      print(line, flush=True)
       rows.append({"case": case, "impl": item.split(":")[1], "ms": med * 1e3,
                    "tok_s": tokens / med, "x_torch": statistics.median(ratios),
                    "x_torch_min": min(ratios), "x_torch_max": max(ratios), "spread": spread})
-  if args.json:
-    with open(args.json, "w") as f:
-      json.dump(rows, f, indent=1)
+    save()
+  for w in workers.values():
+    w.call(cmd="quit")
+  save()
   return rows
 
 
@@ -571,6 +587,8 @@ def main():
   parser.add_argument("--only", default="", help="comma-separated substrings of case names")
   parser.add_argument("--rounds", type=int, default=5)
   parser.add_argument("--batch_seconds", type=float, default=0.3)
+  parser.add_argument("--budget_s", type=float, default=0.0,
+                      help="start no case after this many seconds (0: no limit)")
   parser.add_argument("--json", default="", help="write the table rows here")
   parser.add_argument("--log", default="", help="the workers' stderr")
   parser.add_argument("--check", action="store_true")
