@@ -56,9 +56,9 @@ class LMTask(Task):
     m = config.model
     if m.kind == "window" and not m.embed_size:
       raise ValueError("model.kind='window' needs model.embed_size > 0")
-    if m.kind == "window" and (m.embed_dropout or m.tie_weights):
-      raise ValueError("model.embed_dropout and model.tie_weights are RNNLM options; "
-                       "model.kind='window' takes neither")
+    if m.kind == "window" and m.embed_dropout:
+      raise ValueError("model.embed_dropout is an RNNLM option; model.kind='window' does not "
+                       "take it")
     registry.check_manual_dir(config.data.manual_dir, config.data.name)
 
   def data(self, config, meta):
@@ -92,7 +92,7 @@ class LMTask(Task):
       return FixedWindowLM(vocab_size=len(meta["vocab"]["tokens"]), context=m.window.context,
                            embed_size=m.embed_size, hidden_size=m.window.hidden_size,
                            direct=m.window.direct, dropout_rate=m.dropout_rate,
-                           init_scale=m.rnn.init_scale or None)
+                           init_scale=m.rnn.init_scale or None, tie_weights=m.tie_weights)
     return RNNLM(vocab_size=len(meta["vocab"]["tokens"]), rnn=self.rnn(config),
                  embed_size=m.embed_size or None, dropout_rate=m.dropout_rate,
                  tie_weights=m.tie_weights, embed_dropout=m.embed_dropout)

@@ -113,7 +113,11 @@ class FixedWindowLM(nn.Module):
 
       x = [C(w_{t-n+1}); …; C(w_{t-1})],   logits = b + W x + U tanh(d + H x)
 
-  (``W x``, the direct connections, only with ``direct``). ``tokens: [B, T] -> logits
+  (``W x``, the direct connections, only with ``direct``). With ``tie_weights`` the output
+  layer shares the embedding table (Press & Wolf 2017): ``U tanh(...)`` becomes
+  ``C^T P tanh(...)``, the hidden layer projected to the embedding size then scored against
+  every word's embedding, which also makes the softmax ``hidden / embed`` times cheaper.
+  ``tokens: [B, T] -> logits
   [B, T, V]``: the logits at ``t`` read tokens ``t - context + 1 .. t`` and nothing later. The
   carry is the last ``context`` tokens seen (as ids + 1; 0 is "before the stream", its own
   embedding row), so a corpus is read window after window as the RNN LM reads it, and a carry
@@ -135,6 +139,7 @@ class FixedWindowLM(nn.Module):
   direct: bool = False
   dropout_rate: float = 0.0
   init_scale: Optional[float] = None
+  tie_weights: bool = False
 
   def zero_carry(self, params: Any, batch_size: int) -> jax.Array:
     del params
@@ -164,7 +169,14 @@ class FixedWindowLM(nn.Module):
     h = jnp.tanh(nn.Dense(self.hidden_size, kernel_init=kernel, bias_init=bias,
                           name="hidden")(x))
     h = nn.Dropout(self.dropout_rate)(h, deterministic=deterministic)
-    logits = nn.Dense(self.vocab_size, kernel_init=kernel, bias_init=bias, name="output")(h)
+    if self.tie_weights:
+      projected = nn.Dense(self.embed_size, kernel_init=kernel, bias_init=bias,
+                           name="project")(h)
+      out_bias = self.param("output_bias", nn.initializers.zeros, (self.vocab_size,))
+      # Row 0 of the table is "before the stream", not a word: it scores nothing.
+      logits = projected @ table[1:].T + out_bias[None, :]
+    else:
+      logits = nn.Dense(self.vocab_size, kernel_init=kernel, bias_init=bias, name="output")(h)
     if self.direct:
       logits = logits + nn.Dense(self.vocab_size, use_bias=False, kernel_init=kernel,
                                  name="direct")(x)

@@ -144,15 +144,16 @@ def test_cli_errors_are_one_line(args, message, tmp_path):
   assert_one_line_error("experiments.lm.main", [f"--workdir={tmp_path}", *args], message)
 
 
-@pytest.mark.parametrize("kind", ["window", "rnn_cell"])
+@pytest.mark.parametrize("kind", ["window", "window_tied", "rnn_cell"])
 def test_baselines_train_through_the_same_lm_task(kind, ptb_like, tmp_path):
   """The fixed-window LM and the vanilla (tanh) RNN LM are configs of the one LM task: the same
   stream, carry, loss and perplexity code as the LSTM (ppl = exp(mean NLL over every token))."""
   c = config(ptb_like, num_steps=20, test_at_end=True)
   c.sample.length = 0
-  if kind == "window":
+  if kind in ("window", "window_tied"):
     c.model.kind, c.model.embed_size = "window", 16
     c.model.window.context, c.model.window.hidden_size = 3, 32
+    c.model.tie_weights = kind == "window_tied"
   else:
     c.model.rnn.cell, c.model.rnn.cell_options = "rnn", {"activation": "tanh"}
   result = train_and_evaluate(TASK, c, str(tmp_path), log=lambda _: None)
@@ -166,9 +167,9 @@ def test_window_kind_rejects_rnn_only_options(tmp_path):
   assert_one_line_error(
       "experiments.lm.main",
       ["--config=experiments/lm/configs/tiny.py", f"--workdir={tmp_path}",
-       "--config.model.kind=window", "--config.model.tie_weights=True",
+       "--config.model.kind=window", "--config.model.embed_dropout=0.1",
        "--config.model.embed_size=8"],
-      "model.embed_dropout and model.tie_weights are RNNLM options")
+      "model.embed_dropout is an RNNLM option; model.kind='window' does not take it")
 
 
 def test_batch_shapes_larger_than_a_split_name_the_split_and_keys(ptb_like, tmp_path):

@@ -81,12 +81,15 @@ def test_deep_rnn_bidirectional_carry_helper():
   np.testing.assert_array_equal(ys[1, 3:], 0.0)
 
 
-def test_fixed_window_logits_read_exactly_the_previous_context_tokens():
+@pytest.mark.parametrize("tie_weights", [False, True])
+def test_fixed_window_logits_read_exactly_the_previous_context_tokens(tie_weights):
   """The logits at t depend on tokens t-context+1 .. t and on nothing else: never on the target
-  (token t+1) or anything later, never on a token further back than the window."""
+  (token t+1) or anything later, never on a token further back than the window (also when the
+  output layer shares the embedding table)."""
   from seqjax.nn.lm import FixedWindowLM  # pylint: disable=g-import-not-at-top
   context, steps = 3, 8
-  model = FixedWindowLM(vocab_size=V, context=context, embed_size=4, hidden_size=6, direct=True)
+  model = FixedWindowLM(vocab_size=V, context=context, embed_size=4, hidden_size=6, direct=True,
+                        tie_weights=tie_weights)
   tokens = jax.random.randint(jax.random.PRNGKey(0), (1, steps), 0, V)
   params = model.init(jax.random.PRNGKey(1), tokens)["params"]
   base, _ = model.apply({"params": params}, tokens)
