@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sys
 from typing import Any, Callable, Optional
 
 import flax.linen as nn
@@ -455,7 +456,13 @@ def _pick(workdir: str, which: str, log: Callable[[str], None]) -> tuple[str, in
     return "last", step, meta
 
 
-def read_run(workdir: str, which: str = "best", log: Callable[[str], None] = print
+def _stderr(message: str) -> None:
+  """Where ``restore`` reports a skipped checkpoint: stderr, so an inference tool's stdout
+  holds only its output."""
+  print(message, file=sys.stderr, flush=True)
+
+
+def read_run(workdir: str, which: str = "best", log: Callable[[str], None] = _stderr
              ) -> tuple[dict, ml_collections.ConfigDict]:
   """``(meta, config)`` saved with checkpoint ``which`` (``best`` or ``last``) of a trained
   workdir; ``FileNotFoundError`` names ``--workdir`` when it is not a directory or holds no
@@ -465,7 +472,7 @@ def read_run(workdir: str, which: str = "best", log: Callable[[str], None] = pri
 
 
 def restore(task: Task, workdir: str, which: str = "best",
-            log: Callable[[str], None] = print) -> Restored:
+            log: Callable[[str], None] = _stderr) -> Restored:
   """The model and parameters of checkpoint ``which`` of a workdir ``task`` trained: the
   config and metadata saved with it rebuild the model, ``jax.eval_shape`` of the run's own
   initialiser (its optimizer included) gives the target, and the state is restored into it on
