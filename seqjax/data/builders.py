@@ -10,11 +10,12 @@ The datasets themselves are registered in ``seqjax.data.registry``.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import os
 import shutil
 from typing import Any, Callable
+
+from seqjax.files import first_line, sha256_file
 
 
 
@@ -112,14 +113,6 @@ def local_paths(builder, dl_manager, names: dict[str, str]) -> dict[str, str] | 
 SOURCE = "seqjax_source.json"  # the fingerprint of the files a prepared copy was made from
 
 
-def _sha256(path: str) -> str:
-  h = hashlib.sha256()
-  with open(path, "rb") as f:
-    while chunk := f.read(1 << 22):
-      h.update(chunk)
-  return h.hexdigest()
-
-
 def _is_empty(path: str) -> bool:
   if os.path.getsize(path) == 0:
     return True
@@ -145,7 +138,7 @@ def source_fingerprint(spec: Any, manual_dir: str) -> dict[str, list]:
   for path in paths:
     if _is_empty(path):
       raise ValueError(f"data.manual_dir: {path} is empty")
-    out[os.path.basename(path)] = [os.path.getsize(path), _sha256(path)]
+    out[os.path.basename(path)] = [os.path.getsize(path), sha256_file(path)]
   return out
 
 
@@ -210,7 +203,7 @@ def prepare(spec: Any, *, data_dir: str | None = None, manual_dir: str | None = 
     raise
   except AssertionError as e:  # TFDS: "No examples were yielded."
     raise ValueError(f"the {spec.name} files in data.manual_dir={manual_dir!r} yield no "
-                     f"examples ({one_line_of(e)})") from None
+                     f"examples ({first_line(e)})") from None
   except Exception as e:  # network failures surface as many exception types
     if manual_dir is None:
       raise RuntimeError(f"could not download the {spec.name} data ({type(e).__name__}: {e}); "
@@ -222,8 +215,3 @@ def prepare(spec: Any, *, data_dir: str | None = None, manual_dir: str | None = 
       json.dump({"manual_dir": os.path.abspath(manual_dir), "files": fingerprint}, f, indent=1)
     os.replace(path + ".tmp", path)
   return builder
-
-
-def one_line_of(error: BaseException) -> str:
-  lines = str(error).strip().splitlines()
-  return lines[0] if lines else type(error).__name__

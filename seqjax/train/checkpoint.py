@@ -15,7 +15,6 @@ commit and the seal, or an older seqjax wrote it) is treated as one that does no
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -25,8 +24,9 @@ from typing import Any, Callable, Optional
 import jax
 import orbax.checkpoint as ocp
 
+from seqjax.files import first_line, sha256_file
+
 MANIFEST = "seqjax_manifest.json"
-_CHUNK = 1 << 22
 
 
 class CheckpointError(Exception):
@@ -36,14 +36,6 @@ class CheckpointError(Exception):
 
 def _barriers(prefix: str) -> ocp.options.MultiprocessingOptions:
   return ocp.options.MultiprocessingOptions(barrier_sync_key_prefix=prefix)
-
-
-def _digest(path: str) -> str:
-  h = hashlib.sha256()
-  with open(path, "rb") as f:
-    while chunk := f.read(_CHUNK):
-      h.update(chunk)
-  return h.hexdigest()
 
 
 def _files(directory: str) -> list[str]:
@@ -59,7 +51,7 @@ def _files(directory: str) -> list[str]:
 def seal(directory: str) -> None:
   """Writes ``directory/seqjax_manifest.json``: each file's size and SHA-256 (atomically)."""
   files = {rel: [os.path.getsize(os.path.join(directory, rel)),
-                 _digest(os.path.join(directory, rel))] for rel in _files(directory)}
+                 sha256_file(os.path.join(directory, rel))] for rel in _files(directory)}
   tmp = os.path.join(directory, MANIFEST + ".tmp")
   with open(tmp, "w", encoding="utf-8") as f:
     json.dump({"version": 1, "files": files}, f)
@@ -86,7 +78,7 @@ def verify(directory: str) -> Optional[str]:
       return f"file {rel} is missing"
     if os.path.getsize(full) != size:
       return f"file {rel} has {os.path.getsize(full)} bytes, {size} when saved"
-    if _digest(full) != digest:
+    if sha256_file(full) != digest:
       return f"file {rel} fails its checksum (corrupted on disk)"
   return None
 
@@ -96,11 +88,6 @@ def _sync(name: str) -> None:
   if jax.process_count() > 1:
     from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
     multihost_utils.sync_global_devices(name)
-
-
-def _first_line(error: BaseException) -> str:
-  text = str(error).strip().splitlines()
-  return f"{type(error).__name__}: {text[0] if text else ''}"[:300]
 
 
 class Checkpointer:
@@ -201,14 +188,16 @@ class Checkpointer:
     self.best.reload()
 
   def restore(self, target_state: Any, step: Optional[int] = None,
-              which: str = "last") -> tuple[Any, dict, dict]:
+              which: str = "last", log: Callable[[str], None] = print
+              ) -> tuple[Any, dict, dict]:
     """``(state, data_state, meta)`` of ``step`` (default: the newest that verifies);
-    ``target_state`` gives structure, shapes and dtypes. The files are verified first;
+    ``target_state`` gives structure, shapes and dtypes. The files are verified first (a
+    newer checkpoint skipped on the way to the default step is named in a ``log`` line);
     ``CheckpointError`` (one line, naming the checkpoint) when they do not, or when the
     arrays do not fit ``target_state``."""
     manager = self._manager(which)
     if step is None:
-      step = self.newest_verified(which, log=lambda _: None)
+      step = self.newest_verified(which, log=log)
       if step is None:
         raise CheckpointError(f"no checkpoint in {manager.directory}")
     else:
@@ -222,7 +211,7 @@ class Checkpointer:
       restored = manager.restore(step, args=args)
     except Exception as e:  # pylint: disable=broad-except  (orbax/tensorstore raise many kinds)
       raise CheckpointError(f"checkpoint {step} in {manager.directory} verifies but does not fit "
-                            f"the model this config builds ({_first_line(e)})") from e
+                            f"the model this config builds ({first_line(e, with_type=True)})") from e
     return restored.state, restored.data, restored.meta
 
   def read_meta(self, step: int, which: str = "last") -> dict:

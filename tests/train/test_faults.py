@@ -122,6 +122,23 @@ def test_a_checkpoint_that_verifies_but_does_not_fit_is_named(tmp_path):
   ckpt.close()
 
 
+def test_restore_without_a_step_names_the_newer_checkpoint_it_skips(tmp_path):
+  task, config = toy(num_steps=20)
+  trainer.train_and_evaluate(task, config, str(tmp_path), **QUIET)
+  flip_bits(data_file(tmp_path / "checkpoints" / "20"))
+  data = task.data(config, None)
+  model = task.model(config, data.meta, data)
+  optimizer = task.optimizer(config, data.steps_per_epoch, 20)
+  target = trainer.state_initializer(task, config, model, optimizer, data.meta, 16)()
+  logs = []
+  ckpt = checkpoint.Checkpointer(str(tmp_path))
+  state, _, _ = ckpt.restore(target, log=logs.append)
+  ckpt.close()
+  assert int(state.step) == 10
+  assert len(logs) == 1 and logs[0].startswith(f"checkpoint 20 in {tmp_path}/checkpoints does "
+                                               "not verify: file state/")
+
+
 # ---- 2. the saved config is compared on resume ------------------------------------------------
 def test_resume_refuses_a_changed_model_key_and_leaves_the_workdir_as_it_was(tmp_path):
   task, config = toy(num_steps=20)
