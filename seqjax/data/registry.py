@@ -26,11 +26,13 @@ CLASSIFICATION = "classification"  # texts with a label
 TAGGING = "tagging"  # sentences with a tag per token
 TRANSLATION = "translation"  # sentence pairs
 SESSIONS = "sessions"  # click sessions (item sequences)
-KINDS = (LM, CLASSIFICATION, TAGGING, TRANSLATION, SESSIONS)
+FORECAST = "forecast"  # one real-valued series
+SERIES = "series"  # labelled real-valued (multivariate, variable-length) series
+KINDS = (LM, CLASSIFICATION, TAGGING, TRANSLATION, SESSIONS, FORECAST, SERIES)
 
 # The modules that define builders and register their datasets on import.
 _MODULES = ("seqjax.data.corpora", "seqjax.data.reviews", "seqjax.data.conllu",
-            "seqjax.data.translate", "seqjax.data.recsys")
+            "seqjax.data.translate", "seqjax.data.recsys", "seqjax.data.timeseries")
 
 
 @dataclasses.dataclass(frozen=True)
