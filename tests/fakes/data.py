@@ -160,3 +160,44 @@ def write_diginetica_like(directory: pathlib.Path, seed: int = 0, sessions: int 
       item, frame = rows[k]
       lines.append(f"{session};NA;{item};{frame};{date.isoformat()}")
   (directory / "sample_train-item-views.csv").write_text("\n".join(lines) + "\n")
+
+
+def ar_series(n: int, seed: int = 0, phi=(0.6, -0.3), sigma: float = 0.1,
+              mean: float = 10.0) -> np.ndarray:
+  """A stationary AR(p) series around ``mean`` with N(0, sigma^2) innovations (burn-in
+  discarded): its best forecast of one step errs by exactly ``sigma`` in RMS."""
+  rng = np.random.default_rng(seed)
+  p = len(phi)
+  x = np.zeros(n + 200)
+  eps = rng.normal(0.0, sigma, len(x))
+  for t in range(p, len(x)):
+    x[t] = sum(phi[k] * x[t - 1 - k] for k in range(p)) + eps[t]
+  return mean + x[200:]
+
+
+def write_sunspots_like(directory: pathlib.Path, values: np.ndarray, start: int = 1700) -> None:
+  """``values`` as statsmodels' ``sunspots.csv`` (``"YEAR","SUNACTIVITY"``, one row a year)."""
+  directory.mkdir(parents=True, exist_ok=True)
+  rows = ['"YEAR","SUNACTIVITY"'] + [f"{start + i},{float(v)!r}" for i, v in enumerate(values)]
+  (directory / "sunspots.csv").write_text("\n".join(rows) + "\n")
+
+
+def write_ts_like(directory: pathlib.Path, name: str = "JapaneseVowels", seed: int = 0,
+                  sizes=(60, 40), classes=tuple("123456789"), dims: int = 12,
+                  lengths=(7, 29)) -> None:
+  """UEA ``.ts`` files (``<name>_TRAIN.ts``, ``<name>_TEST.ts``) of variable-length
+  multivariate cases whose class sets the mean of channel ``class % dims``."""
+  rng = np.random.default_rng(seed)
+  directory.mkdir(parents=True, exist_ok=True)
+  for split, n in zip(("TRAIN", "TEST"), sizes):
+    lines = [f"@problemName {name}", "@timeStamps false", "@missing false",
+             f"@univariate {'true' if dims == 1 else 'false'}", f"@dimensions {dims}",
+             "@equalLength false", f"@classLabel true {' '.join(classes)}", "@data"]
+    for i in range(n):
+      c = i % len(classes)
+      t = int(rng.integers(lengths[0], lengths[1] + 1))
+      x = rng.normal(0.0, 1.0, (t, dims))
+      x[:, c % dims] += 2.0
+      chans = [",".join(f"{v:.5f}" for v in x[:, d]) for d in range(dims)]
+      lines.append(":".join(chans) + ":" + classes[c])
+    (directory / f"{name}_{split}.ts").write_text("\n".join(lines) + "\n")
