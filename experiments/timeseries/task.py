@@ -20,11 +20,9 @@ training cases.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import optax
 
@@ -263,6 +261,8 @@ class ForecastTask(_Base):
         label = name + (f" {s['model']}" if "model" in s else "")
         lines.append(f"  {label:<36} MAE {s['mae']:.4f}  RMSE {s['rmse']:.4f}  "
                      f"sMAPE {s['smape']:.3f}  MASE {s['mase']:.4f}")
+        for w in s.get("fit_warnings", ()):  # the optimizer's own words, not hidden
+          lines.append(f"    {name} fit on the training part warned: {w}")
     return "\n".join(lines)
 
   def report(self, run, state, result):

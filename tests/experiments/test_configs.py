@@ -12,15 +12,17 @@ CONFIGS = sorted((p.parent.parent.name, p.stem)
 
 def test_every_experiment_has_configs():
   assert {task for task, _ in CONFIGS} == {"lm", "sentiment", "translate", "synthetic",
-                                           "tagging", "word2vec", "recsys"}
+                                           "tagging", "word2vec", "recsys", "timeseries"}
 
 
 @pytest.mark.parametrize("task,name", CONFIGS)
 def test_config_validates(task, name):
   config = importlib.import_module(f"experiments.{task}.configs.{name}").get_config()
-  importlib.import_module(f"experiments.{task}.task").TASK.check(config)
-  if "parallel" not in config:  # word2vec (sparse row updates) and recsys train on one device
-    assert task in ("word2vec", "recsys")
+  module = importlib.import_module(f"experiments.{task}.task")
+  # timeseries: one experiment, two tasks (config.task picks forecasting or classification)
+  (module.TASKS[config.task] if hasattr(module, "TASKS") else module.TASK).check(config)
+  if "parallel" not in config:  # word2vec (sparse row updates), recsys and the small
+    assert task in ("word2vec", "recsys", "timeseries")  # time-series sets train on one device
     return
   # Every device by default; the tiny test configs use one.
   assert config.parallel.data == (1 if name == "tiny" and task != "synthetic" else -1)

@@ -92,6 +92,11 @@ def classify_config() -> ml_collections.ConfigDict:
   return c
 
 
+def get_config() -> ml_collections.ConfigDict:
+  """The forecasting defaults (``classify_config()`` holds the classification ones)."""
+  return forecast_config()
+
+
 FORECAST_CHECKS = {
     "data.name": checks.one_of(registry.names(registry.FORECAST)),
     "data.test_size": checks.positive_int, "data.valid_size": checks.positive_int,
