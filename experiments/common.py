@@ -198,7 +198,8 @@ def train_main(task: Any) -> Callable[[list[str]], None]:
     tfds.disable_progress_bar()  # the trainers log what was prepared; bars only clutter logs
     from seqjax.train import trainer  # pylint: disable=g-import-not-at-top
     config = flags.FLAGS.config
-    check_or_exit(lambda: (task.check(config), trainer.check_loop(config.train)))
+    check_or_exit(lambda: (task.check(config),
+                           trainer.check_loop(config.train, config.get("optimizer"))))
     check_or_exit(lambda: task.prepare(config))
     trainer.train_and_evaluate(task, config, flags.FLAGS.workdir,
                                allow_config_change=flags.FLAGS.allow_config_change)

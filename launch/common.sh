@@ -3,7 +3,9 @@
 
 DRY_RUN=0
 PYTHON="${PYTHON:-python}"
-TASKS="lm sentiment translate synthetic"
+# Every experiment with a main.py (the scripts cd to the repository root before sourcing this).
+TASKS="$(cd experiments && for m in */main.py; do printf '%s ' "${m%/main.py}"; done)"
+TASKS="${TASKS% }"
 
 # Prints the command, shell-quoted, as "+ cmd ..." (and runs it unless --dry_run).
 run() {

@@ -4,7 +4,7 @@
 #
 # Over ssh, from any machine that reaches the hosts (the code at the same path on each):
 #   launch/gpu_multihost.sh --hosts=h0,h1[,...] [--port=12355] [--dir=/path/to/seqjax] \
-#       [--dry_run] <lm|sentiment|translate|synthetic> --config=... --workdir=/shared/run
+#       [--dry_run] <experiment: any experiments/<name>/ with a main.py> --config=... --workdir=/shared/run
 # Under SLURM (one task per node; JAX reads the SLURM variables itself):
 #   launch/gpu_multihost.sh --slurm --nodes=2 [--gpus_per_node=8] [--dry_run] <task> <flags...>
 # By hand, on each host i of N:

@@ -3,7 +3,7 @@
 # several processes on localhost (the multi-host code path, through jax.distributed).
 #
 #   launch/local.sh [--dry_run] [--cpu_devices N] [--processes P] [--port PORT] \
-#       <lm|sentiment|translate|synthetic> --config=... --workdir=... [--config.x=y ...]
+#       <experiment: any experiments/<name>/ with a main.py> --config=... --workdir=... [--config.x=y ...]
 #
 #   --cpu_devices N  N fake CPU devices (XLA_FLAGS=--xla_force_host_platform_device_count=N)
 #   --processes P    P processes with JAX_COORDINATOR_ADDRESS=127.0.0.1:PORT, JAX_NUM_PROCESSES

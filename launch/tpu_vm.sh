@@ -4,7 +4,7 @@
 #
 #   launch/tpu_vm.sh --name=NAME --zone=ZONE [--accelerator=v4-32] [--version=VERSION] \
 #       [--project=PROJECT] [--create] [--skip_install] [--dry_run] \
-#       <lm|sentiment|translate|synthetic> --config=... --workdir=gs://BUCKET/run [...]
+#       <experiment: any experiments/<name>/ with a main.py> --config=... --workdir=gs://BUCKET/run [...]
 #
 # Steps (each printed before it runs; --dry_run prints them only):
 #   1. describe the TPU VM; with --create, create it when it does not exist
@@ -59,7 +59,7 @@ fi
 # 2. The code.
 ARCHIVE="${TMPDIR:-/tmp}/seqjax-${NAME}.tgz"
 run tar czf "$ARCHIVE" --exclude=.git --exclude=.venv --exclude=runs --exclude='*.egg-info' \
-    seqjax experiments launch setup.cfg README.md
+    seqjax experiments launch pyproject.toml setup.cfg README.md
 run "${GCLOUD[@]}" scp "$ARCHIVE" "${NAME}:seqjax.tgz" "${WHERE[@]}" --worker=all
 
 # 3. Install on every worker.

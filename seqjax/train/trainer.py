@@ -53,8 +53,11 @@ MAY_CHANGE_ON_RESUME = (
 
 
 # ---- configuration -------------------------------------------------------------------------
-def check_loop(train: ml_collections.ConfigDict) -> None:
-  """The loop keys every task shares (``experiments.common.loop_section``)."""
+def check_loop(train: ml_collections.ConfigDict,
+               optimizer: Optional[ml_collections.ConfigDict] = None) -> None:
+  """The loop keys every task shares (``experiments.common.loop_section``), and with the
+  ``optimizer`` section, that a plateau decay is not combined with a schedule: the schedule
+  would set the learning rate again on the next step, silently undoing the decay."""
   for key in ("batch_size", "log_every", "checkpoint_every", "eval_batch_size",
               "keep_checkpoints", "plateau_patience"):
     if key in train:
@@ -66,6 +69,11 @@ def check_loop(train: ml_collections.ConfigDict) -> None:
     config_lib.fraction("train.plateau_factor", train.plateau_factor)
   if train.num_steps == 0 and train.get("num_epochs", 0) < 1:
     raise ValueError("train.num_steps must be > 0, or train.num_epochs >= 1 when num_steps is 0")
+  schedule = optimizer.get("schedule", "constant") if optimizer is not None else "constant"
+  if train.get("plateau_factor", 0.0) and schedule not in ("constant", "plateau"):
+    raise ValueError(f"train.plateau_factor={train.plateau_factor} cannot be combined with "
+                     f"optimizer.schedule={schedule!r}: the schedule sets the learning rate "
+                     "every step and would undo each decay; use optimizer.schedule='plateau'")
 
 
 def data_parallel(config: ml_collections.ConfigDict,
@@ -315,7 +323,7 @@ def train_and_evaluate(task: Task, config: ml_collections.ConfigDict, workdir: s
   interruption (``Interrupted``) or a non-finite stop writes ``results.json`` saying so.
   """
   task.check(config)
-  check_loop(config.train)
+  check_loop(config.train, config.get("optimizer"))
   try:
     workdir_lib.check_workdir(workdir)
     os.makedirs(workdir, exist_ok=True)

@@ -92,3 +92,37 @@ def test_max_norm_holds_after_every_step_and_touches_only_its_module():
     np.testing.assert_allclose(new["output"]["bias"], params["output"]["bias"] - 1.0, rtol=1e-6)
     params = new
   assert np.max(norms) == pytest.approx(3.0, rel=1e-5)  # the large steps hit the cap
+
+
+def test_a_plateau_decay_holds_for_the_steps_after_it():
+  """The decayed rate is the one the following updates use (constant and plateau schedules)."""
+  for schedule in ("plateau", "constant"):
+    tx = optim.make_optimizer(cfg(name="sgd", schedule=schedule, learning_rate=0.4,
+                                  clip_norm=0.0), 10)
+    params = {"w": jnp.zeros(2)}
+    state = tx.init(params)
+    _, state = tx.update({"w": jnp.ones(2)}, state, params)
+    state = optim.decay_learning_rate(state, 0.25)
+    for _ in range(3):
+      updates, state = tx.update({"w": jnp.ones(2)}, state, params)
+      np.testing.assert_allclose(updates["w"], [-0.1, -0.1], rtol=1e-6)
+      assert optim.learning_rate(state) == pytest.approx(0.1)
+
+
+def test_a_plateau_decay_with_a_schedule_is_refused():
+  """A schedule recomputes the rate every step, so the decay would be undone one step later
+  (this was silent: the log said "learning rate decayed")."""
+  from seqjax.train import trainer  # pylint: disable=g-import-not-at-top
+  train = ml_collections.ConfigDict(dict(num_steps=10, plateau_factor=0.5, plateau_patience=1))
+  for schedule in ("zaremba", "warmup_cosine"):
+    with pytest.raises(ValueError, match=f"train.plateau_factor=0.5 cannot be combined with "
+                                         f"optimizer.schedule='{schedule}'"):
+      trainer.check_loop(train, cfg(schedule=schedule))
+  trainer.check_loop(train, cfg(schedule="plateau"))
+  trainer.check_loop(train, cfg(schedule="constant"))
+  # and what it guards against: zaremba's schedule overwrites an injected decay at once
+  tx = optim.make_optimizer(cfg(schedule="zaremba", learning_rate=1.0, decay_after=4), 10)
+  params = {"w": jnp.zeros(2)}
+  state = optim.decay_learning_rate(tx.init(params), 0.5)
+  _, state = tx.update({"w": jnp.ones(2)}, state, params)
+  assert optim.learning_rate(state) == pytest.approx(1.0)
