@@ -117,6 +117,13 @@ def static(default: Any = dataclasses.MISSING) -> Any:
   return dataclasses.field(default=default, metadata={"static": True})
 
 
+# Every parameter class made by ``params_dataclass``, and the functions called with each new
+# one (``seqjax.nn`` registers them with Flax's serialization there, so this floor imports no
+# Flax).
+PARAMS_CLASSES: list[type] = []
+ON_NEW_PARAMS_CLASS: list[Callable[[type], None]] = []
+
+
 def params_dataclass(cls: type) -> type:
   """Makes ``cls`` a frozen dataclass and registers it as a pytree.
 
@@ -127,7 +134,16 @@ def params_dataclass(cls: type) -> type:
   fields = dataclasses.fields(cls)
   data = [f.name for f in fields if not f.metadata.get("static")]
   meta = [f.name for f in fields if f.metadata.get("static")]
-  return jax.tree_util.register_dataclass(cls, data_fields=data, meta_fields=meta)
+  cls = jax.tree_util.register_dataclass(cls, data_fields=data, meta_fields=meta)
+  PARAMS_CLASSES.append(cls)
+  for hook in ON_NEW_PARAMS_CLASS:
+    hook(cls)
+  return cls
+
+
+def data_fields(cls: type) -> list[str]:
+  """The array (child) fields of a ``params_dataclass``, in order."""
+  return [f.name for f in dataclasses.fields(cls) if not f.metadata.get("static")]
 
 
 def check_unknown_options(where: str, unknown: Mapping[str, Any], known: Sequence[str]) -> None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Optional
 
+from flax import serialization
 from flax.core import FrozenDict
 import flax.linen as nn
 import jax
 
 from seqjax import cells as cells_lib
-from seqjax.cells import initializers
+from seqjax.cells import base as cells_base, initializers
 from seqjax.recurrence import (Backend, UnrollOptions, init_bidirectional,
                                initial_carries, layer_output_size, stack, weight_drop)
 
@@ -240,3 +241,33 @@ def initial_carry(spec: RNNSpec, params: Any, batch_shape: Any) -> list[Any]:
   ...)."""
   return initial_carries(cells_lib.get(spec.cell),
                          [params[f"layer_{l}"] for l in range(spec.num_layers)], batch_shape)
+
+
+# ---- Flax serialization of the cells' parameter dataclasses ---------------------------------
+def _to_state_dict(params: Any) -> dict[str, Any]:
+  return {name: serialization.to_state_dict(getattr(params, name))
+          for name in cells_base.data_fields(type(params))}
+
+
+def _from_state_dict(target: Any, state: dict[str, Any]) -> Any:
+  names = cells_base.data_fields(type(target))
+  missing = [n for n in names if n not in state]
+  if missing:
+    raise ValueError(f"{type(target).__name__}: the state dict lacks {missing}")
+  return dataclasses.replace(target, **{
+      n: serialization.from_state_dict(getattr(target, n), state[n], name=n) for n in names})
+
+
+def register_with_flax(cls: type) -> None:
+  """Registers a cell's parameter dataclass with ``flax.serialization``: ``to_state_dict`` /
+  ``to_bytes`` / ``msgpack_serialize`` see it as a dict of its array fields (static fields are
+  the target's), so whole model parameters round-trip and ``traverse_util.flatten_dict`` of
+  the state dict names every weight. Every class made with
+  ``seqjax.cells.base.params_dataclass`` is registered (also ones defined later)."""
+  serialization.register_serialization_state(cls, _to_state_dict, _from_state_dict,
+                                             override=True)
+
+
+for _cls in cells_base.PARAMS_CLASSES:
+  register_with_flax(_cls)
+cells_base.ON_NEW_PARAMS_CLASS.append(register_with_flax)
