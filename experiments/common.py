@@ -173,7 +173,8 @@ def check_or_exit(validate: Callable[[], None]) -> None:
 
 def define_train_flags(task: str) -> None:
   """``--config`` (a config file of the task) and ``--workdir``, both required, and
-  ``--allow_config_change``."""
+  ``--allow_config_change``; they are the calling module's key flags, so ``--help`` lists them
+  (``train_main`` adds the config's keys to ``--config``'s help)."""
   config_flags.DEFINE_config_file("config", None, f"Path to a {task} config file.",
                                   lock_config=True)
   flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and results.")
@@ -182,6 +183,40 @@ def define_train_flags(task: str) -> None:
                     "was trained with in keys that shape the model, the data or the "
                     "optimisation (deliberate fine-tuning); the differences are logged.")
   flags.mark_flags_as_required(["config", "workdir"])
+  caller = sys._getframe(1).f_globals.get("__name__", "__main__")  # pylint: disable=protected-access
+  if caller == "__main__":  # absl names the main module by its path (``--help`` lists its flags)
+    caller = sys.argv[0]
+  for name in ("config", "workdir", "allow_config_change"):
+    flags.FLAGS.register_key_flag_for_module(caller, flags.FLAGS[name])
+
+
+def config_keys_help(*tasks: Any) -> str:
+  """Every key of the tasks' base configs with its default, one per line (for ``--help``)."""
+  lines = []
+  for task in tasks:
+    flat = _flat_config(task.schema())
+    if len(tasks) > 1:
+      lines.append(f"  [{task.name}]")
+    lines += [f"    {key} = {value!r}" for key, value in flat.items()]
+  return ("\nConfig keys, with their defaults (set any with --config.KEY=VALUE):\n" +
+          "\n".join(lines))
+
+
+def _flat_config(config: Any, prefix: str = "") -> dict[str, Any]:
+  out = {}
+  for key, value in config.items():
+    if isinstance(value, ml_collections.ConfigDict):
+      inner = _flat_config(value, f"{prefix}{key}.")
+      out.update(inner if inner else {f"{prefix}{key}": {}})
+    else:
+      out[f"{prefix}{key}"] = value
+  return out
+
+
+def document_config(*tasks: Any) -> None:
+  """Appends the config keys of ``tasks`` to ``--config``'s help."""
+  flag = flags.FLAGS["config"]
+  flag.help = flag.help.split("\nConfig keys")[0] + config_keys_help(*tasks)
 
 
 def train_main(task: Any) -> Callable[[list[str]], None]:
@@ -189,6 +224,9 @@ def train_main(task: Any) -> Callable[[list[str]], None]:
   ``seqjax.train.task.Task``): the config is checked, the raw data prepared (a malformed file
   is a one-line error), then ``seqjax.train.trainer.train_and_evaluate`` runs. Run it with
   ``run(main)``."""
+
+  if "config" in flags.FLAGS:
+    document_config(task)
 
   def main(argv):
     if len(argv) > 1:

@@ -15,6 +15,7 @@ from experiments import common
 from experiments.timeseries.task import TASKS
 
 common.define_train_flags("timeseries")
+common.document_config(*TASKS.values())
 
 
 def main(argv):
