@@ -81,9 +81,24 @@ def _scalars(metrics: dict[str, Any]) -> dict[str, float]:
   return {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
 
 
+def _number(v: float) -> str:
+  """``1.234`` (4 significant digits), but a whole number as an integer with thousands
+  separators (``73,760``, not ``7.376e+04``).
+
+  >>> _number(73760.0), _number(0.0001234), _number(3), _number(12.5)
+  ('73,760', '0.0001234', '3', '12.5')
+  """
+  if isinstance(v, bool):
+    return str(v)
+  if math.isfinite(v) and float(v).is_integer() and abs(v) >= 1:
+    return f"{int(v):,}"
+  return f"{v:.4g}"
+
+
 def _format(metrics: dict[str, Any]) -> str:
-  """Scalars as ``name 1.234``; anything else (a confusion matrix) as ``name=value``."""
-  return " ".join(f"{k} {v:.4g}" if isinstance(v, (int, float)) else f"{k}={v}"
+  """Scalars as ``name 1.234`` (whole numbers as integers); anything else (a confusion matrix)
+  as ``name=value``."""
+  return " ".join(f"{k} {_number(v)}" if isinstance(v, (int, float)) else f"{k}={v}"
                   for k, v in metrics.items())
 
 
@@ -232,7 +247,20 @@ def fit(state: TrainState, *, train_step: Callable[[TrainState, dict], tuple[Tra
       window.append(check(pending))
       pending = None
 
-  t_window, start_step, t_start = time.time(), step, time.time()
+  # Progress (steps/s, tok/s, ETA) counts training steps only: the clock starts once the
+  # first step of this start has run (its compilation is not a training speed), and time spent
+  # evaluating and checkpointing is taken out.
+  clock = {"started": False, "window_t": 0.0, "window_steps": 0, "busy": 0.0,
+           "t0": 0.0, "steps": 0, "busy_total": 0.0}
+
+  def timed(fn, *args, **kwargs):
+    t = time.time()
+    try:
+      return fn(*args, **kwargs)
+    finally:
+      clock["busy"] += time.time() - t
+      clock["busy_total"] += time.time() - t
+
   iterator = iter(batches)
   try:
     with _StopFlag() as stop:
@@ -240,6 +268,13 @@ def fit(state: TrainState, *, train_step: Callable[[TrainState, dict], tuple[Tra
         batch = next(iterator)
         state, metrics = train_step(state, batch)
         step += 1
+        if not clock["started"]:
+          jax.block_until_ready(metrics)  # the first step compiles: start the clock after it
+          now = time.time()
+          clock.update(started=True, window_t=now, t0=now, busy=0.0, busy_total=0.0)
+        else:
+          clock["window_steps"] += 1
+          clock["steps"] += 1
         flush()  # the previous step's, read while this one runs
         pending = (step, metrics)
         if step % options.log_every == 0 or step == options.num_steps:
@@ -251,18 +286,23 @@ def fit(state: TrainState, *, train_step: Callable[[TrainState, dict], tuple[Tra
           mean.update(derive(mean))
           if "learning_rate" not in mean:  # a step that schedules its own reports it
             mean["learning_rate"] = optim.learning_rate(state.opt_state)
-          elapsed = time.time() - t_window
-          rate = len(window) / max(elapsed, 1e-9)
-          eta = (options.num_steps - step) / max((step - start_step) /
-                                                 max(time.time() - t_start, 1e-9), 1e-9)
-          extra = f" tok/s {rate * options.tokens_per_step:,.0f}" if options.tokens_per_step else ""
+          now = time.time()
+          elapsed = now - clock["window_t"] - clock["busy"]
+          rate = clock["window_steps"] / elapsed if clock["window_steps"] and elapsed > 0 else 0.0
+          total = now - clock["t0"] - clock["busy_total"]
+          per_step = total / clock["steps"] if clock["steps"] and total > 0 else 0.0
+          eta = f" eta {(options.num_steps - step) * per_step / 60:.1f}m" if per_step else ""
+          extra = (f" tok/s {rate * options.tokens_per_step:,.0f}"
+                   if options.tokens_per_step and rate else "")
           log(f"step {step}/{options.num_steps} epoch {step / options.steps_per_epoch:.2f} "
-              f"{_format(mean)}{extra} eta {eta / 60:.1f}m")
-          writer.write(step, "train", {**mean, "steps_per_s": rate})
-          window, t_window = [], time.time()
+              f"{_format(mean)}{extra}{eta}")
+          writer.write(step, "train", {**mean, **({"steps_per_s": rate} if rate else {})})
+          window = []
+          clock.update(window_t=time.time(), window_steps=0, busy=0.0)
         if evaluate is not None and (step % eval_every == 0 or step == options.num_steps):
           flush()
-          result = evaluate(state)
+          log(f"evaluating at step {step} ...")
+          result = timed(evaluate, state)
           result.update(derive(result))
           writer.write(step, "eval", _scalars(result))
           if options.best_metric not in result:
@@ -278,7 +318,7 @@ def fit(state: TrainState, *, train_step: Callable[[TrainState, dict], tuple[Tra
           log(f"eval step {step}: {_format(result)}{' (best)' if improved else ''}")
           if improved:
             summary.update(best=result, best_step=step, bad_evals=0, plateau_evals=0)
-            save(best=True)
+            timed(save, best=True)
           else:
             summary["bad_evals"] += 1
             summary["plateau_evals"] += 1
@@ -294,7 +334,7 @@ def fit(state: TrainState, *, train_step: Callable[[TrainState, dict], tuple[Tra
               break
         if step % options.checkpoint_every == 0 and last_saved != step:
           flush()
-          save()
+          timed(save)
         if stop.requested:
           flush()
           name = signal_name(stop.signum)

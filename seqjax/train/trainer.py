@@ -425,6 +425,7 @@ def _train_locked(task: Task, config: ml_collections.ConfigDict, workdir: str,
         ckpt.close()
     run.final = True
     for split in task.final_splits(run):
+      log(f"scoring {split} ...")
       scores = task.evaluate(run, state.params, split)
       scores.update(task.derive(scores, config))
       result[split] = scores
