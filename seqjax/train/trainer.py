@@ -31,6 +31,7 @@ import numpy as np
 import optax
 
 from seqjax import parallel
+from seqjax.train import record as record_lib
 from seqjax.train import checkpoint
 from seqjax.train import config as config_lib
 from seqjax.train import workdir as workdir_lib
@@ -382,6 +383,8 @@ def _train_locked(task: Task, config: ml_collections.ConfigDict, workdir: str,
   meta = {**data.meta, "task": task.name, "config": config.to_json(),
           "schedule": {"steps_per_epoch": steps_per_epoch, "num_steps": num_steps}}
   record_config(workdir, config, log)
+  if jax.process_index() == 0:
+    record_lib.record_start(workdir, resume_step or 0)
   options = loop_options(task, config, num_steps, steps_per_epoch, data.tokens_per_step)
   try:
     state, summary = fit(state, train_step=train_step,
@@ -432,6 +435,10 @@ def _train_locked(task: Task, config: ml_collections.ConfigDict, workdir: str,
       log(task.format_scores(run, split, scores, summary["best_step"]))
   task.report(run, state, result)
   _write_json(workdir, "results.json", result)
+  if jax.process_index() == 0:
+    metric, _ = task.best_metric(config)
+    record_lib.write_final(workdir, config, result, step=int(result.get("steps") or 0),
+                           curves=("loss", metric), log=log)
   return result
 
 
