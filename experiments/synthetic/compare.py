@@ -69,6 +69,11 @@ def run_config(task: str, length: int, variant: str, steps: int, hidden: int, se
   return c
 
 
+# Why a cell has no curve: the probe perturbs the h_t each step emits, and the LRU's carry is a
+# complex state behind a projection, not an h_t (its gradient w.r.t. the state is not computed).
+NO_CURVE = "its carry is a complex state with no h_t to perturb"
+
+
 def grad_norm_curve(config, params) -> np.ndarray:
   """Mean ‖∂L/∂h_t‖ over a held-out batch for every t; NaN for the LRU, whose carry has no
   ``h`` field to perturb."""
@@ -188,10 +193,15 @@ def main(argv):
       diagnostics.plot_gate_histograms(
           gates, os.path.join(FLAGS.workdir, f"gates_T{length}.png"),
           title=f"{FLAGS.task}, T={length}: gate values on a held-out batch")
+    missing = sorted({k.split(" (")[0] for k, v in curves.items() if not np.all(np.isfinite(v))})
+    for name in missing:  # said, not dropped silently
+      print(f"T={length}: {name}: no gradient-norm curve ({NO_CURVE})", flush=True)
     curves = {k: v for k, v in curves.items() if np.all(np.isfinite(v))}
+    title = f"{FLAGS.task}, T={length}: gradient of the loss w.r.t. h_t"
+    if missing:
+      title += f"\nnot shown: {', '.join(missing)} ({NO_CURVE})"
     diagnostics.plot_gradient_norms(
-        curves, os.path.join(FLAGS.workdir, f"grad_norms_T{length}.png"),
-        title=f"{FLAGS.task}, T={length}: gradient of the loss w.r.t. h_t")
+        curves, os.path.join(FLAGS.workdir, f"grad_norms_T{length}.png"), title=title)
   write_table(rows, os.path.join(FLAGS.workdir, "results.md"), FLAGS.task)
 
 

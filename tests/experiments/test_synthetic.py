@@ -74,6 +74,8 @@ def test_compare_writes_the_table_and_the_gradient_plot(tmp_path):
   table = (workdir / "results.md").read_text().splitlines()
   assert table[0].startswith("| T | cell | final MSE") and len(table) == 4
   assert (workdir / "grad_norms_T8.png").stat().st_size > 10_000
+  # the LRU has no curve, and the run says so (it was dropped silently before)
+  assert f"T=8: lru: no gradient-norm curve ({compare.NO_CURVE})" in result.stdout
   assert (workdir / "gates_T8.png").stat().st_size > 10_000  # the LSTM's forget gate
   # A rerun (finished runs only evaluate) reports the first run's wall time.
   again = subprocess.run(
