@@ -17,11 +17,11 @@ MASE divides the MAE by the in-sample MAE of the seasonal naive forecast on the 
 
 >>> mase_scale(np.array([1.0, 2.0, 4.0, 3.0]), 1)
 1.3333333333333333
->>> naive(np.array([1.0, 2.0, 4.0, 3.0]), [1, 2], 2)
-array([[2., 2.],
-       [4., 4.]])
->>> seasonal_naive(np.arange(8.0), [5], 3, season=4)
-array([[2., 3., 4.]])
+>>> naive(np.array([1.0, 2.0, 4.0, 3.0]), [0, 1], 2)
+array([[1., 1.],
+       [2., 2.]])
+>>> seasonal_naive(np.arange(8.0), [4], 3, season=4)  # y[1], y[2], y[3]
+array([[1., 2., 3.]])
 """
 
 from __future__ import annotations
