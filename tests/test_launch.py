@@ -153,3 +153,55 @@ def _port() -> int:
   with socket.socket() as s:
     s.bind(("127.0.0.1", 0))
     return s.getsockname()[1]
+
+
+def _xm_launch():
+  sys.path.insert(0, str(REPO / "launch"))
+  try:
+    import xm_launch  # pylint: disable=g-import-not-at-top
+  finally:
+    sys.path.pop(0)
+  return xm_launch
+
+
+def test_xmanager_plan_for_every_executor():
+  xl = _xm_launch()
+  assert xl.experiments() == sorted(p.parent.name for p in (REPO / "experiments").glob("*/main.py"))
+  local = xl.plan("tagging", "local", ["--config=c.py", "--workdir=/w"])
+  assert local["executable"] == {"binary": str(REPO / "launch" / "xm_entry.sh"),
+                                 "args": ["tagging", "--config=c.py", "--workdir=/w"]}
+  vertex = xl.plan("lm", "vertex", ["--workdir=gs://b/r"], accelerator="A100", count=2,
+                   jax_extra="cuda12", push_image_tag="gcr.io/p/s:1")
+  assert vertex["requirements"] == {"A100": 2}
+  e = vertex["executable"]
+  assert e["entrypoint"] == "experiments.lm.main" and e["push_image_tag"] == "gcr.io/p/s:1"
+  assert e["docker_instructions"][-1] == "RUN pip install --no-cache-dir -e . 'jax[cuda12]'"
+  for args, message in [(("nlp", "local", []), "--experiment must be one of"),
+                        (("lm", "slurm", []), "--executor must be one of"),
+                        (("lm", "local", ["positional"]), "must be --flag=value"),
+                        (("lm", "local", []), "--push_image_tag is for")]:
+    with pytest.raises(ValueError, match=message):
+      xl.plan(*args, push_image_tag="x" if "push" in message else "")
+
+
+def test_xmanager_dry_run_builds_real_jobs():
+  pytest.importorskip("xmanager")
+  proc = subprocess.run([PY, str(REPO / "launch" / "xm_launch.py"), "--experiment=timeseries",
+                         "--executor=vertex", "--accelerator=A100", "--dry_run", "--",
+                         "--config=experiments/timeseries/configs/tiny.py", "--workdir=gs://b/r"],
+                        cwd=REPO, capture_output=True, text=True, timeout=120)
+  assert proc.returncode == 0, proc.stderr
+  assert "job: executor=Vertex requirements={<ResourceType.A100: " in proc.stdout
+
+
+def test_xmanager_missing_is_one_line():
+  try:
+    import xmanager  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+    pytest.skip("xmanager is installed")
+  except ImportError:
+    pass
+  proc = subprocess.run([PY, str(REPO / "launch" / "xm_launch.py"), "--experiment=lm",
+                         "--dry_run"], cwd=REPO, capture_output=True, text=True, timeout=60)
+  assert proc.returncode == 2
+  assert proc.stderr.strip() == ("error: launch/xm_launch.py needs the xmanager package: pip "
+                                 "install -e \".[xmanager]\"")
