@@ -90,6 +90,44 @@ def _sync(name: str) -> None:
     multihost_utils.sync_global_devices(name)
 
 
+def _path_name(path: Any) -> str:
+  parts = []
+  for k in path:
+    for attr in ("key", "name", "idx"):
+      if hasattr(k, attr):
+        parts.append(str(getattr(k, attr)))
+        break
+    else:
+      parts.append(str(k))
+  return "/".join(parts)
+
+
+def _shapes(tree: Any) -> dict[str, tuple]:
+  leaves = jax.tree_util.tree_flatten_with_path(tree, is_leaf=lambda x: hasattr(x, "shape"))[0]
+  return {_path_name(p): tuple(getattr(v, "shape", ())) for p, v in leaves if v is not None}
+
+
+def shape_difference(saved: Any, target: Any) -> Optional[str]:
+  """The first array whose shape differs between a checkpoint's saved metadata tree and
+  ``target`` (or that only one of them has), in one phrase, with how many more differ; ``None``
+  when every shape matches."""
+  a, b = _shapes(getattr(saved, "tree", saved)), _shapes(target)
+  # parameters first: an optimizer slot of the same array says the same less clearly
+  differ = sorted((k for k in set(a) | set(b) if a.get(k) != b.get(k)),
+                  key=lambda k: (not k.startswith("params/"), k))
+  if not differ:
+    return None
+  k = differ[0]
+  if k not in a:
+    first = f"{k} is in this config's model but not in the checkpoint"
+  elif k not in b:
+    first = f"{k} is in the checkpoint but not in this config's model"
+  else:
+    first = f"{k} has shape {a[k]} in the checkpoint but {b[k]} in this config's model"
+  more = f" ({len(differ) - 1} more arrays differ)" if len(differ) > 1 else ""
+  return first + more
+
+
 class Checkpointer:
   """``workdir/checkpoints`` keeps the last ``keep`` steps; ``workdir/best`` the best one."""
 
@@ -210,8 +248,13 @@ class Checkpointer:
     try:
       restored = manager.restore(step, args=args)
     except Exception as e:  # pylint: disable=broad-except  (orbax/tensorstore raise many kinds)
+      try:
+        differs = shape_difference(manager.item_metadata(step)["state"], target_state)
+      except Exception:  # pylint: disable=broad-except  (no metadata: say what orbax said)
+        differs = None
       raise CheckpointError(f"checkpoint {step} in {manager.directory} verifies but does not fit "
-                            f"the model this config builds ({first_line(e, with_type=True)})") from e
+                            f"the model this config builds: "
+                            f"{differs or first_line(e, with_type=True)}") from e
     return restored.state, restored.data, restored.meta
 
   def read_meta(self, step: int, which: str = "last") -> dict:

@@ -158,3 +158,18 @@ def test_malformed_raw_files_name_their_line(tmp_path):
       "--config=experiments/timeseries/configs/tiny_classify.py", f"--workdir={tmp_path / 'v'}",
       f"--config.data.manual_dir={tmp_path / 'ts'}", f"--config.data.data_dir={tmp_path / 't'}"],
       "has label '10', not one of")
+
+
+def test_a_checkpoint_of_another_shape_names_the_first_array(tmp_path):
+  """--allow_config_change with another hidden size: one line naming the array and both
+  shapes (before: the first line of a long orbax error)."""
+  y = ar_series(150, seed=5, sigma=1.0)
+  c = forecast_config(tmp_path, y, num_steps=10, eval_every=10, checkpoint_every=10)
+  c.baselines.arima = c.baselines.ets = False
+  train_and_evaluate(FORECAST, c, str(tmp_path / "w"), log=_quiet)
+  c.model.rnn.hidden_size, c.train.num_steps = 32, 20
+  with pytest.raises(Exception, match=r"does not fit the model this config builds: "
+                                      r"params/encoder/layer_0/b has shape \(64,\) in the "
+                                      r"checkpoint but \(128,\) in this config's model "
+                                      r"\(11 more arrays differ\)"):
+    train_and_evaluate(FORECAST, c, str(tmp_path / "w"), log=_quiet, allow_config_change=True)
