@@ -182,11 +182,18 @@ def define_train_flags(task: str) -> None:
                     "Resume a workdir although the config differs from the one its checkpoint "
                     "was trained with in keys that shape the model, the data or the "
                     "optimisation (deliberate fine-tuning); the differences are logged.")
+  flags.DEFINE_enum("mode", "train", ["train", "eval"],
+                    "train: train (or resume) in --workdir, then score the final splits; eval: "
+                    "score a checkpoint of a trained --workdir (--checkpoint, --split) and write "
+                    "workdir/eval_<checkpoint>.json.")
+  flags.DEFINE_enum("checkpoint", "best", ["best", "last"], "--mode=eval: which checkpoint.")
+  flags.DEFINE_list("split", [], "--mode=eval: the splits to score (default: every evaluation "
+                    "split); --config.data.manual_dir=DIR scores the data of another directory.")
   flags.mark_flags_as_required(["config", "workdir"])
   caller = sys._getframe(1).f_globals.get("__name__", "__main__")  # pylint: disable=protected-access
   if caller == "__main__":  # absl names the main module by its path (``--help`` lists its flags)
     caller = sys.argv[0]
-  for name in ("config", "workdir", "allow_config_change"):
+  for name in ("config", "workdir", "allow_config_change", "mode", "checkpoint", "split"):
     flags.FLAGS.register_key_flag_for_module(caller, flags.FLAGS[name])
 
 
@@ -238,6 +245,15 @@ def train_main(task: Any) -> Callable[[list[str]], None]:
     config = flags.FLAGS.config
     check_or_exit(lambda: (task.check(config),
                            trainer.check_loop(config.train, config.get("optimizer"))))
+    if flags.FLAGS.mode == "eval":
+      from seqjax.train.checkpoint import CheckpointError  # pylint: disable=g-import-not-at-top
+      from seqjax.train.task import InputError  # pylint: disable=g-import-not-at-top
+      try:
+        trainer.evaluate_checkpoint(task, flags.FLAGS.workdir, config,
+                                    which=flags.FLAGS.checkpoint, splits=flags.FLAGS.split)
+      except (ValueError, FileNotFoundError, CheckpointError, InputError) as e:
+        fail(one_line(e))
+      return
     check_or_exit(lambda: task.prepare(config))
     trainer.train_and_evaluate(task, config, flags.FLAGS.workdir,
                                allow_config_change=flags.FLAGS.allow_config_change)

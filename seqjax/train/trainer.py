@@ -528,3 +528,51 @@ def restore(task: Task, workdir: str, which: str = "best",
     ckpt.close()
   return Restored(config=config, meta=meta, model=model, params=state.params,
                   step=int(state.step))
+
+
+# ---- evaluating a trained workdir ----------------------------------------------------------
+def evaluate_checkpoint(task: Task, workdir: str, config: ml_collections.ConfigDict, *,
+                        which: str = "best", splits: Optional[list[str]] = None,
+                        log: Callable[[str], None] = print) -> dict[str, Any]:
+  """Scores checkpoint ``which`` (``"best"`` or ``"last"``) of a trained workdir on ``splits``
+  (default: every evaluation split), as the end of training does, and writes
+  ``workdir/eval_<which>.json``. The model, data and metadata are the checkpoint's own: of
+  ``config`` only the keys a resumed run may change are used (``MAY_CHANGE_ON_RESUME``, e.g.
+  ``data.manual_dir`` to score data from another directory, and the task's ``resume_free``)."""
+  restored = restore(task, workdir, which, log=log)
+  saved = restored.config
+  free = MAY_CHANGE_ON_RESUME + tuple(task.resume_free)
+  before, after = _flat(json.loads(saved.to_json())), _flat(json.loads(config.to_json()))
+  merged = ml_collections.ConfigDict(json.loads(saved.to_json()))
+  for key, value in after.items():
+    if before.get(key) != value and _is_free(key, free):
+      node = merged
+      *parents, leaf = key.split(".")
+      for p in parents:
+        node = node[p]
+      node[leaf] = value
+      log(f"evaluating with {key}={value!r} (trained with {before.get(key)!r})")
+  data = task.data(merged, restored.meta)
+  par = parallel.DataParallel(parallel.make_mesh(1, 1))
+  run = Run(task=task, config=merged, workdir=workdir, data=data, model=restored.model,
+            parallel=par, log=log, final=True)
+  run.eval_step = jax.jit(lambda params, batch, carry: task.eval_step(
+      restored.model, params, batch, carry, merged))
+  chosen = list(splits) if splits else list(data.evals)
+  unknown = [s for s in chosen if s not in data.evals]
+  if unknown:
+    raise ValueError(f"--split: {unknown} not among this task's evaluation splits "
+                     f"{sorted(data.evals)}")
+  result: dict[str, Any] = {"checkpoint": which, "step": restored.step}
+  for split in chosen:
+    log(f"scoring {split} ...")
+    scores = task.evaluate(run, restored.params, split)
+    scores.update(task.derive(scores, merged))
+    result[split] = scores
+    log(task.format_scores(run, split, scores, restored.step))
+  _write_json(workdir, f"eval_{which}.json", result)
+  return result
+
+
+def _is_free(key: str, free: tuple[str, ...]) -> bool:
+  return any(key == f or (f.endswith(".") and key.startswith(f)) for f in free)

@@ -173,3 +173,33 @@ def test_a_checkpoint_of_another_shape_names_the_first_array(tmp_path):
                                       r"checkpoint but \(128,\) in this config's model "
                                       r"\(11 more arrays differ\)"):
     train_and_evaluate(FORECAST, c, str(tmp_path / "w"), log=_quiet, allow_config_change=True)
+
+
+def test_eval_mode_scores_a_trained_workdir_as_training_did(tmp_path):
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  y = ar_series(150, seed=2, sigma=1.0)
+  c = forecast_config(tmp_path, y, num_steps=20, eval_every=10, checkpoint_every=10)
+  c.baselines.ets = False
+  result = train_and_evaluate(FORECAST, c, str(tmp_path / "w"), log=_quiet)
+  args = [sys.executable, "-m", "experiments.timeseries.main",
+          "--config=experiments/timeseries/configs/tiny.py", f"--workdir={tmp_path / 'w'}",
+          f"--config.data.manual_dir={tmp_path / 'raw'}",
+          f"--config.data.data_dir={tmp_path / 'tfds'}", "--config.baselines.ets=False",
+          "--mode=eval"]
+  root = str(__import__("pathlib").Path(__file__).resolve().parents[2])
+  proc = subprocess.run(args + ["--split=test"], cwd=root, capture_output=True, text=True,
+                        timeout=180)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  saved = json.loads((tmp_path / "w" / "eval_best.json").read_text())
+  assert saved["step"] == result["best_step"] and list(saved) == ["checkpoint", "step", "test"]
+  assert saved["test"]["rnn"] == pytest.approx(result["test"]["rnn"], rel=1e-6)
+  assert saved["test"]["arima"]["mase"] == pytest.approx(result["test"]["arima"]["mase"])
+  bad = subprocess.run(args + ["--split=train"], cwd=root, capture_output=True, text=True,
+                       timeout=180)
+  assert bad.returncode == 2
+  assert bad.stderr.strip().splitlines()[-1] == (
+      "error: --split: ['train'] not among this task's evaluation splits ['test', 'validation']")
+  assert_one_line_error("experiments.timeseries.main", [
+      "--config=experiments/timeseries/configs/tiny.py", f"--workdir={tmp_path / 'none'}",
+      "--mode=eval"], "is not a directory")
