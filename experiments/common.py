@@ -245,7 +245,7 @@ def train_main(task: Any) -> Callable[[list[str]], None]:
     config = flags.FLAGS.config
     check_or_exit(lambda: (task.check(config),
                            trainer.check_loop(config.train, config.get("optimizer"))))
-    if flags.FLAGS.mode == "eval":
+    if "mode" in flags.FLAGS and flags.FLAGS.mode == "eval":
       from seqjax.train.checkpoint import CheckpointError  # pylint: disable=g-import-not-at-top
       from seqjax.train.task import InputError  # pylint: disable=g-import-not-at-top
       try:

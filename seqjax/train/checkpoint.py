@@ -155,12 +155,28 @@ class Checkpointer:
     return ocp.args.Composite(state=ocp.args.StandardSave(state),
                               data=ocp.args.JsonSave(data_state), meta=ocp.args.JsonSave(meta))
 
-  def save(self, step: int, state: Any, data_state: dict, meta: dict, *, best: bool = False):
-    """Saves ``step`` (also as the best when ``best``), waits for it and seals it."""
+  def save(self, step: int, state: Any, data_state: dict, meta: dict, *, best: bool = False,
+           wait: bool = False):
+    """Saves ``step`` (also as the best when ``best``) asynchronously: the arrays are copied
+    off the devices before this returns, and orbax writes them while training goes on. The
+    checkpoint is sealed (``seal``) once written: before the next save, a restore, ``finish``
+    or ``close``, or here with ``wait``. Until then it does not verify, so a run killed
+    mid-write resumes from the previous sealed checkpoint, saying why."""
+    self.finish()
     args = self._save_args(state, data_state, meta)
     self.last.save(step, args=args, force=True)
     if best:
       self.best.save(step, args=self._save_args(state, data_state, meta), force=True)
+    self._pending = (step, best)
+    if wait:
+      self.finish()
+
+  def finish(self) -> None:
+    """Waits for a save in flight and seals it (a no-op when none is)."""
+    pending, self._pending = getattr(self, "_pending", None), None
+    if pending is None:
+      return
+    step, best = pending
     self.wait()
     if jax.process_index() == 0:
       seal(self.step_dir(step))
@@ -171,6 +187,11 @@ class Checkpointer:
   def wait(self) -> None:
     self.last.wait_until_finished()
     self.best.wait_until_finished()
+
+  def reached_preemption(self, step: int) -> bool:
+    """Whether the cluster announced a preemption (orbax's check: a SIGTERM seen by any
+    process of a multi-process JAX run, synchronised across them)."""
+    return bool(self.last.reached_preemption(step))
 
   def steps(self, which: str = "last") -> list[int]:
     """The steps saved under ``which``, newest first."""
@@ -189,6 +210,7 @@ class Checkpointer:
     too. ``CheckpointError`` naming the workdir when checkpoints exist but none verifies
     (nothing is moved then).
     """
+    self.finish()
     steps = self.steps(which)
     if not steps:
       return None
@@ -233,6 +255,7 @@ class Checkpointer:
     newer checkpoint skipped on the way to the default step is named in a ``log`` line);
     ``CheckpointError`` (one line, naming the checkpoint) when they do not, or when the
     arrays do not fit ``target_state``."""
+    self.finish()
     manager = self._manager(which)
     if step is None:
       step = self.newest_verified(which, log=log)
@@ -267,8 +290,11 @@ class Checkpointer:
     return manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
 
   def close(self) -> None:
-    self.last.close()
-    self.best.close()
+    try:
+      self.finish()
+    finally:
+      self.last.close()
+      self.best.close()
 
 
 def read_meta(workdir: str, which: str = "best", log: Callable[[str], None] = print

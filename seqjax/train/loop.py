@@ -11,7 +11,10 @@
   decays the learning rate on a plateau, and stops early after ``patience`` evaluations
   without improvement;
 - checkpoints every ``checkpoint_every`` steps, at the end, and when interrupted (SIGINT or
-  SIGTERM: the current step finishes, is saved, then ``Interrupted`` is raised);
+  SIGTERM: the current step finishes, is saved, then ``Interrupted`` is raised) or preempted
+  (orbax's ``reached_preemption``: the same, once every process has seen the notice).
+  Saves are asynchronous: orbax writes while the next steps train, and a checkpoint is sealed
+  once written (before the next save, a restore, and at the end);
 - stops with ``FloatingPointError`` naming the step when the loss or the gradient norm is not
   finite, or when a parameter or optimizer state about to be saved is not, leaving the last
   good checkpoint in place: no checkpoint holds a non-finite value;
@@ -335,6 +338,14 @@ def fit(state: TrainState, *, train_step: Callable[[TrainState, dict], tuple[Tra
         if step % options.checkpoint_every == 0 and last_saved != step:
           flush()
           timed(save)
+        if ckpt.reached_preemption(step):  # the cluster will take the machines back
+          flush()
+          summary["stopped"] = f"preempted at step {step}"
+          if last_saved != step:
+            timed(save)
+          ckpt.finish()
+          raise Interrupted(signal.SIGTERM, step, f"preempted: stopped at step {step}, saved "
+                            f"in {ckpt.directory}; the same command resumes it")
         if stop.requested:
           flush()
           name = signal_name(stop.signum)

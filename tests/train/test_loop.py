@@ -156,3 +156,37 @@ def test_progress_counts_training_steps_only(tmp_path):
   assert sum(line.startswith("evaluating at step") for line in logs) == 4
   etas = [float(line.split(" eta ")[1].rstrip("m")) for line in logs if " eta " in line]
   assert etas and max(etas) < 0.1  # minutes: not inflated by the sleeps
+
+
+def test_preemption_saves_the_step_and_resume_continues(tmp_path, monkeypatch):
+  """orbax's preemption notice (a SIGTERM to any process of a multi-process run) stops the
+  loop at a step it saves and seals; the same call resumes from there."""
+  from seqjax.train.loop import Interrupted  # pylint: disable=g-import-not-at-top
+  monkeypatch.setattr(Checkpointer, "reached_preemption", lambda self, step: step == 7)
+  state, step = make()
+  with pytest.raises(Interrupted, match="preempted: stopped at step 7"):
+    fit(state, train_step=step, batches=Counter(), options=options(), workdir=str(tmp_path),
+        log=lambda _: None)
+  ckpt = Checkpointer(str(tmp_path))
+  assert ckpt.newest_verified() == 7  # saved and sealed
+  ckpt.close()
+  monkeypatch.setattr(Checkpointer, "reached_preemption", lambda self, step: False)
+  logs = []
+  final, _ = fit(state, train_step=step, batches=Counter(), options=options(),
+                 workdir=str(tmp_path), log=logs.append)
+  assert int(final.step) == 12 and any("resumed from" in line and "step 7" in line
+                                       for line in logs)
+
+
+def test_saves_are_asynchronous_and_sealed_before_reading(tmp_path):
+  """``save`` returns before the checkpoint is sealed; the next save, a restore or close seal
+  it, so a reader never sees an unsealed checkpoint as verified."""
+  from seqjax.train import checkpoint as ckpt_lib  # pylint: disable=g-import-not-at-top
+  state, _ = make()
+  ckpt = Checkpointer(str(tmp_path))
+  ckpt.save(3, state, {"i": 3}, {})
+  assert ckpt._pending == (3, False)  # pylint: disable=protected-access
+  assert ckpt.newest_verified() == 3  # it waited and sealed first
+  ckpt.save(5, state, {"i": 5}, {})
+  ckpt.close()
+  assert ckpt_lib.verify(ckpt.step_dir(5)) is None
