@@ -128,6 +128,17 @@ def gate_values(config, params) -> np.ndarray:
   return np.asarray(diagnostics.gate_values(*gate_inputs(config, params)))
 
 
+def progress(name: str):
+  """A run's log, reduced to its progress (step and evaluation lines, resumes, stops) and
+  prefixed with the run's name, so a long comparison shows where each run is."""
+  shown = ("step ", "eval step", "resumed", "early stop", "learning rate")
+
+  def log(line: str) -> None:
+    if line.startswith(shown):
+      print(f"[{name}] {line}", flush=True)
+  return log
+
+
 def first_solved(workdir: str, task: str) -> int | None:
   for row in read_metrics(workdir):
     if row.get("split") != "eval":
@@ -160,7 +171,8 @@ def main(argv):
       diverged = read_divergence(workdir)
       if diverged is None:
         try:
-          result = trainer.train_and_evaluate(synthetic_task.TASK, config, workdir, log=lambda _: None)
+          result = trainer.train_and_evaluate(synthetic_task.TASK, config, workdir,
+                                              log=progress(f"T={length} {variant}"))
         except FloatingPointError as e:  # IRNN and tanh RNN may explode: a result, not a crash
           diverged = record_divergence(workdir, str(e), time.time() - start)
       if diverged is not None:

@@ -74,6 +74,7 @@ def test_compare_writes_the_table_and_the_gradient_plot(tmp_path):
   table = (workdir / "results.md").read_text().splitlines()
   assert table[0].startswith("| T | cell | final MSE") and len(table) == 4
   assert (workdir / "grad_norms_T8.png").stat().st_size > 10_000
+  assert "[T=8 lstm] step 4/4" in result.stdout  # each run's progress is shown
   # the LRU has no curve, and the run says so (it was dropped silently before)
   assert f"T=8: lru: no gradient-norm curve ({compare.NO_CURVE})" in result.stdout
   assert (workdir / "gates_T8.png").stat().st_size > 10_000  # the LSTM's forget gate
@@ -82,7 +83,8 @@ def test_compare_writes_the_table_and_the_gradient_plot(tmp_path):
       [sys.executable, "-m", "experiments.synthetic.compare", "--task=adding", "--lengths=8",
        "--cells=lstm", "--steps=4", "--hidden_size=8", "--batch_size=8", f"--workdir={workdir}"],
       cwd=REPO, capture_output=True, text=True, timeout=300)
-  assert json.loads(again.stdout.splitlines()[0])["wall_s"] == rows[0]["wall_s"]
+  again_rows = [json.loads(line) for line in again.stdout.splitlines() if line.startswith("{")]
+  assert again_rows[0]["wall_s"] == rows[0]["wall_s"]
 
 
 def test_a_diverged_run_is_a_result_not_a_crash(tmp_path):
