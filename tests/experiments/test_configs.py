@@ -21,6 +21,8 @@ def test_config_validates(task, name):
   module = importlib.import_module(f"experiments.{task}.task")
   # timeseries: one experiment, two tasks (config.task picks forecasting or classification)
   (module.TASKS[config.task] if hasattr(module, "TASKS") else module.TASK).check(config)
+  from seqjax.train import trainer  # pylint: disable=g-import-not-at-top
+  trainer.check_loop(config.train, config.get("optimizer"))  # e.g. no plateau with a schedule
   if "parallel" not in config:  # word2vec (sparse row updates), recsys and the small
     assert task in ("word2vec", "recsys", "timeseries")  # time-series sets train on one device
     return
