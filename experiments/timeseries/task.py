@@ -37,7 +37,15 @@ from seqjax.train.task import Data, InputError, Task
 class _Base(Task):
   rnn_sections = ("model.rnn",)
   resume_free = ("baselines.", "report.")
-  kind = ""
+  kind = ""  # the registry kind of the task's datasets
+  make_config = None  # the base config's function
+  constraints: dict = {}  # the base config's value checks
+
+  def schema(self):
+    return type(self).make_config()
+
+  def checks(self):
+    return self.constraints
 
   def validate(self, config):
     if config.task != self.name:
@@ -61,12 +69,8 @@ class ForecastTask(_Base):
   name = "forecast"
   kind = registry.FORECAST
   best = ("mase", "min")
-
-  def schema(self):
-    return base.forecast_config()
-
-  def checks(self):
-    return base.FORECAST_CHECKS
+  make_config = staticmethod(base.forecast_config)
+  constraints = base.FORECAST_CHECKS
 
   def validate(self, config):
     super().validate(config)
@@ -343,12 +347,8 @@ class ClassifyTask(_Base):
   name = "classify"
   kind = registry.SERIES
   best = ("loss", "min")
-
-  def schema(self):
-    return base.classify_config()
-
-  def checks(self):
-    return base.CLASSIFY_CHECKS
+  make_config = staticmethod(base.classify_config)
+  constraints = base.CLASSIFY_CHECKS
 
   def cases(self, config):
     builder = self.prepare(config)

@@ -12,6 +12,14 @@ from seqjax.train import config as checks
 SCALINGS = ("global", "last")
 
 
+def _train_section() -> ml_collections.ConfigDict:
+  """``config.train`` of both tasks."""
+  t = common.loop_section(num_epochs=100, log_every=50, checkpoint_every=500, keep_checkpoints=2)
+  t.batch_size = 32
+  t.eval_batch_size = 256
+  return t
+
+
 def forecast_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.task = "forecast"
@@ -37,11 +45,7 @@ def forecast_config() -> ml_collections.ConfigDict:
   c.model.input_size = 16  # linear input projection; 0: raw features into the RNN
   c.model.dropout_rate = 0.0
   c.model.rnn = common.rnn_section(cell="lstm", hidden_size=64)
-
-  c.train = common.loop_section(num_epochs=100, log_every=50, checkpoint_every=500,
-                                keep_checkpoints=2)
-  c.train.batch_size = 32
-  c.train.eval_batch_size = 256
+  c.train = _train_section()
 
   c.baselines = ml_collections.ConfigDict()
   c.baselines.arima = True  # (S)ARIMA by maximum likelihood, order by AIC
@@ -79,11 +83,7 @@ def classify_config() -> ml_collections.ConfigDict:
   c.model.hidden_sizes = ()  # MLP layers before the output
   c.model.dropout_rate = 0.0
   c.model.rnn = common.rnn_section(cell="lstm", hidden_size=64)
-
-  c.train = common.loop_section(num_epochs=100, log_every=50, checkpoint_every=500,
-                                keep_checkpoints=2)
-  c.train.batch_size = 32
-  c.train.eval_batch_size = 256
+  c.train = _train_section()
 
   c.baselines = ml_collections.ConfigDict()
   c.baselines.dtw = True  # 1-NN with dependent DTW on the (normalised) training cases
