@@ -111,6 +111,8 @@ def shape_difference(saved: Any, target: Any) -> Optional[str]:
   """The first array whose shape differs between a checkpoint's saved metadata tree and
   ``target`` (or that only one of them has), in one phrase, with how many more differ; ``None``
   when every shape matches."""
+  if saved is None:
+    return None
   a, b = _shapes(getattr(saved, "tree", saved)), _shapes(target)
   # parameters first: an optimizer slot of the same array says the same less clearly
   differ = sorted((k for k in set(a) | set(b) if a.get(k) != b.get(k)),
@@ -135,12 +137,18 @@ class Checkpointer:
     self.workdir = os.path.abspath(workdir)
     self.directory = os.path.join(self.workdir, "checkpoints")
     # Each manager names its own multi-process barriers: both save the same step.
+    # The items' handlers are named up front, so a manager can read a checkpoint's metadata
+    # (array shapes) before any save or restore.
+    handlers = lambda: {"state": ocp.StandardCheckpointHandler(),
+                        "data": ocp.JsonCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()}
     self.last = ocp.CheckpointManager(
         self.directory, options=ocp.CheckpointManagerOptions(
-            max_to_keep=keep, create=True, multiprocessing_options=_barriers("last")))
+            max_to_keep=keep, create=True, multiprocessing_options=_barriers("last")),
+        item_handlers=handlers())
     self.best = ocp.CheckpointManager(
         os.path.join(self.workdir, "best"), options=ocp.CheckpointManagerOptions(
-            max_to_keep=1, create=True, multiprocessing_options=_barriers("best")))
+            max_to_keep=1, create=True, multiprocessing_options=_barriers("best")),
+        item_handlers=handlers())
 
   def _manager(self, which: str) -> ocp.CheckpointManager:
     if which not in ("last", "best"):
@@ -268,16 +276,21 @@ class Checkpointer:
                               f"{reason}")
     args = ocp.args.Composite(state=ocp.args.StandardRestore(target_state),
                               data=ocp.args.JsonRestore(), meta=ocp.args.JsonRestore())
+    # Shapes are compared from the saved metadata first: a restore that fails half-way leaves
+    # orbax's reads pending, and they complain at exit.
+    try:
+      differs = shape_difference(manager.item_metadata(step)["state"], target_state)
+    except Exception:  # pylint: disable=broad-except  (no metadata: the restore will tell)
+      differs = None
+    if differs:
+      raise CheckpointError(f"checkpoint {step} in {manager.directory} verifies but does not fit "
+                            f"the model this config builds: {differs}")
     try:
       restored = manager.restore(step, args=args)
     except Exception as e:  # pylint: disable=broad-except  (orbax/tensorstore raise many kinds)
-      try:
-        differs = shape_difference(manager.item_metadata(step)["state"], target_state)
-      except Exception:  # pylint: disable=broad-except  (no metadata: say what orbax said)
-        differs = None
       raise CheckpointError(f"checkpoint {step} in {manager.directory} verifies but does not fit "
-                            f"the model this config builds: "
-                            f"{differs or first_line(e, with_type=True)}") from e
+                            f"the model this config builds: {first_line(e, with_type=True)}"
+                            ) from e
     return restored.state, restored.data, restored.meta
 
   def read_meta(self, step: int, which: str = "last") -> dict:
