@@ -4,15 +4,16 @@
 #
 #   launch/tpu_vm.sh --name=NAME --zone=ZONE [--accelerator=v4-32] [--version=VERSION] \
 #       [--project=PROJECT] [--create] [--skip_install] [--dry_run] \
-#       <experiment: any experiments/<name>/ with a main.py> --config=... --workdir=gs://BUCKET/run [...]
+#       <experiment: any experiments/<name>/ with a main.py> --config=... --workdir=/mnt/shared/run [...]
 #
 # Steps (each printed before it runs; --dry_run prints them only):
 #   1. describe the TPU VM; with --create, create it when it does not exist
 #   2. pack this checkout (without .git, .venv, runs) and copy it to every worker
 #   3. unpack and install seqjax with jax[tpu] on every worker (skip with --skip_install)
 #   4. run the experiment on all workers at once; their output streams here
-# The workdir should be a gs:// path (orbax writes there from every host); data directories
-# (--config.data.manual_dir) must exist on every worker or be gs:// paths.
+# The workdir must be a directory every worker mounts (NFS, Filestore): gs:// workdirs are
+# refused until seqjax's checkpoint seal, lock and records go through a remote filesystem
+# layer. Data directories (--config.data.manual_dir) must exist on every worker.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source launch/common.sh

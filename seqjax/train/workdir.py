@@ -29,6 +29,10 @@ def check_workdir(workdir: str) -> None:
   naming the flag otherwise)."""
   if not workdir:
     raise ValueError("--workdir is empty")
+  if "://" in workdir:  # it would become a local folder named "gs:" (and lose the run)
+    raise ValueError(f"--workdir={workdir!r}: workdirs on object storage are not supported yet "
+                     "(the checkpoint seal, the lock and the records use local file operations); "
+                     "use a directory every host mounts (NFS, Filestore)")
   if os.path.exists(workdir) and not os.path.isdir(workdir):
     raise NotADirectoryError(f"--workdir={workdir!r} is a file, not a directory")
   parent = os.path.dirname(os.path.abspath(workdir))

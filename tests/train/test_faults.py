@@ -305,3 +305,13 @@ def test_a_workdir_that_is_a_file_is_one_line(tmp_path):
   out = run_toy(tmp_path / "f")
   assert out.returncode == 2
   assert err_lines(out) == [f"error: --workdir='{tmp_path}/f' is a file, not a directory"]
+
+
+def test_an_object_storage_workdir_is_refused_not_written_locally(tmp_path, monkeypatch):
+  """``--workdir=gs://b/run`` used to write a local folder ``./gs:/b/run``."""
+  monkeypatch.chdir(tmp_path)
+  task, config = toy(num_steps=5)
+  with pytest.raises(InputError, match=r"--workdir='gs://b/run': workdirs on object storage "
+                                       r"are not supported yet"):
+    trainer.train_and_evaluate(task, config, "gs://b/run", **QUIET)
+  assert not (tmp_path / "gs:").exists()
