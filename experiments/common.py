@@ -199,25 +199,15 @@ def define_train_flags(task: str) -> None:
 
 def config_keys_help(*tasks: Any) -> str:
   """Every key of the tasks' base configs with its default, one per line (for ``--help``)."""
+  from seqjax.train import config as config_lib  # pylint: disable=g-import-not-at-top
   lines = []
   for task in tasks:
-    flat = _flat_config(task.schema())
     if len(tasks) > 1:
       lines.append(f"  [{task.name}]")
-    lines += [f"    {key} = {value!r}" for key, value in flat.items()]
+    lines += [f"    {key} = {value!r}"
+              for key, value in config_lib.leaves(task.schema(), keep_empty=True).items()]
   return ("\nConfig keys, with their defaults (set any with --config.KEY=VALUE):\n" +
           "\n".join(lines))
-
-
-def _flat_config(config: Any, prefix: str = "") -> dict[str, Any]:
-  out = {}
-  for key, value in config.items():
-    if isinstance(value, ml_collections.ConfigDict):
-      inner = _flat_config(value, f"{prefix}{key}.")
-      out.update(inner if inner else {f"{prefix}{key}": {}})
-    else:
-      out[f"{prefix}{key}"] = value
-  return out
 
 
 def document_config(*tasks: Any) -> None:

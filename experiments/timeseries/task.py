@@ -101,6 +101,14 @@ class ForecastTask(_Base):
     season = self.season(config)
     model_y = np.log(y) if d.log else y
     scaler = data_lib.Scaler.fit(model_y[:split.train_end])
+    stats_note = ""
+    if meta is not None:  # the model's input scaling is the one it was trained with
+      saved = data_lib.Scaler(float(meta["mean"]), float(meta["std"]))
+      if not np.allclose([saved.mean, saved.std], [scaler.mean, scaler.std]):
+        stats_note = (f"\nthe training part here has mean {scaler.mean:.6g} and standard "
+                      f"deviation {scaler.std:.6g}; the model was trained with {saved.mean:.6g} "
+                      f"and {saved.std:.6g}, which are used")
+      scaler = saved
     scale = ts.mase_scale(y[:split.train_end], season)
     z = scaler.transform(model_y)
     feats = data_lib.season_features(np.arange(len(y)), season if d.season_features else 0)
@@ -128,7 +136,7 @@ class ForecastTask(_Base):
                f"test [{split.valid_end}, {len(y)}); context {d.context}, horizon {d.horizon}, "
                f"season {season}; windows: {len(origins_of['train'])} train, "
                f"{len(origins_of['validation'])} validation, "
-               f"{len(origins_of['test'])} test origins")
+               f"{len(origins_of['test'])} test origins{stats_note}")
     return Data(train=train, evals=evals,
                 meta={"name": d.name, "n": len(y), "season": season, "mean": scaler.mean,
                       "std": scaler.std, "mase_scale": scale},
@@ -230,16 +238,23 @@ class ForecastTask(_Base):
     fits = extra.setdefault("fits", {})
     train = y[:sp.train_end]
     model_y = np.log(y) if d.log else y
-    if b.arima and "arima" not in fits:
-      run.log("fitting ARIMA on the training part (order by AIC)")
-      fits["arima"] = ts.fit_arima(np.log(train) if d.log else train, d=b.arima_d,
-                                   max_p=b.arima_max_p, max_q=b.arima_max_q,
-                                   seasonal_order=tuple(b.seasonal_order) + (
-                                       season if any(b.seasonal_order) else 0,))
-    if b.ets and "ets" not in fits:
-      run.log("fitting ETS on the training part")
-      fits["ets"] = ts.fit_ets(np.log(train) if d.log else train, season=season,
-                               trend=b.ets_trend)
+    failed = extra.setdefault("failed_fits", {})
+    wanted = {"arima": (b.arima, "ARIMA (order by AIC)", lambda part: ts.fit_arima(
+                  part, d=b.arima_d, max_p=b.arima_max_p, max_q=b.arima_max_q,
+                  seasonal_order=tuple(b.seasonal_order) + (
+                      season if any(b.seasonal_order) else 0,))),
+              "ets": (b.ets, "ETS", lambda part: ts.fit_ets(part, season=season,
+                                                             trend=b.ets_trend))}
+    for key, (on, label, fit) in wanted.items():
+      if on and key not in fits and key not in failed:
+        run.log(f"fitting {label} on the training part")
+        try:
+          fits[key] = fit(np.log(train) if d.log else train)
+        except (ValueError, np.linalg.LinAlgError) as e:  # a baseline failing is reported,
+          failed[key] = f"{type(e).__name__}: {e}"  # and the model's scores are still kept
+          run.log(f"{label} could not be fit: {failed[key]}")
+    for key, reason in failed.items():
+      out[key] = {"model": key, "failed": reason}
     for key, fitted in fits.items():
       pred = fitted.forecast(model_y, origins, d.horizon)
       pred = np.exp(pred) if d.log else pred
@@ -261,7 +276,9 @@ class ForecastTask(_Base):
     lines = [f"{split} (best checkpoint, step {step}; {len(run.data.extra['origins'][split])}"
              f" origins x {run.config.data.horizon} steps):"]
     for name, s in scores.items():
-      if isinstance(s, dict):
+      if isinstance(s, dict) and "failed" in s:
+        lines.append(f"  {name:<36} could not be fit: {s['failed']}")
+      elif isinstance(s, dict):
         label = name + (f" {s['model']}" if "model" in s else "")
         lines.append(f"  {label:<36} MAE {s['mae']:.4f}  RMSE {s['rmse']:.4f}  "
                      f"sMAPE {s['smape']:.3f}  MASE {s['mase']:.4f}")
@@ -273,7 +290,7 @@ class ForecastTask(_Base):
     if "test" not in result:
       return
     test = result["test"]
-    classical = {k: v["mase"] for k, v in test.items() if k in ("arima", "ets")}
+    classical = {k: v["mase"] for k, v in test.items() if k in ("arima", "ets") and "mase" in v}
     result["beats_seasonal_naive"] = test["rnn"]["mase"] < test.get(
         "seasonal naive", test["naive"])["mase"]
     if classical:
@@ -363,6 +380,13 @@ class ClassifyTask(_Base):
     mean = steps.mean(axis=0) if d.normalize else np.zeros(src.dimensions)
     std = steps.std(axis=0) if d.normalize else np.ones(src.dimensions)
     std = np.where(std > 0, std, 1.0)
+    stats_note = ""
+    if meta is not None:  # the statistics are part of the trained model: keep the saved ones
+      saved_mean, saved_std = np.asarray(meta["mean"]), np.asarray(meta["std"])
+      if not (np.allclose(saved_mean, mean) and np.allclose(saved_std, std)):
+        stats_note = ("\nthe channel statistics of these training cases differ from the ones "
+                      "the model was trained with: the checkpoint's are used")
+      mean, std = saved_mean, saved_std
     norm = lambda cases: [((x - mean) / std).astype(np.float32) for x in cases]
     length = max(max(len(x) for x in xs), max(len(x) for x in test_xs))
     sets = {"train": ([xs[i] for i in tr], ys[tr]), "test": (test_xs, test_ys)}
@@ -382,6 +406,7 @@ class ClassifyTask(_Base):
     if not len(va):
       summary += ("\ndata.valid_fraction=0: no validation split; the last checkpoint is "
                   "reported (evaluations during training show test scores but pick nothing)")
+    summary += stats_note
     return Data(train=train, evals=evals,
                 meta={"name": d.name, "classes": list(src.classes), "length": length,
                       "mean": mean.tolist(), "std": std.tolist()},

@@ -23,6 +23,30 @@ def _flatten(config: Any, prefix: str = "") -> dict[str, Any]:
   return out
 
 
+def leaves(config: Any, *, keep_empty: bool = False) -> dict[str, Any]:
+  """``{"a.b.c": value}`` for every leaf of a config (a ``ConfigDict`` or nested dicts); an
+  empty section is kept as ``{}`` only with ``keep_empty``.
+
+  >>> leaves({"a": {"b": 1, "c": {}}, "d": "x"})
+  {'a.b': 1, 'd': 'x'}
+  >>> leaves({"a": {"c": {}}}, keep_empty=True)
+  {'a.c': {}}
+  """
+  out = {}
+
+  def walk(node: Any, prefix: str) -> None:
+    for key, value in node.items():
+      if isinstance(value, (ml_collections.ConfigDict, dict)):
+        if len(value) or not keep_empty:
+          walk(value, f"{prefix}{key}.")
+        else:
+          out[f"{prefix}{key}"] = {}
+      else:
+        out[f"{prefix}{key}"] = value
+  walk(config, "")
+  return out
+
+
 def check_keys(config: ml_collections.ConfigDict, schema: ml_collections.ConfigDict,
                free: Sequence[str] = ()) -> None:
   """Raises ``ValueError`` naming the first key of ``config`` not in ``schema``.

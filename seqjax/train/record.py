@@ -94,18 +94,11 @@ def _scalars(tree: Any, prefix: str = "") -> dict[str, float]:
 
 
 def _hparams(config: Any) -> dict[str, Any]:
-  flat = {}
-
-  def walk(node, prefix):
-    for k, v in node.items():
-      if hasattr(v, "items"):
-        walk(v, f"{prefix}{k}.")
-      elif isinstance(v, (bool, int, float, str)):
-        flat[f"{prefix}{k}"] = v
-      else:
-        flat[f"{prefix}{k}"] = str(v)
-  walk(config, "")
-  return flat
+  """The config's leaves as TensorBoard hyperparameters (numbers, strings and bools as they
+  are, anything else as text)."""
+  from seqjax.train import config as config_lib  # pylint: disable=g-import-not-at-top
+  return {k: v if isinstance(v, (bool, int, float, str)) else str(v)
+          for k, v in config_lib.leaves(config).items()}
 
 
 def write_final(workdir: str, config: Any, result: dict[str, Any], *, step: int,

@@ -221,13 +221,8 @@ def _write_json(workdir: str, name: str, value: Any) -> None:
       json.dump(value, f, indent=1)
 
 
-def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
-  if not isinstance(tree, dict):
-    return {prefix[:-1]: tree}
-  out = {}
-  for k, v in tree.items():
-    out.update(_flat(v, f"{prefix}{k}."))
-  return out
+def _flat(tree: dict) -> dict[str, Any]:
+  return config_lib.leaves(tree)
 
 
 def record_config(workdir: str, config: ml_collections.ConfigDict,
@@ -264,7 +259,7 @@ def resume_conflicts(task: Task, saved: ml_collections.ConfigDict,
   missing = object()
   out = []
   for key in sorted(set(before) | set(after)):
-    if key in free or any(f.endswith(".") and key.startswith(f) for f in free):
+    if _is_free(key, free):
       continue
     old, new = before.get(key, missing), after.get(key, missing)
     if old != new:
@@ -575,4 +570,5 @@ def evaluate_checkpoint(task: Task, workdir: str, config: ml_collections.ConfigD
 
 
 def _is_free(key: str, free: tuple[str, ...]) -> bool:
+  """Whether config key ``key`` is one of ``free`` or under a section ``"name."`` of it."""
   return any(key == f or (f.endswith(".") and key.startswith(f)) for f in free)

@@ -203,3 +203,48 @@ def test_eval_mode_scores_a_trained_workdir_as_training_did(tmp_path):
   assert_one_line_error("experiments.timeseries.main", [
       "--config=experiments/timeseries/configs/tiny.py", f"--workdir={tmp_path / 'none'}",
       "--mode=eval"], "is not a directory")
+
+
+def test_a_restored_model_keeps_the_statistics_it_was_trained_with(tmp_path):
+  """Evaluating a checkpoint on other data (data.manual_dir) must not re-standardise with that
+  data's statistics: the saved ones are used, and the data summary says they differ."""
+  c = classify_config(tmp_path)
+  trained = CLASSIFY.data(c, None)
+  write_ts_like(tmp_path / "other", sizes=(90, 45), classes=tuple("123"), seed=7)
+  c.data.manual_dir, c.data.data_dir = str(tmp_path / "other"), str(tmp_path / "tfds2")
+  fresh = CLASSIFY.data(c, None)
+  restored = CLASSIFY.data(c, trained.meta)
+  assert fresh.meta["mean"] != trained.meta["mean"]
+  assert restored.meta["mean"] == trained.meta["mean"]
+  assert "the checkpoint's are used" in restored.summary
+  assert "checkpoint" not in fresh.summary
+  mean, std = np.asarray(trained.meta["mean"]), np.asarray(trained.meta["std"])
+  first = restored.extra["test"][0][0]
+  raw = (first * std + mean)  # undoing the saved statistics gives the raw case back
+  np.testing.assert_allclose(raw, (fresh.extra["test"][0][0] * np.asarray(fresh.meta["std"])
+                                   + np.asarray(fresh.meta["mean"])), atol=1e-5)
+  y = ar_series(150, seed=5, sigma=1.0)
+  f_trained = FORECAST.data(forecast_config(tmp_path / "f", y), None)
+  f_restored = FORECAST.data(forecast_config(tmp_path / "g", y * 3 + 1), f_trained.meta)
+  assert f_restored.meta["mean"] == f_trained.meta["mean"]
+  assert "which are used" in f_restored.summary
+
+
+def test_a_classical_model_that_cannot_be_fit_is_reported_and_the_run_finishes(tmp_path,
+                                                                               monkeypatch):
+  from seqjax import timeseries as ts_lib  # pylint: disable=g-import-not-at-top
+
+  def broken(*args, **kwargs):
+    raise ValueError("fit_arima: no order gave a finite likelihood")
+
+  monkeypatch.setattr(ts_lib, "fit_arima", broken)
+  logs = []
+  c = forecast_config(tmp_path, ar_series(120, seed=1, sigma=1.0), num_steps=10,
+                      eval_every=10, checkpoint_every=10)
+  c.baselines.ets = False
+  result = train_and_evaluate(FORECAST, c, str(tmp_path / "w"), log=logs.append)
+  assert result["test"]["arima"] == {
+      "model": "arima", "failed": "ValueError: fit_arima: no order gave a finite likelihood"}
+  assert "mase" in result["test"]["rnn"] and "beats_best_classical" not in result
+  assert any("could not be fit: ValueError" in line for line in logs)
+  assert (tmp_path / "w" / "results.json").exists()
