@@ -248,3 +248,17 @@ def test_a_classical_model_that_cannot_be_fit_is_reported_and_the_run_finishes(t
   assert "mase" in result["test"]["rnn"] and "beats_best_classical" not in result
   assert any("could not be fit: ValueError" in line for line in logs)
   assert (tmp_path / "w" / "results.json").exists()
+
+
+def test_forecast_scores_do_not_depend_on_the_evaluation_batch(tmp_path):
+  c = forecast_config(tmp_path, ar_series(150, seed=4, sigma=1.0))
+  c.model.mode = "recursive"
+  data, model, state = harness.build(FORECAST, c)
+  scores = {}
+  for size in (3, 7, 256):
+    c.train.eval_batch_size = size
+    scores[size] = harness.evaluate(FORECAST, c, FORECAST.data(c, None), model, state.params,
+                                    "test")
+  for key in ("mae", "rmse", "smape", "mase", "loss"):
+    assert scores[3][key] == pytest.approx(scores[256][key], rel=1e-6)
+    assert scores[7][key] == pytest.approx(scores[256][key], rel=1e-6)
