@@ -188,3 +188,59 @@ def beam_search(step_fn: StepFn, carry: Any, first: jax.Array, *, beam_size: int
   scores, pick = lax.top_k(scores, k)
   seqs = _gather_beams(jnp.concatenate([s.finished_seq, s.alive_seq], axis=1), pick)
   return seqs[:, :, 1:], scores
+
+
+def fixed_length_beam(step_fn: StepFn, carry: Any, logits: jax.Array, length: int, *,
+                      beam_size: int, banned: tuple[int, ...] = (),
+                      end_id: Optional[int] = None) -> tuple[jax.Array, jax.Array]:
+  """The ``beam_size`` most likely continuations of exactly ``length`` tokens (imputing the
+  missing end of a sentence).
+
+  Args:
+    step_fn: as ``beam_search``'s: ``(carry, tokens [B*K]) -> (logits [B*K, V], carry)``.
+    carry: the carry after the observed prefix (leaves ``[B, ...]``); tiled here.
+    logits: ``[B, V]``, the prefix's prediction of the first missing token.
+    length: tokens to fill; ``banned``: token ids never chosen (``<pad>``, ``<bos>``, ``<eos>``).
+    end_id: if set, each continuation is scored with ``log P(end_id)`` after it too (a completed
+      sentence's ``<eos>``), and the beam is re-ranked with it.
+
+  Returns:
+    ``(tokens [B, K, length], scores [B, K])``, best first; ``scores`` are log-probabilities.
+
+  Each step keeps the ``K`` best extensions of the ``K`` kept prefixes (``K = 1`` is greedy
+  decoding). With ``K`` at least the number of allowed continuations (``(V - |banned|) ** length``)
+  nothing is pruned, so the result is the exhaustive search's.
+  """
+  if length < 1 or beam_size < 1:
+    raise ValueError(f"fixed_length_beam: length and beam_size must be >= 1; got {length}, "
+                     f"{beam_size}")
+  batch, vocab = logits.shape
+  k = beam_size
+  ban = jnp.zeros((vocab,), bool)
+  if banned:
+    ban = ban.at[jnp.asarray(banned)].set(True)
+
+  def log_probs(lg: jax.Array) -> jax.Array:
+    return jnp.where(ban, NEG_INF, jax.nn.log_softmax(lg.astype(jnp.float32), axis=-1))
+
+  # The first token: the K best of the prefix's prediction (slots beyond V stay impossible).
+  first = log_probs(logits)
+  pad = max(0, k - vocab)
+  first = jnp.concatenate([first, jnp.full((batch, pad), 2 * NEG_INF, jnp.float32)], 1)
+  scores, tokens = lax.top_k(first, k)
+  tokens = jnp.minimum(tokens, vocab - 1).astype(jnp.int32)
+  seqs = jnp.zeros((batch, k, length), jnp.int32).at[:, :, 0].set(tokens)
+  carry = tile_beams(carry, k)
+  for t in range(1, length):
+    lg, carry = step_fn(carry, seqs[:, :, t - 1].reshape(batch * k))
+    candidates = (scores[:, :, None] + log_probs(lg).reshape(batch, k, vocab))
+    scores, index = lax.top_k(candidates.reshape(batch, k * vocab), k)
+    beam, token = index // vocab, (index % vocab).astype(jnp.int32)
+    seqs = _gather_beams(seqs, beam).at[:, :, t].set(token)
+    carry = _gather_carry(carry, beam, batch, k)
+  if end_id is not None:
+    lg, _ = step_fn(carry, seqs[:, :, length - 1].reshape(batch * k))
+    end = jax.nn.log_softmax(lg.astype(jnp.float32), axis=-1)[:, end_id].reshape(batch, k)
+    scores, order = lax.top_k(scores + end, k)
+    seqs = _gather_beams(seqs, order)
+  return seqs, scores

@@ -117,6 +117,20 @@ def rate(key: str, value: Any) -> None:
     raise ValueError(f"{key} must be in [0, 1); got {value!r}")
 
 
+def probability(key: str, value: Any) -> None:
+  """A number in [0, 1], both ends included (a keep rate where 0 and 1 both mean something)."""
+  if not _number(value) or not 0.0 <= value <= 1.0:
+    raise ValueError(f"{key} must be in [0, 1]; got {value!r}")
+
+
+def subset_of(choices: Sequence[Any]) -> Constraint:
+  """A list or tuple whose every element is one of ``choices``."""
+  def check(key: str, value: Any) -> None:
+    if not isinstance(value, (list, tuple)) or any(v not in choices for v in value):
+      raise ValueError(f"{key} must be a list of values from {list(choices)}; got {value!r}")
+  return check
+
+
 def one_of(choices: Sequence[Any]) -> Constraint:
   def check(key: str, value: Any) -> None:
     if value not in choices:
