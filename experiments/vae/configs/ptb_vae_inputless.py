@@ -1,6 +1,6 @@
 """Bowman et al. (2016) Table 2, inputless decoder: the sentence VAE whose decoder never sees a
 word (word keep rate 0), so everything it knows about a sentence comes through z (paper: test
-NLL 125 with KL 15, PPL 380, against > 600 for the inputless RNN LM).
+NLL 125 with KL 15, PPL 380, against > 600 for the inputless RNN LM). 4 epochs.
 
     python -m experiments.vae.main --config=experiments/vae/configs/ptb_vae_inputless.py \
         --workdir=/tmp/ptb_vae_inputless --config.data.manual_dir=../shared/data/ptb
@@ -12,4 +12,5 @@ from experiments.vae.configs import ptb_vae
 def get_config():
   c = ptb_vae.get_config()
   c.model.word_keep = 0.0
+  c.train.num_epochs = 4
   return c
