@@ -32,7 +32,6 @@ import numpy as np
 from seqjax import decode
 from seqjax.data import sentences as sentences_lib
 from seqjax.data.vocab import EOS, Vocabulary
-from seqjax.nn import vae
 from seqjax.nn.vae import SentenceVAE
 
 
@@ -74,8 +73,8 @@ def posterior_mean(model: SentenceVAE, params: Any, sents: Sequence[np.ndarray],
   return mu
 
 
-@functools.partial(jax.jit, static_argnames=("model", "batch", "max_len", "eos_id", "pad_id", "bos_id",
-                                             "temperature"))
+@functools.partial(jax.jit, static_argnames=("model", "batch", "max_len", "eos_id", "pad_id",
+                                             "bos_id", "temperature"))
 def decode_codes(model: SentenceVAE, params: Any, z: Optional[jax.Array], key: jax.Array, *,
                  batch: int, max_len: int, bos_id: int, eos_id: int, pad_id: int,
                  temperature: float = 0.0) -> jax.Array:

@@ -137,7 +137,7 @@ class VAETask(Task):
                                      batch["lengths"], eps, deterministic=False,
                                      rngs={"dropout": drop_key})
     recon = jnp.sum(vae.sentence_nll(logits, batch["targets"], batch["lengths"]) * w) / count
-    tokens = jnp.sum(batch["lengths"] * w)
+    tokens = jnp.sum(batch["lengths"].astype(jnp.float32) * w)
     out = {"recon": recon, "loss": recon}
     objective = recon
     if latent:
@@ -160,8 +160,8 @@ class VAETask(Task):
     logits, mu, logvar = model.apply({"params": params}, batch["inputs"], batch["targets"],
                                      batch["lengths"], eps)
     recon = vae.sentence_nll(logits, batch["targets"], batch["lengths"])
-    sums = {"recon": jnp.sum(recon * w), "tokens": jnp.sum(batch["lengths"] * w),
-            "sentences": jnp.sum(w)}
+    sums = {"recon": jnp.sum(recon * w),
+            "tokens": jnp.sum(batch["lengths"].astype(jnp.float32) * w), "sentences": jnp.sum(w)}
     if latent:
       sums["kl"] = jnp.sum(jnp.sum(vae.gaussian_kl(mu, logvar), -1) * w)
       sums["mu"] = jnp.sum(mu * w[:, None], 0)
