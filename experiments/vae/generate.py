@@ -183,7 +183,7 @@ def plot_curves(workdir: str, path: str) -> bool:
   from seqjax.train.writer import read_metrics  # pylint: disable=g-import-not-at-top
   rows = read_metrics(workdir)
   train = [r for r in rows if r.get("split") == "train" and "kl" in r]
-  valid = [r for r in rows if r.get("split") == "validation" and "kl" in r]
+  valid = [r for r in rows if r.get("split") in ("eval", "validation") and "kl" in r]
   if not train:
     return False
   import matplotlib  # pylint: disable=g-import-not-at-top
