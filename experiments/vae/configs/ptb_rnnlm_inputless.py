@@ -2,6 +2,9 @@
 (word keep rate 0), so it can model only lengths and word frequencies by position (paper: test
 NLL 135, PPL > 600). 2 epochs: it has little to learn.
 
+Measured: test NLL 140.1, PPL 598.10 (validation 642.41); 1,886 s on one core of a 2-core
+Intel Xeon.
+
     python -m experiments.vae.main --config=experiments/vae/configs/ptb_rnnlm_inputless.py \
         --workdir=/tmp/ptb_rnnlm_inputless --config.data.manual_dir=../shared/data/ptb
 """

@@ -3,6 +3,10 @@
 LSTM encoder, a 32-d code setting the decoder's initial state; KL cost annealing (sigmoid over
 2 epochs) and word dropout (keep rate 0.75) as in the paper.
 
+Measured: test NLL 104.4 / PPL 117.10 (importance-sampled, 10 samples; ELBO bound 104.5 /
+117.88), KL 0.81 nats, 2 active units; validation PPL 123.61 (ELBO); 4,254 s on one core of a
+2-core Intel Xeon, shared with tests for part of it.
+
     python -m experiments.vae.main --config=experiments/vae/configs/ptb_vae.py \
         --workdir=/tmp/ptb_vae --config.data.manual_dir=../shared/data/ptb
 """
