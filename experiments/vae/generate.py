@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import sys
 from typing import Any, Optional, Sequence
 
 from absl import app, flags, logging
@@ -308,9 +309,15 @@ def _test_sentences(restored, vocab: Vocabulary) -> list[np.ndarray]:
 
 
 def encode_text(text: str, vocab: Vocabulary, flag: str) -> np.ndarray:
+  """Word ids of ``text``; words outside the vocabulary become ``<unk>``, and stderr says
+  which."""
   words = text.split()
   if not words:
     raise ValueError(f"{flag}: an empty sentence")
+  unknown = [w for w in words if w not in vocab.ids]
+  if unknown:
+    sys.stderr.write(f"note: {flag}: not in the vocabulary, read as {vocab.unk}: "
+                     f"{' '.join(unknown)}\n")
   return vocab.encode(words).astype(np.int32)
 
 
@@ -324,6 +331,10 @@ def main(argv):
   run = trainer.restore(TASK, FLAGS.workdir)
   vocab = Vocabulary.from_json(run.meta["vocab"])
   key = jax.random.key(FLAGS.seed)
+  if FLAGS.mode == "sample" and not run.model.latent_size and FLAGS.temperature == 0 \
+      and FLAGS.num > 1:
+    raise ValueError(f"--temperature=0 with an RNN LM (--workdir={FLAGS.workdir}) decodes the "
+                     f"same sentence {FLAGS.num} times; set --temperature > 0")
   if FLAGS.mode == "sample":
     for line in sample_prior(run.model, run.params, vocab, FLAGS.num, key,
                              temperature=FLAGS.temperature, max_len=FLAGS.max_length):
@@ -347,6 +358,9 @@ def main(argv):
     print(f"to:   {to_text(b, vocab)}")
   else:
     sents = impute_candidates(_test_sentences(run, vocab), FLAGS.num, FLAGS.missing)
+    if not sents:
+      raise ValueError(f"--missing={FLAGS.missing} leaves no test sentence to impute (it takes "
+                       "sentences of --missing + 3 to 20 words)")
     models = [(FLAGS.workdir, run)]
     if FLAGS.baseline_workdir:
       other = trainer.restore(TASK, FLAGS.baseline_workdir)

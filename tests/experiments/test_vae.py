@@ -5,7 +5,6 @@ generation CLI, and one-line errors."""
 import json
 import math
 
-import jax
 import numpy as np
 import pytest
 
@@ -141,9 +140,28 @@ def test_generate_cli(trained, ptb_like):
 @pytest.mark.parametrize("args,message", [
     (["--mode=sample", "--num=0"], "--num must be >= 1; got 0"),
     (["--mode=homotopy", "--sentences=w1 w2"], "--sentences: give two sentences separated"),
+    (["--mode=homotopy", "--sentences=w1 w2| "], "--sentences: an empty sentence"),
+    (["--mode=impute", "--missing=30"], "--missing=30 leaves no test sentence to impute"),
 ])
 def test_generate_cli_bad_flags(trained, args, message):
   assert_one_line_error("experiments.vae.generate", [f"--workdir={trained}", *args], message)
+
+
+def test_generate_cli_says_which_words_are_unknown(trained):
+  out = cli(f"--workdir={trained}", "--mode=homotopy", "--steps=2", "--sentences=w1 zebra|w2")
+  assert out.returncode == 0, out.stderr
+  assert "note: --sentences: not in the vocabulary, read as <unk>: zebra" in out.stderr
+  assert out.stdout.splitlines()[0] == "from: w1 <unk>"
+
+
+def test_generate_cli_refuses_identical_rnnlm_samples(ptb_like, tmp_path):
+  c = config(ptb_like, num_steps=2, eval_every=2, checkpoint_every=2, test_at_end=False)
+  c.model.latent_size, c.kl.anneal = 0, "none"
+  train_and_evaluate(TASK, c, str(tmp_path / "lm"), log=lambda _: None)
+  assert_one_line_error("experiments.vae.generate", [f"--workdir={tmp_path}/lm", "--num=3"],
+                        "decodes the same sentence 3 times; set --temperature > 0")
+  out = cli(f"--workdir={tmp_path}/lm", "--num=3", "--temperature=1")
+  assert out.returncode == 0 and len(out.stdout.strip().splitlines()) == 3, out.stderr
 
 
 def test_generate_cli_missing_workdir(tmp_path):
@@ -166,4 +184,3 @@ def test_bad_config_is_one_line(tmp_path, override, message):
 def test_homotopy_needs_a_latent_code():
   with pytest.raises(ValueError, match="needs a latent code"):
     generate.homotopy(type("M", (), {"latent_size": 0})(), None, None, None, None)
-  assert jax.device_count() >= 1

@@ -82,34 +82,48 @@ def test_free_bits_stop_the_gradient_below_the_floor():
 
 
 def test_elbo_is_reconstruction_minus_kl_by_hand():
+  """The task's evaluation sums and training loss against the ELBO computed in NumPy from the
+  model's own (mu, logvar) and logits, with the same posterior draws."""
+  from experiments.vae.configs import tiny
+  from experiments.vae.task import TASK, eval_key
   m = model()
   params = init(m)
-  b, sents = batch()
-  eps = np.random.default_rng(1).normal(size=(4, 3)).astype(np.float32)
-  logits, mu, logvar = m.apply({"params": params}, b["inputs"], b["targets"], b["lengths"],
-                               jnp.asarray(eps))
-  # By hand: the reconstruction from the logits, the KL from (mu, logvar).
-  lp = log_softmax(logits)
-  recon = [-sum(lp[r, t, b["targets"][r, t]] for t in range(b["lengths"][r])) for r in range(4)]
-  kl = 0.5 * np.sum(np.asarray(mu) ** 2 + np.exp(logvar) - 1 - np.asarray(logvar), -1)
-  np.testing.assert_allclose(vae.sentence_nll(logits, b["targets"], b["lengths"]), recon,
-                             rtol=1e-5)
-  elbo = -(np.asarray(recon) + kl)
-  from experiments.vae.task import TASK
-  from experiments.vae.configs import tiny
+  b, _ = batch()
+  b["weights"][3] = 0.0  # a filler row: must not count
   c = tiny.get_config()
   c.model.latent_size = 3
-  objective, metrics, _ = TASK.loss(m, params, {**b, "kl_weight": 1.0}, key=jax.random.key(0),
-                                    carry=None, config=c)
-  # The training loss uses its own eps and dropout: check the parts' relation, then the value
-  # with dropout off through eval_step's sums.
-  np.testing.assert_allclose(metrics["loss"], metrics["recon"] + metrics["kl"], rtol=1e-5)
-  assert np.isfinite(float(objective))
-  # z = mu + sigma * eps is what the decoder saw.
-  z = np.asarray(mu) + np.exp(0.5 * np.asarray(logvar)) * eps
-  again = m.apply({"params": params}, b["inputs"], jnp.asarray(z), method=SentenceVAE.decode)
-  np.testing.assert_allclose(again, logits, rtol=1e-5, atol=1e-6)
-  assert np.all(elbo < 0)
+  eps = np.asarray(vae.row_normal(eval_key(c), jnp.asarray(b["index"]), (3,)))
+  logits, mu, logvar = m.apply({"params": params}, b["inputs"], b["targets"], b["lengths"],
+                               jnp.asarray(eps))
+  lp = log_softmax(logits)
+  recon = np.array([-sum(lp[r, t, b["targets"][r, t]] for t in range(b["lengths"][r]))
+                    for r in range(4)])
+  mu, logvar = np.asarray(mu, np.float64), np.asarray(logvar, np.float64)
+  kl = 0.5 * np.sum(mu ** 2 + np.exp(logvar) - 1 - logvar, -1)
+  w = b["weights"]
+  sums, _ = TASK.eval_step(m, params, b, None, c)
+  np.testing.assert_allclose(sums["recon"], np.sum(recon * w), rtol=1e-5)
+  np.testing.assert_allclose(sums["kl"], np.sum(kl * w), rtol=1e-5)
+  assert float(sums["sentences"]) == 3 and float(sums["tokens"]) == np.sum(b["lengths"][:3])
+  scores = TASK.finalize(jax.device_get(sums), "validation", c)
+  neg_elbo = np.sum((recon + kl) * w) / 3
+  np.testing.assert_allclose(scores["loss"], neg_elbo, rtol=1e-5)
+  np.testing.assert_allclose(scores["ppl"], np.exp(3 * neg_elbo / sums["tokens"]), rtol=1e-5)
+  # The training loss: the same formula with its own draw; no dropout in this model, so with
+  # the draw recomputed from the loss's key the values match by hand too.
+  _, z_key = jax.random.split(jax.random.key(5))
+  eps_t = np.asarray(jax.random.normal(z_key, (4, 3)))
+  logits_t, _, _ = m.apply({"params": params}, b["inputs"], b["targets"], b["lengths"],
+                           jnp.asarray(eps_t))
+  lp_t = log_softmax(logits_t)
+  recon_t = np.array([-sum(lp_t[r, t, b["targets"][r, t]] for t in range(b["lengths"][r]))
+                      for r in range(4)])
+  objective, metrics, _ = TASK.loss(m, params, {**b, "kl_weight": 0.25},
+                                    key=jax.random.key(5), carry=None, config=c)
+  np.testing.assert_allclose(metrics["recon"], np.sum(recon_t * w) / 3, rtol=1e-5)
+  np.testing.assert_allclose(metrics["kl"], np.sum(kl * w) / 3, rtol=1e-5)
+  np.testing.assert_allclose(objective, (np.sum(recon_t * w) + 0.25 * np.sum(kl * w)) / 3,
+                             rtol=1e-5)
 
 
 def test_importance_sampled_nll_is_exact_when_the_decoder_ignores_z():
