@@ -28,11 +28,13 @@ TRANSLATION = "translation"  # sentence pairs
 SESSIONS = "sessions"  # click sessions (item sequences)
 FORECAST = "forecast"  # one real-valued series
 SERIES = "series"  # labelled real-valued (multivariate, variable-length) series
-KINDS = (LM, CLASSIFICATION, TAGGING, TRANSLATION, SESSIONS, FORECAST, SERIES)
+VQA = "vqa"  # images with questions and answers
+KINDS = (LM, CLASSIFICATION, TAGGING, TRANSLATION, SESSIONS, FORECAST, SERIES, VQA)
 
 # The modules that define builders and register their datasets on import.
 _MODULES = ("seqjax.data.corpora", "seqjax.data.reviews", "seqjax.data.conllu",
-            "seqjax.data.translate", "seqjax.data.recsys", "seqjax.data.timeseries")
+            "seqjax.data.translate", "seqjax.data.recsys", "seqjax.data.timeseries",
+            "seqjax.data.clevr")
 
 
 @dataclasses.dataclass(frozen=True)
