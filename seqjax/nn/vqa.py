@@ -34,14 +34,16 @@ from seqjax.nn.rnn import DeepRNN, RNNSpec
 
 KINDS = ("rn", "cnn_mlp", "san")
 QUESTION_FORMS = ("vector", "text")
-NORMS = ("none", "layer")
+NORMS = ("none", "layer", "instance")
 REDUCES = ("sum", "mean")
 
 
 class ConvEncoder(nn.Module):
   """``images [B, H, W, 3]`` (uint8 0..255 or float 0..1) -> feature map ``[B, h, w, C]``:
   a 3x3 convolution of stride 2 (padding 1) and ReLU per entry of ``channels``, each followed by
-  a LayerNorm over channels when ``norm="layer"``."""
+  a normalisation: ``"layer"`` (over the channels of each cell), ``"instance"`` (each channel
+  over the cells of its image, with a learned scale and shift: the per-image counterpart of the
+  paper's batch normalisation, so results do not depend on the batch) or ``"none"``."""
   channels: Sequence[int] = (24, 24, 24, 24)
   norm: str = "none"
 
@@ -58,6 +60,8 @@ class ConvEncoder(nn.Module):
                           name=f"conv_{k}")(x))
       if self.norm == "layer":
         x = nn.LayerNorm(name=f"norm_{k}")(x)
+      elif self.norm == "instance":
+        x = nn.GroupNorm(num_groups=None, group_size=1, name=f"norm_{k}")(x)
     return x
 
 

@@ -22,7 +22,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.model.kind = "rn"  # rn | cnn_mlp | san
   c.model.question = "vector"  # vector (the paper's 11 bits) | text (tokens through model.rnn)
   c.model.channels = (24, 24, 24, 24)  # the convolutions (3x3, stride 2)
-  c.model.norm = "none"  # none | layer: LayerNorm after each convolution
+  c.model.norm = "instance"  # instance | layer | none: after each convolution (the paper: batch)
   c.model.g_sizes = (256, 256, 256, 256)  # rn: g_theta
   c.model.pair_reduce = "mean"  # rn: mean (f's inputs O(1)) | sum (the paper; same function)
   c.model.mlp_size = 256  # cnn_mlp: the layer on the flattened map and the question
@@ -40,7 +40,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.train.eval_batch_size = 50  # images, with all their 20 questions
 
   c.parallel = common.parallel_section()
-  c.optimizer = common.optimizer_section(name="adam", learning_rate=2.5e-4)
+  c.optimizer = common.optimizer_section(name="adam", learning_rate=1e-3)  # the paper: 2.5e-4
 
   c.report = ml_collections.ConfigDict()
   c.report.images = 8  # test images in predictions.png (and attention.png for the SAN)

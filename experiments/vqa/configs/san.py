@@ -7,6 +7,6 @@ from experiments.vqa.configs import base
 def get_config():
   c = base.get_config()
   c.model.kind = "san"
-  c.train.num_epochs = 12
+  c.train.num_epochs = 8
   c.train.eval_every = 1000
   return c

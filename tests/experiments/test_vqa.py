@@ -1,0 +1,199 @@
+"""The Sort-of-CLEVR experiment end to end on the tiny generated set: batches that visit every
+question once, models that learn, exact resume, the report's figures, the predict and view
+CLIs, and one-line errors."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from experiments.vqa import task as vqa
+from experiments.vqa.configs import tiny
+from seqjax.data import clevr
+from seqjax.train.trainer import restore, train_and_evaluate
+from seqjax.train.writer import read_metrics
+from tests.conftest import REPO, assert_one_line_error
+from tests.experiments import harness
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+  return str(tmp_path_factory.mktemp("tfds_vqa"))
+
+
+def config(data_dir, kind="rn", question="vector", **train):
+  c = tiny.get_config()
+  c.data.data_dir = data_dir
+  c.model.kind, c.model.question = kind, question
+  c.train.log_every = 1
+  c.train.update(train)
+  return c
+
+
+def test_an_epoch_asks_every_question_once_and_batches_are_reproducible():
+  arrays = {"answer": np.arange(60).reshape(3, 20), "kind": np.zeros((3, 20), np.int32)}
+  images = np.arange(3 * 75 * 75 * 3, dtype=np.uint32).reshape(3, 75, 75, 3).astype(np.uint8)
+  b = vqa.QuestionBatches(arrays, images, 4, 5, shuffle=True, seed=1)
+  assert b.num_batches(0) == 3  # 12 rows of 5 questions, 4 rows a batch
+  seen = []
+  for k in range(3):
+    batch = b.batch(0, k)
+    assert batch["answer"].shape == (4, 5) and batch["images"].shape == (4, 75, 75, 3)
+    for r in range(4):
+      image = int(batch["answer"][r, 0]) // 20
+      assert np.all(batch["answer"][r] // 20 == image)  # a row's questions are its image's
+      np.testing.assert_array_equal(batch["images"][r], images[image])
+      seen += list(batch["answer"][r])
+  assert sorted(seen) == list(range(60))
+  again = vqa.QuestionBatches(arrays, images, 4, 5, shuffle=True, seed=1)
+  np.testing.assert_array_equal(again.batch(0, 1)["answer"], b.batch(0, 1)["answer"])
+  assert not np.array_equal(b.batch(1, 0)["answer"], b.batch(0, 0)["answer"])
+  ordered = vqa.QuestionBatches(arrays, images, 2, 20, shuffle=False)
+  last = ordered.batch(0, 1)
+  np.testing.assert_array_equal(last["answer"][0], np.arange(40, 60))
+  assert last["weights"].tolist() == [1.0, 0.0]  # the filler row counts for nothing
+  with pytest.raises(ValueError, match="must divide the 20 questions"):
+    vqa.QuestionBatches(arrays, images, 4, 3, shuffle=True)
+
+
+def train_accuracy(workdir, c):
+  """Accuracy of the last state on every question of the training images."""
+  run = restore(vqa.TASK, workdir, "last")
+  data = vqa.TASK.data(c, None).extra["splits"]["train"]
+  preds, _ = vqa.predict_images(run.model, run.params, data, list(range(len(data))),
+                                c.model.question)
+  return np.mean([preds[(i, j)] == data.answer[i, j] for i, j in preds])
+
+
+@pytest.mark.parametrize("kind", ["cnn_mlp", "rn"])
+def test_each_model_learns_a_tiny_set(data_dir, tmp_path, kind):
+  c = config(data_dir, kind, num_steps=150, eval_every=150, checkpoint_every=150,
+             test_at_end=False)
+  c.data.train_images, c.train.batch_size, c.train.questions_per_image = 8, 8, 10
+  c.model.dropout_rate = 0.0
+  train_and_evaluate(vqa.TASK, c, str(tmp_path), log=lambda _: None)
+  m = [x for x in read_metrics(str(tmp_path)) if x["split"] == "train"]
+  assert np.mean([x["loss"] for x in m[-10:]]) < 0.5 * np.mean([x["loss"] for x in m[:10]])
+  # 160 questions whose most common answer covers a quarter of them: fitted, not guessed.
+  assert train_accuracy(str(tmp_path), c) > 0.8
+
+
+def test_resume_is_exact_and_the_report_is_written(data_dir, tmp_path):
+  c = config(data_dir, "san")
+  straight = train_and_evaluate(vqa.TASK, c, str(tmp_path / "a"), log=lambda _: None)
+  train_and_evaluate(vqa.TASK, config(data_dir, "san", num_steps=12), str(tmp_path / "b"),
+                     log=lambda _: None)
+  resumed = train_and_evaluate(vqa.TASK, c, str(tmp_path / "b"), log=lambda _: None)
+  losses = lambda w: {x["step"]: x["loss"] for x in read_metrics(str(w)) if x["split"] == "train"}
+  assert losses(tmp_path / "b") == losses(tmp_path / "a") and len(losses(tmp_path / "a")) == 20
+  for split in ("validation", "test"):
+    assert resumed[split] == straight[split]
+  test = straight["test"]
+  assert test["questions"] == 16 * 20
+  parts = [test[vqa.metric_name(k)] for k in range(6)]
+  assert all(0.0 <= p <= 1.0 for p in parts)
+  assert (tmp_path / "a" / "predictions.png").stat().st_size > 10_000
+  assert (tmp_path / "a" / "attention.png").stat().st_size > 10_000
+
+
+def test_scores_do_not_depend_on_the_evaluation_batch_size(data_dir):
+  c = config(data_dir, "rn", question="text")
+  data, model, state = harness.build(vqa.TASK, c)
+  a = harness.evaluate(vqa.TASK, c, data, model, state.params, "validation")
+  c.train.eval_batch_size = 3  # 16 images: five full batches and one with a filler row
+  data, _, _ = harness.build(vqa.TASK, c)
+  b = harness.evaluate(vqa.TASK, c, data, model, state.params, "validation")
+  assert a.keys() == b.keys()
+  for k in a:
+    assert a[k] == pytest.approx(b[k], rel=1e-6), k
+  # The subtypes' accuracies weighted by their question counts give the overall accuracy.
+  data_v = data.extra["splits"]["validation"]
+  counts = np.bincount(clevr.question_arrays(data_v, "vector")["kind"].ravel(), minlength=6)
+  overall = sum(a[vqa.metric_name(k)] * counts[k] for k in range(6)) / counts.sum()
+  assert overall == pytest.approx(a["accuracy"])
+
+
+@pytest.fixture(scope="module")
+def trained(data_dir, tmp_path_factory):
+  out = {}
+  for kind, question in (("san", "vector"), ("rn", "text")):
+    workdir = tmp_path_factory.mktemp("vqa_cli") / f"{kind}_{question}"
+    train_and_evaluate(vqa.TASK, config(data_dir, kind, question, num_steps=4, eval_every=4,
+                                        checkpoint_every=4, test_at_end=False),
+                       str(workdir), log=lambda _: None)
+    out[kind] = str(workdir)
+  return out
+
+
+def cli(module, *args):
+  return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, capture_output=True,
+                        text=True, timeout=300)
+
+
+def test_view_and_predict_cli(trained, tmp_path):
+  out = cli("experiments.vqa.view", f"--out={tmp_path}/grid.png", "--images=3",
+            f"--save_image={tmp_path}/scene.png", "--split=test", "--index=2")
+  assert out.returncode == 0, out.stderr
+  lines = out.stdout.strip().splitlines()
+  assert len(lines) == 22 and (tmp_path / "grid.png").stat().st_size > 10_000
+  e = clevr.example(0, clevr.SPLIT_IDS["test"], 2)
+  assert lines[0].split("\t")[0] == clevr.ANSWERS[e["answer"][0]]
+  questions = ["what is the shape of the object closest to the red object ?",
+               "is the BLUE object on the left or on the right?"]
+  out = cli("experiments.vqa.predict", f"--workdir={trained['san']}",
+            f"--image={tmp_path}/scene.png", f"--attention_png={tmp_path}/att.png", *questions)
+  assert out.returncode == 0, out.stderr
+  rows = [line.split("\t") for line in out.stdout.strip().splitlines()[:2]]
+  assert [r[3] for r in rows] == questions and all(r[0] in clevr.ANSWERS for r in rows)
+  assert (tmp_path / "att.png").stat().st_size > 5_000
+  # The text model reads any words and names the ones it never saw.
+  out = cli("experiments.vqa.predict", f"--workdir={trained['rn']}",
+            f"--image={tmp_path}/scene.png", "what colour is the red zebra ?")
+  assert out.returncode == 0, out.stderr
+  assert "words the model never saw (read as <unk>): colour zebra" in out.stderr
+
+
+def test_predict_cli_errors(trained, tmp_path):
+  import matplotlib.image  # pylint: disable=g-import-not-at-top
+  matplotlib.image.imsave(tmp_path / "big.png", np.zeros((80, 75, 3), np.uint8))
+  (tmp_path / "bad.png").write_bytes(b"not a png")
+  matplotlib.image.imsave(tmp_path / "ok.png", clevr.example(0, 0, 0)["image"])
+  w = f"--workdir={trained['san']}"
+  assert_one_line_error("experiments.vqa.predict", [w, f"--image={tmp_path}/big.png", "q ?"],
+                        "the models read 75x75 RGB images; this one is 75x80")
+  assert_one_line_error("experiments.vqa.predict", [w, f"--image={tmp_path}/bad.png", "q ?"],
+                        "not a readable PNG")
+  assert_one_line_error("experiments.vqa.predict", [w, f"--image={tmp_path}/ok.png",
+                                                    "what colour is it ?"],
+                        "question 1: 'what colour is it ?' is not a question the vector form")
+  assert_one_line_error("experiments.vqa.predict", [f"--workdir={trained['rn']}",
+                                                    f"--image={tmp_path}/ok.png", "red ?",
+                                                    f"--attention_png={tmp_path}/a.png"],
+                        "is a 'rn' model, which has no attention maps")
+  assert_one_line_error("experiments.vqa.predict", [f"--workdir={tmp_path}/none",
+                                                    f"--image={tmp_path}/ok.png", "red ?"],
+                        "none")
+  assert_one_line_error("experiments.vqa.view", ["--out=x.png", "--index=990", "--images=20",
+                                                 "--split=validation"],
+                        "the sort_of_clevr validation split has 200 images")
+
+
+@pytest.mark.parametrize("override,message", [
+    ("--config.train.questions_per_image=3", "train.questions_per_image must be one of"),
+    ("--config.model.kind=mlp", "model.kind must be one of ['rn', 'cnn_mlp', 'san']"),
+    ("--config.data.name=clevr", "data.name must be one of"),
+    ("--config.model.rnn.bidirectional=True", "model.rnn.bidirectional must be False"),
+])
+def test_bad_config_is_one_line(tmp_path, override, message):
+  args = ["--config=experiments/vqa/configs/tiny.py", f"--workdir={tmp_path}", override]
+  if "bidirectional" in override:
+    args.append("--config.model.question=text")
+  assert_one_line_error("experiments.vqa.main", args, message)
+
+
+def test_too_many_training_images_is_one_line(data_dir, tmp_path):
+  assert_one_line_error("experiments.vqa.main",
+                        ["--config=experiments/vqa/configs/tiny.py", f"--workdir={tmp_path}",
+                         f"--config.data.data_dir={data_dir}", "--config.data.train_images=65"],
+                        "data.train_images=65: sort_of_clevr_tiny has 64 training images")
