@@ -160,7 +160,8 @@ class VQATask(Task):
       self.check_meta(meta)
     m = config.model
     return VQAModel(kind=m.kind, question=m.question, num_answers=len(clevr.ANSWERS),
-                    channels=tuple(m.channels), norm=m.norm, g_sizes=tuple(m.g_sizes),
+                    channels=tuple(m.channels), norm=m.norm, invert=m.invert,
+                    g_sizes=tuple(m.g_sizes),
                     pair_reduce=m.pair_reduce,
                     mlp_size=m.mlp_size, san_size=m.san_size, san_layers=m.san_layers,
                     f_sizes=tuple(m.f_sizes), dropout_rate=m.dropout_rate,

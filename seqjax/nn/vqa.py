@@ -43,9 +43,11 @@ class ConvEncoder(nn.Module):
   a 3x3 convolution of stride 2 (padding 1) and ReLU per entry of ``channels``, each followed by
   a normalisation: ``"layer"`` (over the channels of each cell), ``"instance"`` (each channel
   over the cells of its image, with a learned scale and shift: the per-image counterpart of the
-  paper's batch normalisation, so results do not depend on the batch) or ``"none"``."""
+  paper's batch normalisation, so results do not depend on the batch) or ``"none"``. With
+  ``invert`` the pixels are ``1 - x``, so a white background is 0."""
   channels: Sequence[int] = (24, 24, 24, 24)
   norm: str = "none"
+  invert: bool = False
 
   @nn.compact
   def __call__(self, images: jax.Array) -> jax.Array:
@@ -55,6 +57,8 @@ class ConvEncoder(nn.Module):
       raise ValueError(f"ConvEncoder: images must be [B, H, W, 3]; got {images.shape}")
     x = (images.astype(jnp.float32) / 255.0 if images.dtype == jnp.uint8
          else images.astype(jnp.float32))
+    if self.invert:  # the white background becomes 0: only the objects feed the convolutions
+      x = 1.0 - x
     for k, c in enumerate(self.channels):
       x = nn.relu(nn.Conv(c, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)),
                           name=f"conv_{k}")(x))
@@ -172,7 +176,7 @@ class VQAModel(nn.Module):
       (stacked attention).
     question: ``"vector"`` or ``"text"`` (see ``QuestionEncoder``).
     num_answers: the answer vocabulary.
-    channels, norm: the ``ConvEncoder``.
+    channels, norm, invert: the ``ConvEncoder``.
     g_sizes, pair_reduce: RN's g and how its pairs are pooled. mlp_size: CNN+MLP's first layer. san_size, san_layers: the SAN.
     f_sizes, dropout_rate: the answer head shared by every kind.
     vocab_size, embed_size, rnn: the text question encoder.
@@ -182,6 +186,7 @@ class VQAModel(nn.Module):
   num_answers: int = 12
   channels: Sequence[int] = (24, 24, 24, 24)
   norm: str = "none"
+  invert: bool = False
   g_sizes: Sequence[int] = (256, 256, 256, 256)
   pair_reduce: str = "mean"
   mlp_size: int = 256
@@ -207,7 +212,7 @@ class VQAModel(nn.Module):
                        f"{'11' if self.question == 'vector' else 'L'}] for images [B, ...]; got "
                        f"{question.shape} for {images.shape}")
     b, nq = question.shape[:2]
-    fmap = ConvEncoder(tuple(self.channels), self.norm, name="encoder")(images)
+    fmap = ConvEncoder(tuple(self.channels), self.norm, self.invert, name="encoder")(images)
     fmap = jnp.repeat(fmap, nq, axis=0)  # [B q, h, w, C]: one image encoding per question
     flat = question.reshape((b * nq,) + question.shape[2:])
     flat_lengths = None if lengths is None else lengths.reshape(b * nq)

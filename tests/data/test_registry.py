@@ -17,7 +17,8 @@ def test_every_dataset_is_registered_once_with_its_kind():
       "ud_english_ewt": "tagging", "multi30k": "translation",
       "diginetica": "sessions", "diginetica_sample": "sessions", "yoochoose": "sessions",
       "sunspots": "forecast", "co2": "forecast", "elnino": "forecast", "airline": "forecast",
-      "japanese_vowels": "series", "basic_motions": "series", "italy_power_demand": "series"}
+      "japanese_vowels": "series", "basic_motions": "series", "italy_power_demand": "series",
+      "sort_of_clevr": "vqa", "sort_of_clevr_tiny": "vqa"}
   assert registry.get("sst_fine").num_classes == 5
   assert registry.get("sst2").num_classes == 2
   with pytest.raises(ValueError, match="already registered"):
