@@ -60,7 +60,15 @@ class QuestionBatches(EpochBatches):
     return -(-self.size * self.groups // self.batch_size)
 
   def layout(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(image of each row [R], question slots of each row [R, per_image])``."""
+    """``(image of each row [R], question slots of each row [R, per_image])`` (the last epoch's
+    is kept: every batch of an epoch reads it)."""
+    cached = getattr(self, "_layout", None)
+    if cached is not None and cached[0] == epoch:
+      return cached[1]
+    self._layout = (epoch, self._make_layout(epoch))
+    return self._layout[1]
+
+  def _make_layout(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
     n, g, q = self.size, self.groups, self.per_image
     rows = np.arange(n * g)
     slots = np.broadcast_to(np.arange(g * q), (n, g * q))
