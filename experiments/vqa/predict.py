@@ -99,6 +99,8 @@ def attention_png(image: np.ndarray, questions: list[str], maps: np.ndarray, pat
 def main(argv):
   logging.set_verbosity(logging.WARNING)
   questions = [q for q in argv[1:] if q.strip()]
+  if FLAGS.top < 1:
+    common.fail(f"--top must be >= 1; got {FLAGS.top}")
   if not questions:
     common.fail("no questions: give them as arguments")
   try:
@@ -117,7 +119,7 @@ def main(argv):
   if unknown:
     sys.stderr.write(f"words the model never saw (read as <unk>): {' '.join(unknown)}\n")
   for q, p in zip(questions, probs):
-    order = np.argsort(-p)[:max(FLAGS.top, 1)]
+    order = np.argsort(-p)[:FLAGS.top]
     best = ", ".join(f"{clevr.ANSWERS[k]} {p[k]:.3f}" for k in order[1:])
     print(f"{clevr.ANSWERS[order[0]]}\t{p[order[0]]:.3f}\t({best})\t{q}")
   if FLAGS.attention_png:

@@ -322,8 +322,9 @@ class Images:
 
 
 def load(builder, split: str) -> Images:
-  """One split of a prepared ``SeqjaxSortOfClevr``; every stored answer is checked against the
-  one recomputed from the stored objects (a ``ValueError`` naming the image otherwise)."""
+  """One split of a prepared ``SeqjaxSortOfClevr``; every stored image and answer is checked
+  against the one redrawn or recomputed from the stored objects (a ``ValueError`` naming the
+  image otherwise)."""
   import grain  # pylint: disable=g-import-not-at-top
   es = sorted(grain.MapDataset.source(builder.as_data_source(split=split)),
               key=lambda e: int(e["index"]))
@@ -336,6 +337,10 @@ def load(builder, split: str) -> Images:
                                                           "subtype", "template", "answer")})
   for i in range(len(out)):
     scene = out.scene(i)
+    if not np.array_equal(render(scene), out.images[i]):
+      raise ValueError(f"the prepared Sort-of-CLEVR {split} split in {builder.data_dir}: image "
+                       f"{i} is not the drawing of its stored objects (corrupted, or prepared by "
+                       "another generator); delete the directory to prepare it again")
     for j, q in enumerate(out.questions(i)):
       if answer(scene, q) != out.answer[i, j]:
         raise ValueError(f"the prepared Sort-of-CLEVR {split} split in {builder.data_dir}: image "

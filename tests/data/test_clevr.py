@@ -120,18 +120,24 @@ def test_the_prepared_copy_holds_the_generated_images(tiny_builder):
 
 
 class _Tampered:
-  """A builder whose stored examples have one answer changed."""
+  """A builder whose stored example 3 has one answer (or one pixel) changed."""
 
-  def __init__(self, builder):
-    self.builder, self.data_dir = builder, builder.data_dir
+  def __init__(self, builder, key):
+    self.builder, self.data_dir, self.key = builder, builder.data_dir, key
 
   def as_data_source(self, split):
     es = [dict(e) for e in self.builder.as_data_source(split=split)]
-    es[3]["answer"] = np.array(es[3]["answer"])
-    es[3]["answer"][12] = (es[3]["answer"][12] + 1) % 12
+    value = np.array(es[3][self.key])
+    if self.key == "answer":
+      value[12] = (value[12] + 1) % 12
+    else:
+      value[0, 0] = 255 - value[0, 0]
+    es[3][self.key] = value
     return es
 
 
-def test_a_stored_answer_that_disagrees_with_its_objects_is_refused(tiny_builder):
+def test_stored_answers_or_pixels_that_disagree_with_the_objects_are_refused(tiny_builder):
   with pytest.raises(ValueError, match="validation split .* image 3 question 12 has answer"):
-    clevr.load(_Tampered(tiny_builder), "validation")
+    clevr.load(_Tampered(tiny_builder, "answer"), "validation")
+  with pytest.raises(ValueError, match="image 3 is not the drawing of its stored objects"):
+    clevr.load(_Tampered(tiny_builder, "image"), "validation")

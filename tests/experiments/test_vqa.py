@@ -174,6 +174,8 @@ def test_predict_cli_errors(trained, tmp_path):
   assert_one_line_error("experiments.vqa.predict", [f"--workdir={tmp_path}/none",
                                                     f"--image={tmp_path}/ok.png", "red ?"],
                         "none")
+  assert_one_line_error("experiments.vqa.predict", [w, f"--image={tmp_path}/ok.png", "red ?",
+                                                    "--top=0"], "--top must be >= 1; got 0")
   assert_one_line_error("experiments.vqa.view", ["--out=x.png", "--index=990", "--images=20",
                                                  "--split=validation"],
                         "the sort_of_clevr validation split has 200 images")
