@@ -157,6 +157,51 @@ def plot_attention(weights: np.ndarray, source: Sequence[str], target: Sequence[
   return _save(fig, plt, path)
 
 
+def overlay_attention(ax, image: np.ndarray, weights: np.ndarray, title: str = "") -> None:
+  """Draws ``image [S, S, 3]`` on ``ax`` with attention ``weights`` (one per cell of a square
+  feature map, row-major) over it, upsampled bilinearly to the image's size."""
+  weights = np.asarray(weights, np.float32)
+  side = int(round(np.sqrt(weights.shape[-1])))
+  if side * side != weights.shape[-1]:
+    raise ValueError(f"overlay_attention: {weights.shape[-1]} weights are not a square map")
+  grid = weights.reshape(side, side)
+  size = image.shape[0]
+  ax.imshow(image, interpolation="nearest")
+  ax.imshow(grid, cmap="magma", alpha=0.55, interpolation="bilinear",
+            extent=(-0.5, size - 0.5, size - 0.5, -0.5), vmin=0.0, vmax=float(grid.max()))
+  if title:
+    ax.set_title(title, fontsize=7)
+  ax.axis("off")
+
+
+def plot_caption_attention(image: np.ndarray, words: Sequence[str], weights: np.ndarray,
+                           path: str, *, title: str = "", per_row: int = 6) -> str:
+  """Show, Attend and Tell's Figure 2 strip: the image, then for each word of a caption the
+  attention (``weights [len(words), N]``, ``N`` cells of a square map) with which it was
+  written; returns ``path``."""
+  weights = np.asarray(weights, np.float32)
+  if weights.ndim != 2 or weights.shape[0] != len(words):
+    raise ValueError(f"plot_caption_attention: weights have shape {weights.shape}; expected "
+                     f"[{len(words)} words, regions]")
+  plt = _pyplot()
+  panels = len(words) + 1
+  cols = min(per_row, panels)
+  rows = -(-panels // cols)
+  fig, axes = plt.subplots(rows, cols, figsize=(1.9 * cols, 2.0 * rows), squeeze=False)
+  for ax in axes.ravel()[panels:]:
+    ax.axis("off")
+  first = axes.ravel()[0]
+  first.imshow(image, interpolation="nearest")
+  first.set_title("image", fontsize=8)
+  first.axis("off")
+  for ax, word, w in zip(axes.ravel()[1:], words, weights):
+    overlay_attention(ax, image, w, word)
+  if title:
+    fig.suptitle(title, fontsize=9)
+  fig.tight_layout()
+  return _save(fig, plt, path)
+
+
 def plot_gradient_norms(curves: Mapping[str, Sequence[float]], path: str, *,
                         title: str = "", log_scale: bool = True) -> str:
   """``{label: ‖∂L/∂h_t‖ for t = 0..T-1}`` against the distance ``T-1-t`` to the loss, one line

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments.vqa.configs import base
+from seqjax import diagnostics
 from seqjax.data import clevr, registry
 from seqjax.data.epochs import EpochBatches
 from seqjax.nn.vqa import VQAModel
@@ -294,15 +295,8 @@ def predict_images(model, params, data: clevr.Images, picks: list[int], form: st
 
 def overlay(ax, image: np.ndarray, weights: np.ndarray, title: str) -> None:
   """``image`` with attention ``weights`` (one per cell of the square feature map) drawn over
-  it, upsampled to the image's size."""
-  side = int(round(np.sqrt(weights.shape[-1])))
-  grid = weights.reshape(side, side)
-  size = image.shape[0]
-  ax.imshow(image, interpolation="nearest")
-  ax.imshow(grid, cmap="magma", alpha=0.55, interpolation="bilinear",
-            extent=(-0.5, size - 0.5, size - 0.5, -0.5), vmin=0.0, vmax=float(grid.max()))
-  ax.set_title(title, fontsize=7)
-  ax.axis("off")
+  it (``seqjax.diagnostics.overlay_attention``)."""
+  diagnostics.overlay_attention(ax, image, weights, title)
 
 
 def attention_figure(data: clevr.Images, picks: list[int], maps: dict, path: str,

@@ -29,12 +29,13 @@ SESSIONS = "sessions"  # click sessions (item sequences)
 FORECAST = "forecast"  # one real-valued series
 SERIES = "series"  # labelled real-valued (multivariate, variable-length) series
 VQA = "vqa"  # images with questions and answers
-KINDS = (LM, CLASSIFICATION, TAGGING, TRANSLATION, SESSIONS, FORECAST, SERIES, VQA)
+CAPTIONS = "captions"  # images with reference captions
+KINDS = (LM, CLASSIFICATION, TAGGING, TRANSLATION, SESSIONS, FORECAST, SERIES, VQA, CAPTIONS)
 
 # The modules that define builders and register their datasets on import.
 _MODULES = ("seqjax.data.corpora", "seqjax.data.reviews", "seqjax.data.conllu",
             "seqjax.data.translate", "seqjax.data.recsys", "seqjax.data.timeseries",
-            "seqjax.data.clevr")
+            "seqjax.data.clevr", "seqjax.data.captions")
 
 
 @dataclasses.dataclass(frozen=True)
