@@ -81,8 +81,8 @@ def test_local_dry_run_with_processes():
 
 
 @pytest.mark.parametrize("script,args,message", [
-    ("local.sh", ["--dry_run", "nlp"], "unknown experiment 'nlp'; choose from: lm recsys "
-                                       "sentiment synthetic tagging timeseries translate vae vqa word2vec"),
+    ("local.sh", ["--dry_run", "nlp"], "unknown experiment 'nlp'; choose from: caption lm "
+                                       "recsys sentiment synthetic tagging timeseries translate vae vqa word2vec"),
     ("local.sh", ["--gpus=2", "lm"], "unknown option --gpus=2"),
     ("local.sh", ["--processes=2", "lm"], "--processes needs --workdir=DIR"),
     ("local.sh", ["--port=http", "lm"], "--port must be a port number; got 'http'"),

@@ -112,30 +112,36 @@ def words_of(ids, vocab: Vocabulary) -> list[str]:
   return out
 
 
-def make_decoder(model: Captioner, *, beam_size: int, max_len: int, alpha: float = 0.0
-                 ) -> Callable:
+def make_decoder(model: Captioner, *, beam_size: int, max_len: int, alpha: float = 0.0,
+                 beam_search: Optional[bool] = None) -> Callable:
   """``decode(params, images) -> tokens [B, max_len]`` (greedy for ``beam_size=1``, else the
-  best beam), jitted. Each image decodes alone: its caption does not depend on its
-  batch-mates."""
+  best beam; ``beam_search=True`` runs beam search even for one beam), jitted: at most
+  ``max_len - 1`` words then ``<eos>`` (the last step may only emit ``<eos>``). Each image
+  decodes alone: its caption does not depend on its batch-mates."""
+  if beam_search is None:
+    beam_search = beam_size > 1
+
+  def force_end(logits, t):
+    forced = jnp.full_like(logits, decode.NEG_INF).at[:, EOS_ID].set(0.0)
+    return jnp.where((t + 1 >= max_len)[:, None], forced, logits)
 
   def run(params, images):
     variables = {"params": params}
     memory, carry = model.apply(variables, images, method=Captioner.encode)
     first = jnp.full((images.shape[0],), BOS_ID, jnp.int32)
-    if beam_size == 1:
-      def step(carry, tokens):
-        logits, carry, _ = model.apply(variables, memory, carry, tokens,
-                                       method=Captioner.decode_step)
-        return logits, carry
-      return decode.greedy(step, carry, first, max_len, eos_id=EOS_ID, pad_id=PAD_ID)[0]
-    tiled = decode.tile_beams(memory, beam_size)
+    reads = decode.tile_beams(memory, beam_size) if beam_search else memory
 
-    def beam_step(carry, tokens):
-      logits, carry, _ = model.apply(variables, tiled, carry, tokens,
+    def step(state, tokens):
+      carry, t = state
+      logits, carry, _ = model.apply(variables, reads, carry, tokens,
                                      method=Captioner.decode_step)
-      return logits, carry
-    tokens, _ = decode.beam_search(beam_step, carry, first, beam_size=beam_size,
-                                   max_len=max_len, eos_id=EOS_ID, alpha=alpha, pad_id=PAD_ID)
+      return force_end(logits, t), (carry, t + 1)
+
+    state = (carry, jnp.zeros((images.shape[0],), jnp.int32))  # each row counts its steps
+    if not beam_search:
+      return decode.greedy(step, state, first, max_len, eos_id=EOS_ID, pad_id=PAD_ID)[0]
+    tokens, _ = decode.beam_search(step, state, first, beam_size=beam_size, max_len=max_len,
+                                   eos_id=EOS_ID, alpha=alpha, pad_id=PAD_ID)
     return tokens[:, 0]
 
   return jax.jit(run)
@@ -195,11 +201,12 @@ class CaptionTask(Task):
     if generated and config.data.manual_dir:
       raise ValueError(f"data.manual_dir: {config.data.name} is generated and reads no files; "
                        "leave it empty")
-    if not generated and not config.data.manual_dir:
-      raise ValueError(f"data.manual_dir: {config.data.name} needs the directory holding its "
-                       "files (see experiments/caption/README.md)")
 
   def prepare(self, config):
+    spec = registry.get(config.data.name, registry.CAPTIONS)
+    if not data_lib.is_generated(spec.name) and not config.data.manual_dir:
+      raise InputError(f"data.manual_dir: {spec.name} needs the directory holding its files "
+                       f"({spec.builder.MANUAL_DOWNLOAD_INSTRUCTIONS})")
     try:
       return registry.prepare(config.data.name, kind=registry.CAPTIONS,
                               data_dir=config.data.data_dir or None,

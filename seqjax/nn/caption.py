@@ -77,7 +77,7 @@ def caption_step(spec: StepSpec, params: dict, memory: CaptionMemory, carry: tup
     context, alpha = attention_lib.attend("additive", params["attention"], h, memory.regions,
                                           memory.regions, memory.mask, projected_keys=memory.keys)
     if spec.gate:
-      beta = jax.nn.sigmoid(h @ params["beta_kernel"] + params["beta_bias"])[:, 0]
+      beta = jax.nn.sigmoid(h @ params["beta_kernel"] + params["beta_bias"][None, :])[:, 0]
     context = context * beta[:, None]
     x = jnp.concatenate([emb, context.astype(emb.dtype)], axis=-1)
   new = []
@@ -85,7 +85,8 @@ def caption_step(spec: StepSpec, params: dict, memory: CaptionMemory, carry: tup
     layer_carry, x = cell.step(layer_params, layer_carry, cell.project(layer_params, x))
     new.append(layer_carry)
   if spec.kind == "attend_tell":
-    out = jnp.tanh(emb + x @ params["out_h"] + context @ params["out_z"] + params["out_bias"])
+    out = jnp.tanh(emb + x @ params["out_h"] + context @ params["out_z"]
+                   + params["out_bias"][None, :])
   else:
     out = x
   return tuple(new), out, alpha, beta

@@ -13,7 +13,7 @@ CONFIGS = sorted((p.parent.parent.name, p.stem)
 def test_every_experiment_has_configs():
   assert {task for task, _ in CONFIGS} == {"lm", "sentiment", "translate", "synthetic",
                                            "tagging", "word2vec", "recsys", "timeseries", "vae",
-                                           "vqa"}
+                                           "vqa", "caption"}
 
 
 @pytest.mark.parametrize("task,name", CONFIGS)
