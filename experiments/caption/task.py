@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import textwrap
 import time
 from typing import Any, Callable, Optional
 
@@ -402,16 +403,16 @@ def captions_figure(data: data_lib.CaptionSplit, picks: list[int], hyps: list[li
   plt = diagnostics._pyplot()  # pylint: disable=protected-access
   cols = min(4, len(picks))
   rows = -(-len(picks) // cols)
-  fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 4.0 * rows), squeeze=False)
+  fig, axes = plt.subplots(rows, cols, figsize=(4.0 * cols, 4.4 * rows), squeeze=False)
   for ax in axes.ravel()[len(picks):]:
     ax.axis("off")
+  wrap = lambda text: textwrap.fill(text, 48)
   for ax, i, h in zip(axes.ravel(), picks, hyps):
     ax.imshow(data.images[i], interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.set_title(data.filenames[i], fontsize=7)
-    ax.set_xlabel(f"model: {' '.join(h)}\nreference: {' '.join(data.captions[i][0])}",
-                  fontsize=6.5, wrap=True)
+    ax.set_title(f"{data.filenames[i]}\n" + wrap("model: " + " ".join(h)) + "\n"
+                 + wrap("reference: " + " ".join(data.captions[i][0])), fontsize=7, loc="left")
   if title:
     fig.suptitle(title, fontsize=9)
   fig.tight_layout()

@@ -84,9 +84,9 @@ def test_the_doubly_stochastic_penalty_against_numpy():
   assert float(attention_penalty(jnp.asarray(eye), jnp.ones((1, 4)))[0]) == 0.0
 
 
-@pytest.mark.parametrize("kind", ["attend_tell", "show_tell"])
-def test_beam_one_is_greedy_and_captions_do_not_depend_on_the_batch(kind):
-  m = model(kind, layers=2)
+def test_beam_one_is_greedy_and_captions_do_not_depend_on_the_batch():
+  # (The decoders drive both kinds through the same encode / decode_step interface.)
+  m = model("attend_tell", layers=2)
   images, tokens = inputs(batch=4, seed=3)
   params = m.init(jax.random.PRNGKey(2), images, tokens)["params"]
   greedy = caption_task.make_decoder(m, beam_size=1, max_len=7)
