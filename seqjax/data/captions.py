@@ -50,6 +50,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from seqjax.data import builders, registry
+from seqjax.data.clevr import SPLIT_IDS, Sizes  # the generated sets' split sizes and ids
 
 # ---------------------------------------------------------------------------------- the scenes
 IMAGE_SIZE = 64
@@ -362,17 +363,8 @@ def read_image(path: str, size: int) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------- builders
-@dataclasses.dataclass(frozen=True)
-class Sizes:
-  train: int
-  validation: int
-  test: int
-  seed: int = 0
-
-
 SCENE_CONFIGS = {"scene_captions": Sizes(10000, 500, 1000),
                  "scene_captions_tiny": Sizes(64, 16, 16)}
-SPLIT_IDS = {"train": 0, "validation": 1, "test": 2}
 
 
 def scene_example(seed: int, split_id: int, index: int) -> dict:
@@ -419,51 +411,63 @@ class SeqjaxSceneCaptions(tfds.core.GeneratorBasedBuilder):
       yield i, scene_example(seed, split_id, i)
 
 
-def _real_example(index: int, path: str, name: str, captions: list[str]) -> dict:
-  none = np.full(MAX_OBJECTS, -1, np.int64)
-  return {"index": index, "image": read_image(path, REAL_IMAGE_SIZE), "filename": name,
-          "captions": "\n".join(" ".join(c.split()) for c in captions), "objects": 0,
-          "color": none, "shape": none, "x": none, "y": none}
+class _RealCaptions(tfds.core.GeneratorBasedBuilder):
+  """What the real datasets' builders share: the features, and examples read from image files
+  (``_split_items`` gives each split's ``[(image path, name, captions)]``)."""
+
+  HOMEPAGE = ""
+
+  def _info(self):
+    return tfds.core.DatasetInfo(builder=self, features=_features(REAL_IMAGE_SIZE),
+                                 disable_shuffling=True, homepage=self.HOMEPAGE)
+
+  def _split_items(self, dl_manager) -> dict[str, list]:
+    raise NotImplementedError
+
+  def _split_generators(self, dl_manager):
+    return {split: self._generate_examples(items)
+            for split, items in self._split_items(dl_manager).items()}
+
+  def _generate_examples(self, items) -> Iterator[tuple[int, dict]]:
+    for i, (path, name, caps) in enumerate(items):
+      none = np.full(MAX_OBJECTS, -1, np.int64)
+      yield i, {"index": i, "image": read_image(path, REAL_IMAGE_SIZE), "filename": name,
+                "captions": "\n".join(" ".join(c.split()) for c in caps), "objects": 0,
+                "color": none, "shape": none, "x": none, "y": none}
 
 
-class SeqjaxFlickr8k(tfds.core.GeneratorBasedBuilder):
+class SeqjaxFlickr8k(_RealCaptions):
   """Flickr8k from its own text files and image folder (see the module docstring)."""
 
   VERSION = tfds.core.Version("1.0.0")
+  HOMEPAGE = "https://hockenmaier.cs.illinois.edu/8k-pictures.html"
   MANUAL_DOWNLOAD_INSTRUCTIONS = (
       "Unzip Flickr8k_text.zip and Flickr8k_Dataset.zip (the dataset's request form at "
       "https://forms.illinois.edu/sec/1713398) into one directory: Flickr8k.token.txt, "
       "Flickr_8k.{train,dev,test}Images.txt and Flicker8k_Dataset/.")
 
-  def _info(self):
-    return tfds.core.DatasetInfo(builder=self, features=_features(REAL_IMAGE_SIZE),
-                                 disable_shuffling=True,
-                                 homepage="https://hockenmaier.cs.illinois.edu/8k-pictures.html")
-
-  def _split_generators(self, dl_manager):
+  def _split_items(self, dl_manager):
     paths = builders.local_paths(self, dl_manager, FLICKR8K_FILES)
     if paths is None:
-      raise FileNotFoundError(f"flickr8k needs data.manual_dir: {self.MANUAL_DOWNLOAD_INSTRUCTIONS}")
+      raise FileNotFoundError(f"flickr8k needs data.manual_dir: "
+                              f"{self.MANUAL_DOWNLOAD_INSTRUCTIONS}")
     directory = os.path.dirname(paths["captions"])
     captions = read_flickr8k_captions(paths["captions"])
     out = {}
     for split in SPLITS:
       names = read_image_list(paths[split], captions, paths["captions"])
-      out[split] = self._generate_examples([(find_image(directory, n), n, captions[n]) for n in names])
+      out[split] = [(find_image(directory, n), n, captions[n]) for n in names]
     return out
-
-  def _generate_examples(self, items) -> Iterator[tuple[int, dict]]:
-    for i, (path, name, caps) in enumerate(items):
-      yield i, _real_example(i, path, name, caps)
 
 
 KARPATHY_CONFIGS = ("flickr8k", "flickr30k", "coco")
 
 
-class SeqjaxKarpathyCaptions(tfds.core.GeneratorBasedBuilder):
+class SeqjaxKarpathyCaptions(_RealCaptions):
   """A Karpathy-split JSON file and its images (see the module docstring)."""
 
   VERSION = tfds.core.Version("1.0.0")
+  HOMEPAGE = "https://cs.stanford.edu/people/karpathy/deepimagesent/"
   BUILDER_CONFIGS = [tfds.core.BuilderConfig(name=n, description=f"dataset_{n}.json")
                      for n in KARPATHY_CONFIGS]
   MANUAL_DOWNLOAD_INSTRUCTIONS = (
@@ -471,12 +475,7 @@ class SeqjaxKarpathyCaptions(tfds.core.GeneratorBasedBuilder):
       "images below it (Flicker8k_Dataset/, flickr30k-images/, or COCO's train2014/ and "
       "val2014/).")
 
-  def _info(self):
-    return tfds.core.DatasetInfo(builder=self, features=_features(REAL_IMAGE_SIZE),
-                                 disable_shuffling=True,
-                                 homepage="https://cs.stanford.edu/people/karpathy/deepimagesent/")
-
-  def _split_generators(self, dl_manager):
+  def _split_items(self, dl_manager):
     name = f"dataset_{self.builder_config.name}.json"
     paths = builders.local_paths(self, dl_manager, {"json": name})
     if paths is None:
@@ -488,13 +487,8 @@ class SeqjaxKarpathyCaptions(tfds.core.GeneratorBasedBuilder):
     for split in SPLITS:
       if not splits[split]:
         raise ValueError(f"{paths['json']}: no image is in the {split} split")
-      out[split] = self._generate_examples([(find_image(directory, rel), rel, caps)
-                                   for rel, caps in splits[split]])
+      out[split] = [(find_image(directory, rel), rel, caps) for rel, caps in splits[split]]
     return out
-
-  def _generate_examples(self, items) -> Iterator[tuple[int, dict]]:
-    for i, (path, name, caps) in enumerate(items):
-      yield i, _real_example(i, path, name, caps)
 
 
 for _name, _sizes in SCENE_CONFIGS.items():
