@@ -157,9 +157,11 @@ def plot_attention(weights: np.ndarray, source: Sequence[str], target: Sequence[
   return _save(fig, plt, path)
 
 
-def overlay_attention(ax, image: np.ndarray, weights: np.ndarray, title: str = "") -> None:
+def overlay_attention(ax, image: np.ndarray, weights: np.ndarray, title: str = "", *,
+                      vmax: Optional[float] = None) -> None:
   """Draws ``image [S, S, 3]`` on ``ax`` with attention ``weights`` (one per cell of a square
-  feature map, row-major) over it, upsampled bilinearly to the image's size."""
+  feature map, row-major) over it, upsampled bilinearly to the image's size; the colour scale
+  runs from 0 to ``vmax`` (default: the map's own maximum)."""
   weights = np.asarray(weights, np.float32)
   side = int(round(np.sqrt(weights.shape[-1])))
   if side * side != weights.shape[-1]:
@@ -168,7 +170,8 @@ def overlay_attention(ax, image: np.ndarray, weights: np.ndarray, title: str = "
   size = image.shape[0]
   ax.imshow(image, interpolation="nearest")
   ax.imshow(grid, cmap="magma", alpha=0.55, interpolation="bilinear",
-            extent=(-0.5, size - 0.5, size - 0.5, -0.5), vmin=0.0, vmax=float(grid.max()))
+            extent=(-0.5, size - 0.5, size - 0.5, -0.5), vmin=0.0,
+            vmax=float(grid.max()) if vmax is None else vmax)
   if title:
     ax.set_title(title, fontsize=7)
   ax.axis("off")
@@ -178,7 +181,8 @@ def plot_caption_attention(image: np.ndarray, words: Sequence[str], weights: np.
                            path: str, *, title: str = "", per_row: int = 6) -> str:
   """Show, Attend and Tell's Figure 2 strip: the image, then for each word of a caption the
   attention (``weights [len(words), N]``, ``N`` cells of a square map) with which it was
-  written; returns ``path``."""
+  written, all on one colour scale (0 to the largest weight), so a diffuse map looks dim;
+  returns ``path``."""
   weights = np.asarray(weights, np.float32)
   if weights.ndim != 2 or weights.shape[0] != len(words):
     raise ValueError(f"plot_caption_attention: weights have shape {weights.shape}; expected "
@@ -195,7 +199,7 @@ def plot_caption_attention(image: np.ndarray, words: Sequence[str], weights: np.
   first.set_title("image", fontsize=8)
   first.axis("off")
   for ax, word, w in zip(axes.ravel()[1:], words, weights):
-    overlay_attention(ax, image, w, word)
+    overlay_attention(ax, image, w, word, vmax=float(weights.max()))
   if title:
     fig.suptitle(title, fontsize=9)
   fig.tight_layout()

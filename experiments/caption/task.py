@@ -11,6 +11,8 @@ the rule-based checker's rates (``seqjax.data.captions.check_caption``):
 
 - ``relation_stated``: captions that state a spatial relation; ``relation_correct``: captions
   whose stated relation names two objects of the image and holds (over all captions);
+  ``relation_clear``: of those, the ones whose relation is the pair's clear one (the relation a
+  reference would state: at least 8 pixels along its axis, more than along the other);
 - ``object_precision``: named "<colour> <shape>" objects that the image has;
 - ``counts_stated``: "<number> <shape>" phrases per caption; ``count_accuracy``: the fraction of
   them that are right (0 when there are none);
@@ -171,6 +173,7 @@ def caption_scores(hypotheses: list[list[str]], split: data_lib.CaptionSplit) ->
     n = len(checks)
     scores["relation_stated"] = sum(c.relation is not None for c in checks) / n
     scores["relation_correct"] = sum(c.relation_correct for c in checks) / n
+    scores["relation_clear"] = sum(c.relation_clear for c in checks) / n
     named = sum(c.named for c in checks)
     scores["object_precision"] = sum(c.present for c in checks) / named if named else 0.0
     counted = sum(c.counts for c in checks)
@@ -360,7 +363,8 @@ class CaptionTask(Task):
               f"{s['bleu4']:.1f}, CIDEr-D {s['cider']:.3f}, exact {s['exact']:.3f}")
       if "relation_correct" in s:
         line += (f", relation stated {s['relation_stated']:.3f} correct "
-                 f"{s['relation_correct']:.3f}, objects {s['object_precision']:.3f}, counts "
+                 f"{s['relation_correct']:.3f} clear {s['relation_clear']:.3f}, objects "
+                 f"{s['object_precision']:.3f}, counts "
                  f"{s['count_accuracy']:.3f}")
       lines.append(line)
     return "\n".join(lines)

@@ -207,6 +207,7 @@ class Check:
   present: int = 0  # of them, objects the scene has
   relation: Optional[str] = None  # the first relation stated, if any
   relation_correct: bool = False  # both its objects exist and it holds
+  relation_clear: bool = False  # ... and it is the clear relation the generator would state
   counts: int = 0  # "<number> <shape(s)>" phrases outside object names
   counts_correct: int = 0
 
@@ -214,8 +215,10 @@ class Check:
 def check_caption(caption: str, scene: Scene) -> Check:
   """The rule-based checker. Objects are "<colour> <shape>" pairs; a relation is the first
   relation word between two consecutive object names ("the red circle is above the blue
-  square"); counts are "<number> <shape>" phrases ("two squares", "a circle", "one triangle")
-  that are not part of an object name."""
+  square"): ``relation_correct`` when both objects exist and it holds (any offset in its
+  direction), ``relation_clear`` when it is moreover the pair's clear relation (``relation``:
+  the one a reference would state); counts are "<number> <shape>" phrases ("two squares", "a
+  circle", "one triangle") that are not part of an object name."""
   words = caption.split()
   out = Check()
   mentions = []  # (position, object index or None)
@@ -232,6 +235,7 @@ def check_caption(caption: str, scene: Scene) -> Check:
     if rel is not None:
       out.relation = rel
       out.relation_correct = a is not None and b is not None and holds(scene, a, b, rel)
+      out.relation_clear = out.relation_correct and relation(scene, a, b) == rel
       break
   named_at = {i for i, _ in mentions} | {i + 1 for i, _ in mentions}
   for i in range(len(words) - 1):

@@ -37,7 +37,7 @@ def test_every_generated_caption_is_true_of_its_scene():
       assert check.present == check.named
       assert check.counts_correct == check.counts
       if check.relation is not None:
-        assert check.relation_correct, c
+        assert check.relation_correct and check.relation_clear, c
         relations.add(check.relation)
     assert captions.check_caption(refs[3], s).counts >= 1  # the count caption counts
     assert captions.check_caption(refs[4], s).named == n  # the list names every object
@@ -50,8 +50,12 @@ def test_the_checker_catches_false_captions():
   assert captions.relation(s, 0, 0) is None
   ok = captions.check_caption("a red circle is to the left of a blue square", s)
   assert (ok.named, ok.present, ok.relation, ok.relation_correct) == (2, 2, "left", True)
+  assert ok.relation_clear
   wrong = captions.check_caption("the red circle is right of the blue square", s)
   assert wrong.relation == "right" and not wrong.relation_correct
+  # True (the circle's centre is 2 pixels higher) but not the clear relation ("left of").
+  unclear = captions.check_caption("a red circle above a blue square", s)
+  assert unclear.relation_correct and not unclear.relation_clear
   absent = captions.check_caption("a red square above a green square", s)  # no red square
   assert (absent.named, absent.present, absent.relation_correct) == (2, 1, False)
   counts = captions.check_caption("there are two squares and two circles", s)

@@ -7,7 +7,7 @@
 ``Flickr_8k.devImages.txt``, ``Flickr_8k.testImages.txt`` and the folder ``Flicker8k_Dataset/``
 (the contents of Flickr8k_text.zip and Flickr8k_Dataset.zip). Images are prepared at 128x128.
 The encoder is trained from scratch (the paper used a pre-trained VGG: no pre-trained CNN is
-available here), so expect scores well below the paper's (BLEU-4 21.3, soft attention). Words
+available here), so expect scores well below the paper's (BLEU-4 19.5, soft attention). Words
 seen fewer than 5 times become <unk>, as in the paper's preprocessing. Not run here (the data is
 not on this machine); the tests run it end to end on a generated set in the same format."""
 
