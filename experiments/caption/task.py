@@ -350,6 +350,11 @@ class CaptionTask(Task):
           for i, h in enumerate(hyps):
             f.write(json.dumps({"image": data.filenames[i], "caption": " ".join(h),
                                 "references": [" ".join(r) for r in data.captions[i]]}) + "\n")
+        attends = run.config.model.kind == "attend_tell"
+        if name == "greedy" and data.scenes is not None and attends:
+          scores.update(attention_on_objects(run.model, params, data, hyps,
+                                             run.data.extra["vocab"],
+                                             run.config.train.eval_batch_size))
       scores.update({k: scores[f"{k}_greedy"] for k in ("bleu4", "cider")})
     elif run.config.train.best_metric != "loss":
       scores.update(self.caption_split(run, params, split)[1])
@@ -367,6 +372,10 @@ class CaptionTask(Task):
                  f"{s['object_precision']:.3f}, counts "
                  f"{s['count_accuracy']:.3f}")
       lines.append(line)
+    if "attention_on_object" in scores:
+      lines.append(f"  attention on the object named: {scores['attention_on_object']:.3f} (first "
+                   f"{scores['attention_on_object_first']:.3f}, second "
+                   f"{scores['attention_on_object_second']:.3f})")
     return "\n".join(lines)
 
   # ---- the end of a run ----------------------------------------------------------------------
@@ -390,6 +399,45 @@ class CaptionTask(Task):
     result["figures"] = paths
     for p in paths:
       run.log(f"wrote {p}")
+
+
+def attention_on_objects(model: Captioner, params: Any, split: data_lib.CaptionSplit,
+                         hyps: list[list[str]], vocab: Vocabulary, batch_size: int) -> dict:
+  """Where the attention is when a caption names an object: for every "<colour> <shape>" of a
+  caption that names an object of the image, the region of largest weight while the shape word
+  is written, and whether the named object is the object nearest that region's centre.
+  ``attention_on_object``: the fraction of named objects where it is (by chance about 1 / the
+  number of objects); ``_first`` and ``_second``: for the first and second object a caption
+  names."""
+  width = max(len(h) for h in hyps) + 1
+  tokens = np.zeros((len(hyps), width), np.int32)
+  for i, h in enumerate(hyps):
+    tokens[i, :len(h) + 1] = [BOS_ID] + list(vocab.encode(h))
+  hits: dict[int, list[bool]] = {0: [], 1: []}
+  for start in range(0, len(hyps), batch_size):
+    rows = slice(start, start + batch_size)
+    _, alphas, _ = model.apply({"params": params}, split.images[rows], tokens[rows])
+    alphas = np.asarray(alphas)
+    side = int(round(np.sqrt(alphas.shape[-1])))
+    cell = split.images.shape[1] / side
+    for i in range(start, min(start + batch_size, len(hyps))):
+      words, scene, mention = hyps[i], split.scenes[i], 0
+      for k in range(1, len(words)):
+        if words[k - 1] not in data_lib.COLORS or words[k] not in data_lib.SHAPES:
+          continue
+        named = [j for j in range(len(scene))
+                 if data_lib.COLORS[scene.color[j]] == words[k - 1]
+                 and data_lib.SHAPES[scene.shape[j]] == words[k]]
+        if named and mention < 2:
+          row, col = divmod(int(np.argmax(alphas[i - start, k])), side)
+          cy, cx = (row + 0.5) * cell, (col + 0.5) * cell
+          nearest = int(np.argmin((scene.x - cx) ** 2 + (scene.y - cy) ** 2))
+          hits[mention].append(nearest == named[0])
+        mention += 1
+  both = hits[0] + hits[1]
+  mean = lambda xs: float(np.mean(xs)) if xs else 0.0
+  return {"attention_on_object": mean(both), "attention_on_object_first": mean(hits[0]),
+          "attention_on_object_second": mean(hits[1])}
 
 
 def attention_weights(model: Captioner, params: Any, image: np.ndarray, words: list[str],

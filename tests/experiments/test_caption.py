@@ -76,6 +76,7 @@ def test_resume_is_exact_and_the_report_is_written(data_dir, tmp_path):
   for name in ("greedy", "beam2"):
     for key in ("bleu1", "bleu4", "cider", "relation_correct", "object_precision"):
       assert 0.0 <= test[f"{key}_{name}"] <= (100.0 if "bleu" in key else 10.0), key
+  assert 0.0 <= test["attention_on_object"] <= 1.0
   lines = (tmp_path / "a" / "captions" / "test.greedy.jsonl").read_text().splitlines()
   rows = [json.loads(x) for x in lines]
   assert len(rows) == 16 and rows[3]["image"] == "scene_2_3.png"
@@ -94,6 +95,35 @@ def test_decoding_scores_do_not_depend_on_the_evaluation_batch_size(data_dir):
   assert a.keys() == b.keys() and "cider" in a and "relation_correct" in a
   for k in a:
     assert a[k] == pytest.approx(b[k], rel=1e-6), k
+
+
+class _PeakedAttention:
+  """A stand-in model whose attention at every step peaks on one region of the 8x8 map."""
+
+  def __init__(self, region):
+    self.region = region
+
+  def apply(self, variables, images, tokens):
+    alphas = np.full(tokens.shape + (64,), 0.1 / 63, np.float32)
+    alphas[..., self.region] = 0.9
+    return None, alphas, None
+
+
+def test_attention_on_objects_finds_the_region_of_the_named_object():
+  s = captions.Scene(color=np.array([0, 2]), shape=np.array([1, 0]), x=np.array([10, 50]),
+                     y=np.array([12, 40]))
+  split = captions.CaptionSplit(np.zeros((1, 64, 64, 3), np.uint8), [[["a"]]], ["x"], [s])
+  vocab = caption_task.Vocabulary(list(caption_task.SPECIALS) + "a red circle above blue square"
+                                  .split())
+  hyp = [["a", "red", "circle", "above", "a", "blue", "square"]]
+  # Region (1, 1) of the 8x8 map has its centre at pixel (12, 12): nearest the red circle.
+  near_red = caption_task.attention_on_objects(_PeakedAttention(9), None, split, hyp, vocab, 4)
+  assert near_red == {"attention_on_object": 0.5, "attention_on_object_first": 1.0,
+                      "attention_on_object_second": 0.0}
+  near_blue = caption_task.attention_on_objects(_PeakedAttention(5 * 8 + 6), None, split, hyp,
+                                                vocab, 4)
+  assert near_blue["attention_on_object_second"] == 1.0
+  assert near_blue["attention_on_object_first"] == 0.0
 
 
 def flickr_config(data_dir, manual_dir):
