@@ -16,7 +16,8 @@ the rule-based checker's rates (``seqjax.data.captions.check_caption``):
 - ``object_precision``: named "<colour> <shape>" objects that the image has;
 - ``counts_stated``: "<number> <shape>" phrases per caption; ``count_accuracy``: the fraction of
   them that are right (0 when there are none);
-- ``exact``: captions identical to one of the image's references.
+- ``exact``: captions identical to one of the image's references;
+- at the end, for attention models: ``attention_on_object`` (``attention_on_objects``).
 
 At the end the best checkpoint decodes validation and test greedily and with beam search
 (``decode.beam_size``), writes every caption (``captions/<split>.<decoder>.jsonl``) and, for
