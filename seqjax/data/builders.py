@@ -10,6 +10,7 @@ The datasets themselves are registered in ``seqjax.data.registry``.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
 import shutil
@@ -127,8 +128,10 @@ def _is_empty(path: str) -> bool:
 
 def source_fingerprint(spec: Any, manual_dir: str) -> dict[str, list]:
   """``{file name: [size, sha256]}`` of the raw files of ``spec`` in ``manual_dir`` (the files
-  the spec declares; every file of the directory when it declares none). An empty file is a
-  ``ValueError`` naming it: it would prepare an empty (or silently smaller) dataset."""
+  the spec declares; every file of the directory when it declares none), and ``{folder/:
+  [files, hash of their names and sizes]}`` of the spec's ``file_dirs`` that exist (image
+  folders). An empty file is a ``ValueError`` naming it: it would prepare an empty (or silently
+  smaller) dataset."""
   if spec.files:
     paths = sorted(find_local_files(manual_dir, dict(spec.files)).values())
   else:
@@ -139,6 +142,13 @@ def source_fingerprint(spec: Any, manual_dir: str) -> dict[str, list]:
     if _is_empty(path):
       raise ValueError(f"data.manual_dir: {path} is empty")
     out[os.path.basename(path)] = [os.path.getsize(path), sha256_file(path)]
+  for folder in getattr(spec, "file_dirs", ()):
+    root = os.path.join(manual_dir, folder)
+    if os.path.isdir(root):  # names and sizes (hashing every image would read them all)
+      listing = sorted((os.path.relpath(os.path.join(d, f), root),
+                        os.path.getsize(os.path.join(d, f)))
+                       for d, _, names in os.walk(root) for f in names)
+      out[folder + "/"] = [len(listing), hashlib.sha256(json.dumps(listing).encode()).hexdigest()]
   return out
 
 
@@ -160,6 +170,9 @@ def _difference(old: dict | None, new: dict) -> str:
       return f"{name} is new"
     if old[name] != new[name]:
       (a, _), (b, _) = old[name], new[name]
+      if name.endswith("/"):
+        return (f"{name} changed ({a} -> {b} files)" if a != b
+                else f"a file in {name} was replaced or resized")
       return f"{name} changed ({a} -> {b} bytes)" if a != b else f"{name} changed (same size)"
   return "unchanged"
 

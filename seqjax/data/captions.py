@@ -499,12 +499,17 @@ for _name, _sizes in SCENE_CONFIGS.items():
   registry.register(registry.DatasetSpec(
       _name, registry.CAPTIONS, SeqjaxSceneCaptions, _name, None,
       description=f"generated scenes with template captions ({_sizes.train} training images)"))
+# A prepared copy records the image folders' file names and sizes too: a replaced image
+# prepares the copy again (builders.source_fingerprint).
+_IMAGE_DIRS = tuple(f for f in IMAGE_FOLDERS if f) + ("train2014", "val2014")
 registry.register(registry.DatasetSpec("flickr8k", registry.CAPTIONS, SeqjaxFlickr8k, None,
-                                      FLICKR8K_FILES, description="Flickr8k (its own files)"))
+                                      FLICKR8K_FILES, description="Flickr8k (its own files)",
+                                      file_dirs=_IMAGE_DIRS))
 for _name in KARPATHY_CONFIGS:
   registry.register(registry.DatasetSpec(
       f"{_name}_karpathy", registry.CAPTIONS, SeqjaxKarpathyCaptions, _name,
-      {"json": f"dataset_{_name}.json"}, description=f"{_name}, Karpathy's splits"))
+      {"json": f"dataset_{_name}.json"}, description=f"{_name}, Karpathy's splits",
+      file_dirs=_IMAGE_DIRS))
 
 
 # ---------------------------------------------------------------------------------- loading

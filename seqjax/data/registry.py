@@ -50,6 +50,8 @@ class DatasetSpec:
     files: the raw files a local directory (``data.manual_dir``) must hold, by role; ``None``
       when the builder checks its own (an archive).
     num_classes: the label count of a classification dataset.
+    file_dirs: folders of the local directory (images) whose file names and sizes join the
+      fingerprint of a prepared copy, so that replacing a file there prepares it again.
     description: one line for listings.
   """
   name: str
@@ -59,6 +61,7 @@ class DatasetSpec:
   files: Optional[Mapping[str, str]] = None
   num_classes: int = 0
   description: str = ""
+  file_dirs: tuple[str, ...] = ()
 
   def __post_init__(self):
     if self.kind not in KINDS:

@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from seqjax.data import captions, registry
+from seqjax.data import builders, captions, registry
 
 
 def scene(objects):
@@ -188,6 +188,17 @@ def test_both_real_formats_prepare_through_tfds(tmp_path):
                                captions.REAL_IMAGE_SIZE)
   np.testing.assert_array_equal(train.images[1], expect)
   assert len(captions.load(builder, "test", generated=False)) == 1
+  # Replacing an image after preparing prepares the copy again (the folder is fingerprinted),
+  # rather than training on the stale pixels.
+  write_png(os.path.join(flickr, "Flicker8k_Dataset", "1001_b.jpg"), 9)
+  logged = []
+  builder = builders.prepare(registry.get("flickr8k"), data_dir=str(tmp_path / "tfds"),
+                             manual_dir=flickr, log=logged.append)
+  assert len(logged) == 1 and "a file in Flicker8k_Dataset/ was replaced" in logged[0]
+  fresh = captions.load(builder, "train", generated=False)
+  np.testing.assert_array_equal(fresh.images[1], captions.read_image(
+      os.path.join(flickr, "Flicker8k_Dataset", "1001_b.jpg"), captions.REAL_IMAGE_SIZE))
+  assert not np.array_equal(fresh.images[1], train.images[1])
   karpathy = tmp_path / "coco"
   write_karpathy(str(karpathy), "coco")
   builder = registry.prepare("coco_karpathy", kind=registry.CAPTIONS,
