@@ -66,7 +66,7 @@ run "${GCLOUD[@]}" scp "$ARCHIVE" "${NAME}:seqjax.tgz" "${WHERE[@]}" --worker=al
 # 3. Install on every worker.
 UNPACK="mkdir -p ${REMOTE_DIR} && tar xzf seqjax.tgz -C ${REMOTE_DIR}"
 if [[ "$INSTALL" == 1 ]]; then
-  UNPACK="${UNPACK} && cd ${REMOTE_DIR} && pip install -q -e . 'jax[tpu]'"
+  UNPACK="${UNPACK} && cd ${REMOTE_DIR} && pip install -q -e '.[gcs]' 'jax[tpu]'"
 fi
 run "${GCLOUD[@]}" ssh "$NAME" "${WHERE[@]}" --worker=all "--command=${UNPACK}"
 

@@ -55,7 +55,7 @@ def docker_instructions(jax_extra: str, base_image: str) -> list[str]:
   del base_image  # the FROM line is XManager's, from --base_image
   jax = f"'jax[{jax_extra}]'" if jax_extra else "jax"
   return [f"COPY {REPO.name}/ /seqjax", "WORKDIR /seqjax",
-          f"RUN pip install --no-cache-dir -e . {jax}"]
+          f"RUN pip install --no-cache-dir -e '.[gcs]' {jax}"]
 
 
 def plan(experiment: str, executor: str, args: Sequence[str], *, accelerator: str = "",

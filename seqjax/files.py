@@ -14,14 +14,21 @@ prepared-data fingerprint (``seqjax.data.builders``).
 from __future__ import annotations
 
 import hashlib
+import os
 
 _CHUNK = 1 << 22
 
 
 def sha256_file(path: str) -> str:
-  """The SHA-256 of the file ``path`` (hex), read in 4 MiB chunks."""
+  """The SHA-256 of the file ``path`` (hex), read in 4 MiB chunks; ``path`` may be a URL
+  (``gs://...``, read through ``etils.epath``)."""
   h = hashlib.sha256()
-  with open(path, "rb") as f:
+  if "://" in os.fspath(path):
+    from etils import epath  # pylint: disable=g-import-not-at-top
+    opened = epath.Path(path).open("rb")
+  else:
+    opened = open(path, "rb")
+  with opened as f:
     while chunk := f.read(_CHUNK):
       h.update(chunk)
   return h.hexdigest()

@@ -175,7 +175,8 @@ def test_xmanager_plan_for_every_executor():
   assert vertex["requirements"] == {"A100": 2}
   e = vertex["executable"]
   assert e["entrypoint"] == "experiments.lm.main" and e["push_image_tag"] == "gcr.io/p/s:1"
-  assert e["docker_instructions"][-1] == "RUN pip install --no-cache-dir -e . 'jax[cuda12]'"
+  assert e["docker_instructions"][-1] == \
+      "RUN pip install --no-cache-dir -e '.[gcs]' 'jax[cuda12]'"
   for args, message in [(("nlp", "local", []), "--experiment must be one of"),
                         (("lm", "slurm", []), "--executor must be one of"),
                         (("lm", "local", ["positional"]), "must be --flag=value"),

@@ -158,6 +158,10 @@ def main(argv):
     sys.stderr.write(f"error: --cells has unknown variants {unknown}; choose from "
                      f"{list(VARIANTS)}\n")
     sys.exit(2)
+  if "://" in FLAGS.workdir:  # each run is a workdir below it; the figures and table are local
+    sys.stderr.write(f"error: --workdir={FLAGS.workdir}: the comparison writes its figures and "
+                     "table with local file operations; give a local directory\n")
+    sys.exit(2)
   os.makedirs(FLAGS.workdir, exist_ok=True)
   rows = []
   for length in (int(x) for x in FLAGS.lengths):

@@ -11,6 +11,10 @@ verifies (``verify``); a resumed run takes the newest checkpoint that does, says
 which newer ones it skipped and why, and moves those aside (``workdir/corrupt/``) so the run can
 write those steps again. A checkpoint without a manifest (its save was killed between orbax's
 commit and the seal, or an older seqjax wrote it) is treated as one that does not verify.
+
+The checkpoints of a workdir on object storage (``gs://``; see ``seqjax.train.workdir``) are
+written, sealed, verified and moved aside there, through ``etils.epath``; a local mirror of
+such a workdir names it (``workdir.checkpoint_root``).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import jax
 import orbax.checkpoint as ocp
 
 from seqjax.files import first_line, sha256_file
+from seqjax.train import workdir as workdir_lib
 
 MANIFEST = "seqjax_manifest.json"
 
@@ -38,23 +43,54 @@ def _barriers(prefix: str) -> ocp.options.MultiprocessingOptions:
   return ocp.options.MultiprocessingOptions(barrier_sync_key_prefix=prefix)
 
 
+def _join(directory: str, rel: str) -> str:
+  return f"{directory.rstrip('/')}/{rel}" if workdir_lib.is_remote(directory) else \
+      os.path.join(directory, rel)
+
+
 def _files(directory: str) -> list[str]:
-  out = []
-  for root, _, names in os.walk(directory):
-    for name in names:
-      rel = os.path.relpath(os.path.join(root, name), directory)
-      if rel != MANIFEST:
-        out.append(rel)
+  """The files below checkpoint ``directory`` (relative, ``/``-separated, sorted), but the
+  manifest."""
+  if not workdir_lib.is_remote(directory):
+    out = []
+    for root, _, names in os.walk(directory):
+      for name in names:
+        rel = os.path.relpath(os.path.join(root, name), directory).replace(os.sep, "/")
+        if rel != MANIFEST:
+          out.append(rel)
+    return sorted(out)
+  out, stack = [], [("", workdir_lib.path(directory))]
+  while stack:
+    rel, p = stack.pop()
+    for child in p.iterdir():
+      crel = rel + child.name
+      if child.is_dir():
+        stack.append((crel + "/", child))
+      elif crel != MANIFEST:
+        out.append(crel)
   return sorted(out)
 
 
+def _size(full: str) -> Optional[int]:
+  """The size of file ``full`` in bytes (None when it is not there)."""
+  if not workdir_lib.is_remote(full):
+    return os.path.getsize(full) if os.path.isfile(full) else None
+  p = workdir_lib.path(full)
+  return int(p.stat().length) if p.exists() and not p.is_dir() else None
+
+
 def seal(directory: str) -> None:
-  """Writes ``directory/seqjax_manifest.json``: each file's size and SHA-256 (atomically)."""
-  files = {rel: [os.path.getsize(os.path.join(directory, rel)),
-                 sha256_file(os.path.join(directory, rel))] for rel in _files(directory)}
+  """Writes ``directory/seqjax_manifest.json``: each file's size and SHA-256 (atomically: a
+  renamed temporary file locally, one object write on object storage)."""
+  files = {rel: [_size(_join(directory, rel)), sha256_file(_join(directory, rel))]
+           for rel in _files(directory)}
+  text = json.dumps({"version": 1, "files": files})
+  if workdir_lib.is_remote(directory):
+    workdir_lib.path(_join(directory, MANIFEST)).write_text(text)
+    return
   tmp = os.path.join(directory, MANIFEST + ".tmp")
   with open(tmp, "w", encoding="utf-8") as f:
-    json.dump({"version": 1, "files": files}, f)
+    f.write(text)
     f.flush()
     os.fsync(f.fileno())
   os.replace(tmp, os.path.join(directory, MANIFEST))
@@ -63,21 +99,21 @@ def seal(directory: str) -> None:
 def verify(directory: str) -> Optional[str]:
   """None when every file the manifest of checkpoint ``directory`` lists is there with its size
   and checksum; else why not, in a few words."""
-  path = os.path.join(directory, MANIFEST)
-  if not os.path.exists(path):
+  manifest = workdir_lib.path(_join(directory, MANIFEST))
+  if not manifest.exists():
     return ("it has no checksum manifest (its save was interrupted before the seal, or an older "
             "seqjax wrote it)")
   try:
-    with open(path, encoding="utf-8") as f:
-      files = json.load(f)["files"]
+    files = json.loads(manifest.read_text())["files"]
   except (ValueError, KeyError, TypeError, UnicodeDecodeError):
     return f"its manifest {MANIFEST} is unreadable"
   for rel, (size, digest) in sorted(files.items()):
-    full = os.path.join(directory, rel)
-    if not os.path.exists(full):
+    full = _join(directory, rel)
+    got = _size(full)
+    if got is None:
       return f"file {rel} is missing"
-    if os.path.getsize(full) != size:
-      return f"file {rel} has {os.path.getsize(full)} bytes, {size} when saved"
+    if got != size:
+      return f"file {rel} has {got} bytes, {size} when saved"
     if sha256_file(full) != digest:
       return f"file {rel} fails its checksum (corrupted on disk)"
   return None
@@ -134,8 +170,9 @@ class Checkpointer:
   """``workdir/checkpoints`` keeps the last ``keep`` steps; ``workdir/best`` the best one."""
 
   def __init__(self, workdir: str, keep: int = 3):
-    self.workdir = os.path.abspath(workdir)
-    self.directory = os.path.join(self.workdir, "checkpoints")
+    self.local = workdir
+    self.workdir = workdir_lib.checkpoint_root(workdir)  # a mirror's checkpoints are remote
+    self.directory = _join(self.workdir, "checkpoints")
     # Each manager names its own multi-process barriers: both save the same step.
     # The items' handlers are named up front, so a manager can read a checkpoint's metadata
     # (array shapes) before any save or restore.
@@ -146,7 +183,7 @@ class Checkpointer:
             max_to_keep=keep, create=True, multiprocessing_options=_barriers("last")),
         item_handlers=handlers())
     self.best = ocp.CheckpointManager(
-        os.path.join(self.workdir, "best"), options=ocp.CheckpointManagerOptions(
+        _join(self.workdir, "best"), options=ocp.CheckpointManagerOptions(
             max_to_keep=1, create=True, multiprocessing_options=_barriers("best")),
         item_handlers=handlers())
 
@@ -156,7 +193,7 @@ class Checkpointer:
     return self.best if which == "best" else self.last
 
   def step_dir(self, step: int, which: str = "last") -> str:
-    return os.path.join(os.fspath(self._manager(which).directory), str(step))
+    return _join(os.fspath(self._manager(which).directory), str(step))
 
   @staticmethod
   def _save_args(state: Any, data_state: dict, meta: dict) -> Any:
@@ -190,6 +227,7 @@ class Checkpointer:
       seal(self.step_dir(step))
       if best:
         seal(self.step_dir(step, "best"))
+      workdir_lib.sync(self.local)  # a mirror's records follow its newest checkpoint
     _sync("seqjax_checkpoint_sealed")  # no process reads a checkpoint before its seal
 
   def wait(self) -> None:
@@ -245,11 +283,18 @@ class Checkpointer:
       return
     if jax.process_index() == 0:
       stamp = time.strftime("%Y%m%d-%H%M%S")
-      target = os.path.join(self.workdir, "corrupt")
-      os.makedirs(target, exist_ok=True)
+      target = _join(self.workdir, "corrupt")
+      remote = workdir_lib.is_remote(target)
+      if remote:
+        workdir_lib.path(target).mkdir(parents=True, exist_ok=True)
+      else:
+        os.makedirs(target, exist_ok=True)
       for which, step in entries:
-        dest = os.path.join(target, f"{which}-{step}-{stamp}")
-        shutil.move(self.step_dir(step, which), dest)
+        dest = _join(target, f"{which}-{step}-{stamp}")
+        if remote:  # object storage: copied object by object, then deleted
+          workdir_lib.path(self.step_dir(step, which)).rename(dest)
+        else:
+          shutil.move(self.step_dir(step, which), dest)
         log(f"moved {which} checkpoint {step} aside to {dest}")
     _sync("seqjax_checkpoint_move_aside")
     self.last.reload()
@@ -318,7 +363,7 @@ def read_meta(workdir: str, which: str = "best", log: Callable[[str], None] = pr
   try:
     step = ckpt.newest_verified(which, log=log)
     if step is None:
-      raise FileNotFoundError(f"no {which} checkpoint under {os.path.abspath(workdir)}")
+      raise FileNotFoundError(f"no {which} checkpoint under {ckpt.workdir}")
     return step, ckpt.read_meta(step, which)
   finally:
     ckpt.close()
@@ -329,7 +374,7 @@ def resume_point(workdir: str, log: Callable[[str], None] = print
   """``(step, meta)`` of the checkpoint a run in ``workdir`` resumes from: the newest that
   verifies (newer ones that do not are named and moved aside), or ``(None, None)`` for a new
   run. A resumed run takes its vocabulary from ``meta`` so the ids do not change."""
-  if not os.path.isdir(os.path.join(workdir, "checkpoints")):
+  if not workdir_lib.path(_join(workdir_lib.checkpoint_root(workdir), "checkpoints")).is_dir():
     return None, None
   ckpt = Checkpointer(workdir)
   try:

@@ -17,10 +17,12 @@ It owns, for every task alike (``seqjax.train.task`` says what a task provides):
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import sys
+import tempfile
 from typing import Any, Callable, Optional
 
 import flax.linen as nn
@@ -31,6 +33,7 @@ import numpy as np
 import optax
 
 from seqjax import parallel
+from seqjax.files import first_line
 from seqjax.train import record as record_lib
 from seqjax.train import checkpoint
 from seqjax.train import config as config_lib
@@ -240,7 +243,8 @@ def record_config(workdir: str, config: ml_collections.ConfigDict,
   before, after = _flat(old), _flat(new)
   changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
   if changed:
-    log(f"config differs from {path} (kept as the run's first config) in: " + ", ".join(
+    log(f"config differs from {os.path.join(workdir_lib.shown(workdir), 'config.json')} (kept "
+        "as the run's first config) in: " + ", ".join(
         f"{k} {before.get(k)!r} -> {after.get(k)!r}" for k in changed))
   return changed
 
@@ -322,18 +326,29 @@ def train_and_evaluate(task: Task, config: ml_collections.ConfigDict, workdir: s
   check_loop(config.train, config.get("optimizer"))
   try:
     workdir_lib.check_workdir(workdir)
-    os.makedirs(workdir, exist_ok=True)
+    if not workdir_lib.is_remote(workdir):
+      os.makedirs(workdir, exist_ok=True)
   except (ValueError, OSError) as e:
     raise InputError(str(e)) from e
   par = data_parallel(config, log=log)
-  try:
-    lock = workdir_lib.WorkdirLock(workdir, active=jax.process_index() == 0).__enter__()
-  except workdir_lib.WorkdirBusy as e:
-    raise InputError(str(e)) from None
-  try:
+  first = jax.process_index() == 0
+  with contextlib.ExitStack() as stack:
+    try:
+      if workdir_lib.is_remote(workdir):
+        # the lease on the bucket first, then this machine's mirror of the run's records
+        stack.enter_context(workdir_lib.RemoteLock(workdir, active=first, log=log))
+        mirror = workdir_lib.open_mirror(workdir, pull=first)
+        if first:
+          stack.callback(mirror.push)
+        log(f"--workdir={workdir}: checkpoints written there, the run's records mirrored in "
+            f"{mirror.local} and uploaded after each checkpoint and at the end")
+        workdir = mirror.local
+      stack.enter_context(workdir_lib.WorkdirLock(workdir, active=first))
+    except workdir_lib.WorkdirBusy as e:
+      raise InputError(str(e)) from None
+    except (OSError, ValueError) as e:  # the bucket cannot be reached or read
+      raise InputError(f"--workdir={workdir}: {first_line(e, with_type=True)}") from e
     return _train_locked(task, config, workdir, log, allow_config_change, par)
-  finally:
-    lock.__exit__(None, None, None)
 
 
 def _train_locked(task: Task, config: ml_collections.ConfigDict, workdir: str,
@@ -344,7 +359,8 @@ def _train_locked(task: Task, config: ml_collections.ConfigDict, workdir: str,
   except CheckpointError as e:
     raise InputError(str(e)) from e
   if saved is not None:
-    check_resume(task, saved, config, workdir, resume_step, allow_config_change, log)
+    check_resume(task, saved, config, workdir_lib.shown(workdir), resume_step,
+                 allow_config_change, log)
   try:
     data = task.data(config, saved)
   except (ValueError, OSError) as e:  # a bad file or a value that does not fit the data
@@ -451,7 +467,12 @@ class Restored:
 def _pick(workdir: str, which: str, log: Callable[[str], None]) -> tuple[str, int, dict]:
   """``(which, step, meta)`` of the checkpoint to read: the newest verified one of ``which``;
   when no best checkpoint verifies, the newest verified last one, said in one line."""
-  if not os.path.isdir(workdir):
+  if workdir_lib.is_remote(workdir):
+    try:
+      workdir_lib.check_remote(workdir)
+    except ValueError as e:
+      raise FileNotFoundError(str(e)) from None
+  if not workdir_lib.path(workdir).is_dir():
     raise FileNotFoundError(f"--workdir={workdir!r} is not a directory")
   try:
     step, meta = checkpoint.read_meta(workdir, which=which, log=log)
@@ -535,6 +556,21 @@ def evaluate_checkpoint(task: Task, workdir: str, config: ml_collections.ConfigD
   ``config`` only the keys a resumed run may change are used (``MAY_CHANGE_ON_RESUME``, e.g.
   ``data.manual_dir`` to score data from another directory, and the task's ``resume_free``)."""
   restored = restore(task, workdir, which, log=log)
+  if workdir_lib.is_remote(workdir):
+    # outputs go to a mirror of its own (a run training in the bucket may hold the default
+    # one), uploaded at the end
+    with tempfile.TemporaryDirectory(prefix="seqjax-eval-") as local:
+      mirror = workdir_lib.open_mirror(workdir, local=local)
+      try:
+        return _evaluate_restored(task, mirror.local, config, restored, which, splits, log)
+      finally:
+        mirror.push()
+  return _evaluate_restored(task, workdir, config, restored, which, splits, log)
+
+
+def _evaluate_restored(task: Task, workdir: str, config: ml_collections.ConfigDict,
+                       restored: Restored, which: str, splits: Optional[list[str]],
+                       log: Callable[[str], None]) -> dict[str, Any]:
   saved = restored.config
   free = MAY_CHANGE_ON_RESUME + tuple(task.resume_free)
   before, after = _flat(json.loads(saved.to_json())), _flat(json.loads(config.to_json()))

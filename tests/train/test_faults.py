@@ -307,11 +307,23 @@ def test_a_workdir_that_is_a_file_is_one_line(tmp_path):
   assert err_lines(out) == [f"error: --workdir='{tmp_path}/f' is a file, not a directory"]
 
 
-def test_an_object_storage_workdir_is_refused_not_written_locally(tmp_path, monkeypatch):
-  """``--workdir=gs://b/run`` used to write a local folder ``./gs:/b/run``."""
+@pytest.mark.parametrize("url,message", [
+    ("s3://b/run", r"--workdir='s3://b/run': s3:// is not supported; workdirs on object storage "
+                   r"are gs://"),
+    ("gs://b", r"--workdir='gs://b': give a bucket and a path in it \(gs://BUCKET/RUN\)"),
+    ("gs://b/run", r"--workdir='gs://b/run': writing to gs:// needs .*pip install -e "
+                   r"\"\.\[gcs\]\""),
+])
+def test_an_object_storage_workdir_it_cannot_write_is_refused_not_written_locally(
+    tmp_path, monkeypatch, url, message):
+  """``--workdir=gs://b/run`` once wrote a local folder ``./gs:/b/run``; a URL this
+  installation cannot write (another scheme, a bucket's root, the GCS clients missing) is one
+  line, and nothing is written."""
+  from seqjax.train import workdir as workdir_lib
+  if url == "gs://b/run" and workdir_lib._missing_backend("gs") is None:  # pylint: disable=protected-access
+    pytest.skip("gcsfs and google-cloud-storage are installed here")
   monkeypatch.chdir(tmp_path)
   task, config = toy(num_steps=5)
-  with pytest.raises(InputError, match=r"--workdir='gs://b/run': workdirs on object storage "
-                                       r"are not supported yet"):
-    trainer.train_and_evaluate(task, config, "gs://b/run", **QUIET)
-  assert not (tmp_path / "gs:").exists()
+  with pytest.raises(InputError, match=message):
+    trainer.train_and_evaluate(task, config, url, **QUIET)
+  assert os.listdir(tmp_path) == []
