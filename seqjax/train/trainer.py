@@ -327,6 +327,10 @@ def train_and_evaluate(task: Task, config: ml_collections.ConfigDict, workdir: s
   try:
     workdir_lib.check_workdir(workdir)
     if not workdir_lib.is_remote(workdir):
+      mirrored = workdir_lib.remote_of(workdir)
+      if mirrored:  # its checkpoints are in the bucket; only the URL takes the bucket's lease
+        raise ValueError(f"--workdir={workdir} is the local mirror of {mirrored}: pass "
+                         f"--workdir={mirrored}")
       os.makedirs(workdir, exist_ok=True)
   except (ValueError, OSError) as e:
     raise InputError(str(e)) from e

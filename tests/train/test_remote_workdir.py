@@ -107,6 +107,11 @@ def test_a_bucket_run_checkpoints_there_records_there_and_resumes_exactly_elsewh
   assert len(steps) == len(set(steps))
   assert len(load(f"{bucket}/run.json")) == 2  # both starts
 
+  # Training in the mirror itself would bypass the bucket's lease: refused, naming the URL.
+  with pytest.raises(InputError, match=rf"--workdir={mirror} is the local mirror of {bucket}: "
+                                       rf"pass --workdir={bucket}"):
+    trainer.train_and_evaluate(task, task.schema(), mirror, **QUIET)
+
   # Inference and --mode=eval read the bucket directly; eval's record lands there.
   restored = trainer.restore(task, bucket)
   assert restored.step == resumed["best_step"]
