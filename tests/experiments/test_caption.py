@@ -60,6 +60,8 @@ def test_an_epoch_reads_every_caption_once_and_batches_are_reproducible():
   assert not np.array_equal(b.batch(1, 0)["targets"], b.batch(0, 0)["targets"])
 
 
+@pytest.mark.slow  # 2-3 min: three trainings of the captioner (the trainer's resume is tested on
+#                   the toy task in the default suite; the Flickr8k test below trains end to end)
 def test_resume_is_exact_and_the_report_is_written(data_dir, tmp_path):
   # Greedy decoding only (the Flickr8k test below decodes with beams too).
   c = config(data_dir, beam_size=1)
@@ -165,6 +167,7 @@ def cli(*args):
                         capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow  # ~1 min: a training and three CLI processes
 def test_caption_cli(trained, tmp_path):
   out = cli(f"--save_scene={tmp_path}/scene.png", "--split=test", "--index=2")
   assert out.returncode == 0, out.stderr

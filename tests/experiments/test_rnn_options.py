@@ -27,10 +27,10 @@ def _config(task: str, data: dict, options: dict):
   return c
 
 
-# Sentiment runs both option sets by default; tagging and translation with the slow tests.
-@pytest.mark.parametrize("task, options", [
-    pytest.param(t, o, marks=() if t == "sentiment" else pytest.mark.slow)
-    for t in TASKS for o in OPTIONS])
+# ~40 s each (a data set prepared and two models compiled for four steps): all with the slow
+# tests; the options themselves are tested against their equations in tests/recurrence.
+@pytest.mark.slow
+@pytest.mark.parametrize("task, options", [(t, o) for t in TASKS for o in OPTIONS])
 def test_rnn_options_train_in_every_task(task, options, request, tmp_path):
   data = request.getfixturevalue(TASKS[task])
   module = importlib.import_module(f"experiments.{task}.task")
