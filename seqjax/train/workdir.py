@@ -294,16 +294,24 @@ def _signature(full: str) -> tuple[int, int]:
   return st.st_size, st.st_mtime_ns
 
 
-def sync(workdir: str) -> None:
+def sync(workdir: str, log: Callable[[str], None] = lambda m: print(m, file=sys.stderr,
+                                                                      flush=True)) -> None:
   """Uploads a mirror's changed records to its remote workdir (nothing for a local workdir);
-  called after each sealed checkpoint by the first process."""
+  called after each sealed checkpoint by the first process. A failed upload (the store
+  unreachable for a while) does not stop training: it is said in one ``log`` line, and the
+  files not uploaded go with the next checkpoint's upload (the final one raises)."""
   remote = remote_of(workdir)
   if remote is None:
     return
   mirror = _MIRRORS.get(os.path.abspath(workdir))
   if mirror is None:
     mirror = _MIRRORS[os.path.abspath(workdir)] = Mirror(remote, workdir)
-  mirror.push()
+  try:
+    mirror.push()
+  except Exception as e:  # pylint: disable=broad-except  (gcsfs/aiohttp raise many kinds)
+    from seqjax.files import first_line  # pylint: disable=g-import-not-at-top
+    log(f"could not upload the run's records to {remote} ({first_line(e, with_type=True)}); "
+        "the checkpoint is saved, and they go with the next checkpoint's upload")
 
 
 _MIRRORS: dict[str, Mirror] = {}

@@ -209,6 +209,26 @@ def test_the_mirror_pulls_the_bucket_as_the_truth_and_pushes_only_what_changed(b
   assert (root / "new.json").read_text() == "{}"
   assert not (root / ".seqjax_remote").exists()
 
+  # The store unreachable at a checkpoint: one line, training goes on, and the next upload
+  # carries what was missed.
+  workdir_lib.open_mirror(bucket, local=local)
+  with open(os.path.join(local, "metrics.jsonl"), "a") as f:
+    f.write("during the outage\n")
+  real_write = type(root).write_bytes
+  failing = lambda self, data: (_ for _ in ()).throw(OSError("503 Service Unavailable"))
+  logs = []
+  with pytest.MonkeyPatch.context() as mp:
+    mp.setattr(type(root), "write_bytes", failing)
+    workdir_lib.sync(local, log=logs.append)
+  assert logs == [f"could not upload the run's records to {bucket} (OSError: 503 Service "
+                  "Unavailable); the checkpoint is saved, and they go with the next "
+                  "checkpoint's upload"]
+  assert type(root).write_bytes is real_write
+  assert (root / "metrics.jsonl").read_text() == "remote\nmore\n"
+  workdir_lib.sync(local, log=logs.append)
+  assert len(logs) == 1
+  assert (root / "metrics.jsonl").read_text() == "remote\nmore\nduring the outage\n"
+
 
 def test_a_second_process_is_refused_and_a_signal_leaves_the_bucket_resumable(
     bucket, bucket_root, tmp_path):
