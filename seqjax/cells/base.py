@@ -38,19 +38,23 @@ class Backend(str, enum.Enum):
   """How ``seqjax.recurrence.unroll`` runs a cell over time.
 
   - ``AUTO``: the fastest back end whose cell record and options allow it, without changing
-    the numbers of the plain scan beyond float round-off: ``FUSED`` where the cell has that
-    kernel and no per-step regulariser is on, else ``SCAN``.
+    the numbers of the plain scan beyond float round-off: ``ONEDNN`` on the CPU where the
+    extension is built and the cell and options allow it, else ``FUSED`` where the cell has
+    that kernel and no per-step regulariser is on, else ``SCAN``.
   - ``SCAN``: autodiff through ``lax.scan``; every option.
   - ``ASSOCIATIVE``: ``lax.associative_scan`` over the cell's ``linear`` form (O(log T) depth;
     a different summation order, so it is asked for, not picked).
   - ``FUSED``: the hand-written backward (``seqjax.recurrence.fused``).
   - ``CUDNN``: cuDNN's LSTM kernel for a whole stack (GPU; ``seqjax.recurrence.cudnn``).
+  - ``ONEDNN``: oneDNN's RNN primitives through XLA's FFI (CPU; ``seqjax.recurrence.onednn``,
+    ``pip install -e ".[cpu-kernels]"``).
   """
   AUTO = "auto"
   SCAN = "scan"
   ASSOCIATIVE = "associative"
   FUSED = "fused"
   CUDNN = "cudnn"
+  ONEDNN = "onednn"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,7 +76,9 @@ class Kernel:
 
   ``unsupported(params) -> str | None``: why these parameters (a variant) are not covered, or
   ``None``. ``run(params, projected [T, *B, G], carry, *, valid, resets, reverse, unroll,
-  compute_dtype) -> (ys [T, *B, O], final carry)``, time-major. ``project(params, xs,
+  compute_dtype) -> (ys [T, *B, O], final carry)``, time-major (for ``Backend.ONEDNN``:
+  ``run(params, xs [T, *B, I], carry, *, reverse, lengths)``, the raw inputs: oneDNN does the
+  input projection itself). ``project(params, xs,
   compute_dtype)``: the input projection with operands in ``compute_dtype`` and float32 sums
   (mixed precision; ``None``: the kernel takes no ``compute_dtype``).
   """

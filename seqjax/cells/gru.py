@@ -28,7 +28,7 @@ import jax.numpy as jnp
 
 from seqjax.cells import base
 from seqjax.cells import initializers as inits
-from seqjax.recurrence import fused
+from seqjax.recurrence import fused, onednn
 
 
 class GRUCarry(NamedTuple):
@@ -131,4 +131,6 @@ CELL = base.Cell(
     recurrent_weight="w_hh",
     kernels={base.Backend.FUSED: base.Kernel(unsupported=fused.gru_unsupported,
                                              run=fused.run_gru,
-                                             project=fused.project_mixed)})
+                                             project=fused.project_mixed),
+             base.Backend.ONEDNN: base.Kernel(unsupported=onednn.gru_unsupported,
+                                              run=onednn.run)})

@@ -45,7 +45,7 @@ from jax import lax
 
 from seqjax.cells import base
 from seqjax.cells import initializers as inits
-from seqjax.recurrence import fused
+from seqjax.recurrence import fused, onednn
 
 
 class LSTMCarry(NamedTuple):
@@ -215,4 +215,6 @@ CELL = base.Cell(
     recurrent_weight="w_hh",
     kernels={base.Backend.FUSED: base.Kernel(unsupported=fused.lstm_unsupported,
                                              run=fused.run_lstm,
-                                             project=fused.project_mixed)})
+                                             project=fused.project_mixed),
+             base.Backend.ONEDNN: base.Kernel(unsupported=onednn.lstm_unsupported,
+                                              run=onednn.run)})

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 
 from seqjax.cells import base
 from seqjax.cells import initializers as inits
+from seqjax.recurrence import onednn
 
 ACTIVATIONS = {"tanh": jnp.tanh, "relu": jax.nn.relu}
 
@@ -114,4 +115,6 @@ def step(params: RNNParams, carry: RNNCarry, projected_t: jax.Array) -> tuple[RN
 CELL = base.Cell(
     name="rnn", init=init, initial_carry=initial_carry, project=project, step=step,
     input_size=input_size, hidden_size=hidden_size, output_size=output_size, gates=("h",),
-    recurrent_weight="w_hh")
+    recurrent_weight="w_hh",
+    kernels={base.Backend.ONEDNN: base.Kernel(unsupported=onednn.rnn_unsupported,
+                                              run=onednn.run)})

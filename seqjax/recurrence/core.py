@@ -7,9 +7,10 @@ recurrent half (``cell.step``).
 
 How the loop runs is a ``Backend`` (``seqjax.cells.base``), read with the other options from one
 ``UnrollOptions`` value: ``scan`` (autodiff through ``lax.scan``, every option), ``associative``
-(linear cells), ``fused`` (the cell record's hand-written kernel) or ``auto`` (``fused`` where the
-record has the kernel and the options allow it, else ``scan``). Asking for a back end that cannot
-run says why.
+(linear cells), ``fused`` (the cell record's hand-written kernel), ``onednn`` (oneDNN's RNN
+primitives on the CPU, ``seqjax.recurrence.onednn``) or ``auto`` (``onednn`` on the CPU where the
+extension is built and the cell and options allow it, else ``fused`` where the record has the
+kernel and the options allow it, else ``scan``). Asking for a back end that cannot run says why.
 
 Variable lengths: with ``lengths: [*B]`` (ints in ``[0, T]``, right padding), step ``t`` of a
 sequence is valid iff ``t < length``. Padded steps leave the carry unchanged and emit zeros, so
@@ -98,8 +99,38 @@ def _fused_obstacles(cell: Cell, params: Any, options: UnrollOptions, training: 
   return reasons
 
 
+def _onednn_obstacles(cell: Cell, params: Any, options: UnrollOptions, training: bool,
+                      use_zoneout: bool, perturb: Any, lengths: Any, resets: Any,
+                      xs_dtype: Any) -> list[str]:
+  """Why the oneDNN back end cannot run here (empty: it can)."""
+  from seqjax.recurrence import onednn  # pylint: disable=g-import-not-at-top
+  reasons = []
+  kernel = cell.kernels.get(Backend.ONEDNN)
+  if kernel is None:
+    return [f"{cell.name} has no oneDNN primitive (lstm, gru and rnn have)"]
+  unsupported = kernel.unsupported(params)
+  if unsupported:
+    reasons.append(unsupported)
+  elif lengths is not None and onednn.lengths_unsupported(params):
+    reasons.append(onednn.lengths_unsupported(params))
+  if jnp.dtype(xs_dtype) != jnp.float32:
+    reasons.append(f"oneDNN runs float32 inputs; got {jnp.dtype(xs_dtype)}")
+  if training or use_zoneout:
+    reasons.append("state dropout and zoneout need the scan")
+  for what, on in (("perturb", perturb is not None), ("resets", resets is not None),
+                   ("remat", options.remat), ("compute_dtype", options.compute_dtype is not None)):
+    if on:
+      reasons.append(f"{what} is not an option of the oneDNN back end")
+  if not reasons:
+    why = onednn.unavailable_reason()
+    if why:
+      reasons.append(why)
+  return reasons
+
+
 def choose_backend(cell: Cell, params: Any, options: UnrollOptions, *, training: bool = False,
-                   use_zoneout: bool = False, perturb: Any = None) -> Backend:
+                   use_zoneout: bool = False, perturb: Any = None, lengths: Any = None,
+                   resets: Any = None, xs_dtype: Any = jnp.float32) -> Backend:
   """The back end ``unroll`` runs (``AUTO`` resolved); ``ValueError`` says why a requested one
   cannot run."""
   where, requested = "unroll", options.backend
@@ -116,6 +147,16 @@ def choose_backend(cell: Cell, params: Any, options: UnrollOptions, *, training:
     if training or use_zoneout:
       raise ValueError(f"{where}: backend='associative' does not take state_dropout or zoneout")
     return Backend.ASSOCIATIVE
+  if requested == Backend.ONEDNN or (requested == Backend.AUTO and Backend.ONEDNN in cell.kernels
+                                     and _onednn_auto()):
+    blocked = _onednn_obstacles(cell, params, options, training, use_zoneout, perturb, lengths,
+                                resets, xs_dtype)
+    if requested == Backend.ONEDNN:
+      if blocked:
+        raise ValueError(f"{where}: backend='onednn' but {'; '.join(blocked)}")
+      return Backend.ONEDNN
+    if not blocked:
+      return Backend.ONEDNN
   reasons = _fused_obstacles(cell, params, options, training, use_zoneout, perturb)
   if requested == Backend.FUSED and reasons:
     raise ValueError(f"{where}: backend='fused' but {'; '.join(reasons)}")
@@ -123,6 +164,11 @@ def choose_backend(cell: Cell, params: Any, options: UnrollOptions, *, training:
     raise ValueError(f"{where}: compute_dtype needs the fused path (LSTM without projection "
                      f"or layer norm, or GRU); here {'; '.join(reasons) or 'backend=scan'}")
   return Backend.FUSED if not reasons and requested != Backend.SCAN else Backend.SCAN
+
+
+def _onednn_auto() -> bool:
+  from seqjax.recurrence import onednn  # pylint: disable=g-import-not-at-top
+  return onednn.auto_enabled() and jax.default_backend() == "cpu"
 
 
 def unroll(cell: Cell, params: Any, xs: jax.Array, options: Optional[UnrollOptions] = None, *,
@@ -189,7 +235,14 @@ def unroll(cell: Cell, params: Any, xs: jax.Array, options: Optional[UnrollOptio
   if training and key is None:
     raise ValueError(f"{where}: state_dropout / zoneout need key= when not deterministic")
   backend = choose_backend(cell, params, options, training=training, use_zoneout=use_zoneout,
-                           perturb=perturb)
+                           perturb=perturb, lengths=lengths, resets=resets, xs_dtype=xs.dtype)
+  if backend == Backend.ONEDNN and T > 0 and all(batch_shape):
+    ys, final = cell.kernels[Backend.ONEDNN].run(params, jnp.moveaxis(xs, -2, 0), carry,
+                                                reverse=options.reverse, lengths=lengths)
+    return jnp.moveaxis(ys, 0, -2), final
+  if backend == Backend.ONEDNN:  # an empty batch or sequence: nothing for oneDNN to run
+    backend = Backend.FUSED if not _fused_obstacles(cell, params, options, training, use_zoneout,
+                                                    perturb) else Backend.SCAN
 
   kernel = cell.kernels.get(Backend.FUSED) if backend == Backend.FUSED else None
   if options.compute_dtype is not None:  # one large matmul in compute_dtype, float32 sums

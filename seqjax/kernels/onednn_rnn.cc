@@ -1,0 +1,387 @@
+// seqjax's oneDNN back end: oneDNN's fused RNN primitives as XLA FFI handlers (CPU).
+//
+// One call runs one layer in one direction over a whole [T, N, I] batch (time-major):
+//   kind 0: LSTM (gates i, f, g, o; oneDNN's own order, seqjax's too)
+//   kind 1: GRU, linear-before-reset (oneDNN's lbr_gru: gates u, r, o with a fourth bias b_u'
+//           inside the reset, which is seqjax's reset-after GRU with gates reordered z, r, n)
+//   kind 2: vanilla RNN, tanh;  kind 3: vanilla RNN, relu
+// `reverse` runs right to left (oneDNN's unidirectional_right2left). Weights arrive in the plain
+// ldigo layout ([I, G*H] row-major == seqjax's w_ih with gates in oneDNN's order) and are
+// reordered into the layout the primitive prefers on every call (a few hundred kB; the caller
+// holds them in seqjax's layout so optimizers and checkpoints see one format).
+//
+// Handlers:
+//   seqjax_onednn_rnn_fwd  (x, h0, c0, w_layer, w_iter, bias) -> (y, hT, cT, workspace)
+//       attr training: forward_training (fills the workspace the backward needs) or
+//       forward_inference (workspace untouched).
+//   seqjax_onednn_rnn_bwd  (x, h0, c0, w_layer, w_iter, bias, y, hT, cT, workspace, dy, dhT, dcT)
+//       -> (dx, dh0, dc0, dw_layer, dw_iter, dbias)
+// The workspace's byte size comes from seqjax_onednn_rnn_workspace_bytes (called at trace time);
+// each handler checks every buffer's size against the primitive before touching it and returns
+// an FFI error rather than reading past a buffer. Scratchpads are per call (scratchpad_mode::user)
+// so concurrent calls from XLA's threads never share one.
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <tuple>
+#include <unordered_map>
+
+#include "oneapi/dnnl/dnnl.hpp"
+#include "xla/ffi/api/ffi.h"
+
+namespace ffi = xla::ffi;
+using dnnl::memory;
+using tag = memory::format_tag;
+using dt = memory::data_type;
+
+namespace {
+
+constexpr int64_t kLstm = 0, kGruLbr = 1, kRnnTanh = 2, kRnnRelu = 3;
+
+dnnl::engine& Engine() {
+  static dnnl::engine* e = new dnnl::engine(dnnl::engine::kind::cpu, 0);
+  return *e;
+}
+
+struct Key {
+  int64_t kind, reverse, T, N, I, H;
+  bool operator<(const Key& o) const {
+    return std::tie(kind, reverse, T, N, I, H) < std::tie(o.kind, o.reverse, o.T, o.N, o.I, o.H);
+  }
+};
+
+int64_t Gates(int64_t kind) { return kind == kLstm ? 4 : kind == kGruLbr ? 3 : 1; }
+int64_t BiasGates(int64_t kind) { return kind == kLstm ? 4 : kind == kGruLbr ? 4 : 1; }
+
+memory::desc D(memory::dims d, tag t) { return memory::desc(d, dt::f32, t); }
+
+struct Descs {
+  memory::desc src, it, wl, wi, b, dst;
+  Descs(const Key& k, bool any_weights)
+      : src(D({k.T, k.N, k.I}, tag::tnc)),
+        it(D({1, 1, k.N, k.H}, tag::ldnc)),
+        wl(D({1, 1, k.I, Gates(k.kind), k.H}, any_weights ? tag::any : tag::ldigo)),
+        wi(D({1, 1, k.H, Gates(k.kind), k.H}, any_weights ? tag::any : tag::ldigo)),
+        b(D({1, 1, BiasGates(k.kind), k.H}, tag::ldgo)),
+        dst(D({k.T, k.N, k.H}, tag::tnc)) {}
+};
+
+dnnl::rnn_direction Dir(const Key& k) {
+  return k.reverse ? dnnl::rnn_direction::unidirectional_right2left
+                   : dnnl::rnn_direction::unidirectional_left2right;
+}
+
+dnnl::primitive_attr Attr() {
+  dnnl::primitive_attr a;
+  a.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return a;
+}
+
+// One forward primitive (and its descriptor, the backward's hint).
+struct Fwd {
+  dnnl::primitive_desc pd;
+  dnnl::primitive prim;
+  memory::desc wl, wi, ws, scratch;
+};
+struct Bwd {
+  dnnl::primitive_desc pd;
+  dnnl::primitive prim;
+  memory::desc wl, wi, dwl, dwi, scratch;
+};
+
+std::mutex mu;
+std::map<std::pair<Key, bool>, std::unique_ptr<Fwd>>& FwdCache() {
+  static auto* m = new std::map<std::pair<Key, bool>, std::unique_ptr<Fwd>>();
+  return *m;
+}
+std::map<Key, std::unique_ptr<Bwd>>& BwdCache() {
+  static auto* m = new std::map<Key, std::unique_ptr<Bwd>>();
+  return *m;
+}
+
+Fwd* GetFwd(const Key& k, bool training) {
+  std::lock_guard<std::mutex> lock(mu);
+  auto& cache = FwdCache();
+  auto it = cache.find({k, training});
+  if (it != cache.end()) return it->second.get();
+  Descs d(k, true);
+  auto prop = training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
+  Fwd* f = nullptr;
+  if (k.kind == kLstm) {
+    dnnl::lstm_forward::primitive_desc pd(Engine(), prop, Dir(k), d.src, d.it, d.it, d.wl, d.wi,
+                                          d.b, d.dst, d.it, d.it, Attr());
+    f = new Fwd{pd, dnnl::lstm_forward(pd), pd.weights_layer_desc(), pd.weights_iter_desc(),
+                pd.workspace_desc(), pd.scratchpad_desc()};
+  } else if (k.kind == kGruLbr) {
+    dnnl::lbr_gru_forward::primitive_desc pd(Engine(), prop, Dir(k), d.src, d.it, d.wl, d.wi,
+                                             d.b, d.dst, d.it, Attr());
+    f = new Fwd{pd, dnnl::lbr_gru_forward(pd), pd.weights_layer_desc(), pd.weights_iter_desc(),
+                pd.workspace_desc(), pd.scratchpad_desc()};
+  } else {
+    auto act = k.kind == kRnnTanh ? dnnl::algorithm::eltwise_tanh : dnnl::algorithm::eltwise_relu;
+    dnnl::vanilla_rnn_forward::primitive_desc pd(Engine(), prop, act, Dir(k), d.src, d.it, d.wl,
+                                                 d.wi, d.b, d.dst, d.it, 0.0f, Attr());
+    f = new Fwd{pd, dnnl::vanilla_rnn_forward(pd), pd.weights_layer_desc(),
+                pd.weights_iter_desc(), pd.workspace_desc(), pd.scratchpad_desc()};
+  }
+  cache[{k, training}].reset(f);
+  return f;
+}
+
+Bwd* GetBwd(const Key& k) {
+  Fwd* f = GetFwd(k, true);
+  std::lock_guard<std::mutex> lock(mu);
+  auto& cache = BwdCache();
+  auto it = cache.find(k);
+  if (it != cache.end()) return it->second.get();
+  Descs d(k, true);
+  auto prop = dnnl::prop_kind::backward;
+  Bwd* b = nullptr;
+  if (k.kind == kLstm) {
+    dnnl::lstm_forward::primitive_desc hint(f->pd.get());
+    dnnl::lstm_backward::primitive_desc pd(Engine(), prop, Dir(k), d.src, d.it, d.it, d.wl, d.wi,
+                                           d.b, d.dst, d.it, d.it, d.src, d.it, d.it, d.wl, d.wi,
+                                           d.b, d.dst, d.it, d.it, hint, Attr());
+    b = new Bwd{pd, dnnl::lstm_backward(pd), pd.weights_layer_desc(), pd.weights_iter_desc(),
+                pd.diff_weights_layer_desc(), pd.diff_weights_iter_desc(), pd.scratchpad_desc()};
+  } else if (k.kind == kGruLbr) {
+    dnnl::lbr_gru_forward::primitive_desc hint(f->pd.get());
+    dnnl::lbr_gru_backward::primitive_desc pd(Engine(), prop, Dir(k), d.src, d.it, d.wl, d.wi,
+                                              d.b, d.dst, d.it, d.src, d.it, d.wl, d.wi, d.b,
+                                              d.dst, d.it, hint, Attr());
+    b = new Bwd{pd, dnnl::lbr_gru_backward(pd), pd.weights_layer_desc(), pd.weights_iter_desc(),
+                pd.diff_weights_layer_desc(), pd.diff_weights_iter_desc(), pd.scratchpad_desc()};
+  } else {
+    auto act = k.kind == kRnnTanh ? dnnl::algorithm::eltwise_tanh : dnnl::algorithm::eltwise_relu;
+    dnnl::vanilla_rnn_forward::primitive_desc hint(f->pd.get());
+    dnnl::vanilla_rnn_backward::primitive_desc pd(Engine(), prop, act, Dir(k), d.src, d.it, d.wl,
+                                                  d.wi, d.b, d.dst, d.it, d.src, d.it, d.wl,
+                                                  d.wi, d.b, d.dst, d.it, 0.0f, hint, Attr());
+    b = new Bwd{pd, dnnl::vanilla_rnn_backward(pd), pd.weights_layer_desc(),
+                pd.weights_iter_desc(), pd.diff_weights_layer_desc(),
+                pd.diff_weights_iter_desc(), pd.scratchpad_desc()};
+  }
+  cache[k].reset(b);
+  return b;
+}
+
+memory User(memory::dims d, tag t, const void* p) {
+  return memory(D(d, t), Engine(), const_cast<void*>(p));
+}
+
+// `m` in the layout `want` (a reorder into a new buffer when the layouts differ).
+memory Into(memory m, const memory::desc& want, dnnl::stream& st) {
+  if (m.get_desc() == want) return m;
+  memory out(want, Engine());
+  dnnl::reorder(m, out).execute(st, m, out);
+  return out;
+}
+
+template <class B>
+bool SizeIs(const B& buf, int64_t n) { return static_cast<int64_t>(buf.element_count()) == n; }
+
+ffi::Error Bad(const std::string& what) {
+  return ffi::Error(ffi::ErrorCode::kInvalidArgument, "seqjax oneDNN RNN: " + what);
+}
+
+// Shapes from x [T, N, I] and w_iter [H, G*H]; every other buffer is checked against them.
+ffi::Error ShapesOf(int64_t kind, int64_t reverse, ffi::Buffer<ffi::F32>& x,
+                    ffi::Buffer<ffi::F32>& wi, Key* k) {
+  if (kind < 0 || kind > 3) return Bad("unknown cell kind " + std::to_string(kind));
+  auto xd = x.dimensions();
+  auto wd = wi.dimensions();
+  if (xd.size() != 3 || wd.size() != 2) return Bad("x must be [T, N, I] and w_iter [H, G*H]");
+  *k = Key{kind, reverse ? 1 : 0, xd[0], xd[1], xd[2], wd[0]};
+  if (k->T <= 0 || k->N <= 0 || k->I <= 0 || k->H <= 0) return Bad("empty dimension");
+  if (wd[1] != Gates(kind) * k->H) return Bad("w_iter has the wrong number of gates");
+  return ffi::Error::Success();
+}
+
+ffi::Error CheckInputs(const Key& k, ffi::Buffer<ffi::F32>& h0, ffi::Buffer<ffi::F32>& c0,
+                       ffi::Buffer<ffi::F32>& wl, ffi::Buffer<ffi::F32>& b) {
+  int64_t nh = k.N * k.H;
+  if (!SizeIs(h0, nh) || !SizeIs(c0, nh)) return Bad("h0/c0 must be [N, H]");
+  if (!SizeIs(wl, k.I * Gates(k.kind) * k.H)) return Bad("w_layer must be [I, G*H]");
+  if (!SizeIs(b, BiasGates(k.kind) * k.H)) return Bad("bias has the wrong size");
+  return ffi::Error::Success();
+}
+
+}  // namespace
+
+extern "C" int64_t seqjax_onednn_rnn_workspace_bytes(int64_t kind, int64_t reverse, int64_t T,
+                                                     int64_t N, int64_t I, int64_t H) {
+  try {
+    return static_cast<int64_t>(GetFwd(Key{kind, reverse ? 1 : 0, T, N, I, H}, true)->ws.get_size());
+  } catch (const std::exception&) {
+    return -1;
+  }
+}
+
+extern "C" const char* seqjax_onednn_version() {
+  static std::string v;
+  const dnnl_version_t* ver = dnnl_version();
+  v = std::to_string(ver->major) + "." + std::to_string(ver->minor) + "." +
+      std::to_string(ver->patch) + " (" + ver->hash + ")";
+  return v.c_str();
+}
+
+static ffi::Error RnnFwdImpl(ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> h0,
+                             ffi::Buffer<ffi::F32> c0, ffi::Buffer<ffi::F32> w_layer,
+                             ffi::Buffer<ffi::F32> w_iter, ffi::Buffer<ffi::F32> bias,
+                             ffi::ResultBuffer<ffi::F32> y, ffi::ResultBuffer<ffi::F32> hT,
+                             ffi::ResultBuffer<ffi::F32> cT, ffi::ResultBuffer<ffi::U8> ws,
+                             int64_t kind, bool reverse, bool training) {
+  Key k;
+  if (auto e = ShapesOf(kind, reverse, x, w_iter, &k); e.failure()) return e;
+  if (auto e = CheckInputs(k, h0, c0, w_layer, bias); e.failure()) return e;
+  if (!SizeIs(*y, k.T * k.N * k.H) || !SizeIs(*hT, k.N * k.H) || !SizeIs(*cT, k.N * k.H))
+    return Bad("output buffers have the wrong size");
+  try {
+    Fwd* f = GetFwd(k, training);
+    if (training && static_cast<int64_t>(ws->element_count()) <
+                        static_cast<int64_t>(f->ws.get_size()))
+      return Bad("workspace buffer smaller than the primitive needs");
+    dnnl::stream st(Engine());
+    const int64_t G = Gates(k.kind);
+    memory wl = Into(User({1, 1, k.I, G, k.H}, tag::ldigo, w_layer.typed_data()), f->wl, st);
+    memory wi = Into(User({1, 1, k.H, G, k.H}, tag::ldigo, w_iter.typed_data()), f->wi, st);
+    memory scratch(f->scratch, Engine());
+    std::unordered_map<int, memory> args = {
+        {DNNL_ARG_SRC_LAYER, User({k.T, k.N, k.I}, tag::tnc, x.typed_data())},
+        {DNNL_ARG_SRC_ITER, User({1, 1, k.N, k.H}, tag::ldnc, h0.typed_data())},
+        {DNNL_ARG_WEIGHTS_LAYER, wl},
+        {DNNL_ARG_WEIGHTS_ITER, wi},
+        {DNNL_ARG_BIAS, User({1, 1, BiasGates(k.kind), k.H}, tag::ldgo, bias.typed_data())},
+        {DNNL_ARG_DST_LAYER, User({k.T, k.N, k.H}, tag::tnc, y->typed_data())},
+        {DNNL_ARG_DST_ITER, User({1, 1, k.N, k.H}, tag::ldnc, hT->typed_data())},
+        {DNNL_ARG_SCRATCHPAD, scratch}};
+    if (k.kind == kLstm) {
+      args[DNNL_ARG_SRC_ITER_C] = User({1, 1, k.N, k.H}, tag::ldnc, c0.typed_data());
+      args[DNNL_ARG_DST_ITER_C] = User({1, 1, k.N, k.H}, tag::ldnc, cT->typed_data());
+    } else {
+      std::memset(cT->typed_data(), 0, sizeof(float) * k.N * k.H);
+    }
+    if (training) args[DNNL_ARG_WORKSPACE] = memory(f->ws, Engine(), ws->typed_data());
+    f->prim.execute(st, args);
+    st.wait();
+  } catch (const dnnl::error& e) {
+    return ffi::Error(ffi::ErrorCode::kInternal, std::string("oneDNN: ") + e.what());
+  }
+  return ffi::Error::Success();
+}
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SeqjaxOnednnRnnFwd, RnnFwdImpl,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::U8>>()
+                                  .Attr<int64_t>("kind")
+                                  .Attr<bool>("reverse")
+                                  .Attr<bool>("training"));
+
+static ffi::Error RnnBwdImpl(ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> h0,
+                             ffi::Buffer<ffi::F32> c0, ffi::Buffer<ffi::F32> w_layer,
+                             ffi::Buffer<ffi::F32> w_iter, ffi::Buffer<ffi::F32> bias,
+                             ffi::Buffer<ffi::F32> y, ffi::Buffer<ffi::F32> hT,
+                             ffi::Buffer<ffi::F32> cT, ffi::Buffer<ffi::U8> ws,
+                             ffi::Buffer<ffi::F32> dy, ffi::Buffer<ffi::F32> dhT,
+                             ffi::Buffer<ffi::F32> dcT, ffi::ResultBuffer<ffi::F32> dx,
+                             ffi::ResultBuffer<ffi::F32> dh0, ffi::ResultBuffer<ffi::F32> dc0,
+                             ffi::ResultBuffer<ffi::F32> dw_layer,
+                             ffi::ResultBuffer<ffi::F32> dw_iter,
+                             ffi::ResultBuffer<ffi::F32> dbias, int64_t kind, bool reverse) {
+  Key k;
+  if (auto e = ShapesOf(kind, reverse, x, w_iter, &k); e.failure()) return e;
+  if (auto e = CheckInputs(k, h0, c0, w_layer, bias); e.failure()) return e;
+  const int64_t G = Gates(k.kind), nh = k.N * k.H;
+  if (!SizeIs(y, k.T * nh) || !SizeIs(hT, nh) || !SizeIs(cT, nh) || !SizeIs(dy, k.T * nh) ||
+      !SizeIs(dhT, nh) || !SizeIs(dcT, nh) || !SizeIs(*dx, k.T * k.N * k.I) ||
+      !SizeIs(*dh0, nh) || !SizeIs(*dc0, nh) || !SizeIs(*dw_layer, k.I * G * k.H) ||
+      !SizeIs(*dw_iter, k.H * G * k.H) || !SizeIs(*dbias, BiasGates(k.kind) * k.H))
+    return Bad("backward buffers have the wrong size");
+  try {
+    Bwd* b = GetBwd(k);
+    Fwd* f = GetFwd(k, true);
+    if (static_cast<int64_t>(ws.element_count()) != static_cast<int64_t>(f->ws.get_size()))
+      return Bad("workspace buffer does not match the forward primitive's");
+    dnnl::stream st(Engine());
+    memory wl = Into(User({1, 1, k.I, G, k.H}, tag::ldigo, w_layer.typed_data()), b->wl, st);
+    memory wi = Into(User({1, 1, k.H, G, k.H}, tag::ldigo, w_iter.typed_data()), b->wi, st);
+    memory dwl_user = User({1, 1, k.I, G, k.H}, tag::ldigo, dw_layer->typed_data());
+    memory dwi_user = User({1, 1, k.H, G, k.H}, tag::ldigo, dw_iter->typed_data());
+    memory dwl = dwl_user.get_desc() == b->dwl ? dwl_user : memory(b->dwl, Engine());
+    memory dwi = dwi_user.get_desc() == b->dwi ? dwi_user : memory(b->dwi, Engine());
+    memory db = User({1, 1, BiasGates(k.kind), k.H}, tag::ldgo, dbias->typed_data());
+    // oneDNN accumulates into the weight gradients
+    std::memset(dwl.get_data_handle(), 0, b->dwl.get_size());
+    std::memset(dwi.get_data_handle(), 0, b->dwi.get_size());
+    std::memset(db.get_data_handle(), 0, sizeof(float) * BiasGates(k.kind) * k.H);
+    memory scratch(b->scratch, Engine());
+    std::unordered_map<int, memory> args = {
+        {DNNL_ARG_SRC_LAYER, User({k.T, k.N, k.I}, tag::tnc, x.typed_data())},
+        {DNNL_ARG_SRC_ITER, User({1, 1, k.N, k.H}, tag::ldnc, h0.typed_data())},
+        {DNNL_ARG_WEIGHTS_LAYER, wl},
+        {DNNL_ARG_WEIGHTS_ITER, wi},
+        {DNNL_ARG_BIAS, User({1, 1, BiasGates(k.kind), k.H}, tag::ldgo, bias.typed_data())},
+        {DNNL_ARG_DST_LAYER, User({k.T, k.N, k.H}, tag::tnc, y.typed_data())},
+        {DNNL_ARG_DST_ITER, User({1, 1, k.N, k.H}, tag::ldnc, hT.typed_data())},
+        {DNNL_ARG_WORKSPACE, memory(f->ws, Engine(), ws.typed_data())},
+        {DNNL_ARG_DIFF_DST_LAYER, User({k.T, k.N, k.H}, tag::tnc, dy.typed_data())},
+        {DNNL_ARG_DIFF_DST_ITER, User({1, 1, k.N, k.H}, tag::ldnc, dhT.typed_data())},
+        {DNNL_ARG_DIFF_SRC_LAYER, User({k.T, k.N, k.I}, tag::tnc, dx->typed_data())},
+        {DNNL_ARG_DIFF_SRC_ITER, User({1, 1, k.N, k.H}, tag::ldnc, dh0->typed_data())},
+        {DNNL_ARG_DIFF_WEIGHTS_LAYER, dwl},
+        {DNNL_ARG_DIFF_WEIGHTS_ITER, dwi},
+        {DNNL_ARG_DIFF_BIAS, db},
+        {DNNL_ARG_SCRATCHPAD, scratch}};
+    if (k.kind == kLstm) {
+      args[DNNL_ARG_SRC_ITER_C] = User({1, 1, k.N, k.H}, tag::ldnc, c0.typed_data());
+      args[DNNL_ARG_DST_ITER_C] = User({1, 1, k.N, k.H}, tag::ldnc, cT.typed_data());
+      args[DNNL_ARG_DIFF_DST_ITER_C] = User({1, 1, k.N, k.H}, tag::ldnc, dcT.typed_data());
+      args[DNNL_ARG_DIFF_SRC_ITER_C] = User({1, 1, k.N, k.H}, tag::ldnc, dc0->typed_data());
+    } else {
+      std::memset(dc0->typed_data(), 0, sizeof(float) * nh);
+    }
+    b->prim.execute(st, args);
+    if (dwl != dwl_user) dnnl::reorder(dwl, dwl_user).execute(st, dwl, dwl_user);
+    if (dwi != dwi_user) dnnl::reorder(dwi, dwi_user).execute(st, dwi, dwi_user);
+    st.wait();
+  } catch (const dnnl::error& e) {
+    return ffi::Error(ffi::ErrorCode::kInternal, std::string("oneDNN: ") + e.what());
+  }
+  return ffi::Error::Success();
+}
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SeqjaxOnednnRnnBwd, RnnBwdImpl,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::U8>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Attr<int64_t>("kind")
+                                  .Attr<bool>("reverse"));
