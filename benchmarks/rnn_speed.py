@@ -16,8 +16,10 @@ Cases (single layer, float32, batch-major, zero initial state): training step = 
 ``sum(outputs)``, gradients of all parameters; inference = forward only. Implementations:
 
 - ``torch``: ``torch.nn.LSTM`` / ``torch.nn.GRU`` (CPU wheel, 2 threads).
-- ``seqjax``: ``seqjax.recurrence.unroll`` as the library runs it (``backend="auto"``: the
-  fused kernel of ``seqjax.recurrence.fused`` for training), scan ``unroll`` 1 and 4.
+- ``seqjax``: ``seqjax.recurrence.unroll`` as the library runs it (``backend="auto"``: oneDNN's
+  RNN primitives (``seqjax.recurrence.onednn``) where ``.[cpu-kernels]`` is installed, else the
+  fused kernel of ``seqjax.recurrence.fused``); the setup line says which.
+- ``seqjax-fused``: ``backend="fused"`` (the hand-written backward over XLA's ops).
 - ``seqjax-scan``: the same with ``backend="scan"`` (autodiff through ``lax.scan``).
 - ``seqjax-bf16``: ``compute_dtype=bfloat16`` (bf16 matmul operands, float32 accumulation).
 - ``flax``: ``flax.linen.RNN(OptimizedLSTMCell)`` / ``RNN(GRUCell)``.
@@ -122,7 +124,8 @@ def serve(builders):
         fns[msg["id"]] = builders[msg["id"]]()
         fns[msg["id"]]()
         first = time.perf_counter() - t0
-        reply = {"first": first, "warm": time_batch(fns[msg["id"]], 2)}
+        reply = {"first": first, "warm": time_batch(fns[msg["id"]], 2),
+                 "backend": getattr(fns[msg["id"]], "backend", "")}
       elif msg["cmd"] == "time":
         reply = time_batch(fns[msg["id"]], msg["n"])
       elif msg["cmd"] == "free":
@@ -155,7 +158,8 @@ def jax_builders(device: str = "cpu", tiny: bool = False):
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   from seqjax.cells import gru, lstm  # pylint: disable=g-import-not-at-top
-  from seqjax.recurrence import cudnn, unroll  # pylint: disable=g-import-not-at-top
+  from seqjax.recurrence import (UnrollOptions, choose_backend, cudnn,  # pylint: disable=g-import-not-at-top
+                                 unroll)
   vocab = TINY_VOCAB if tiny else PTB_VOCAB
   if device == "gpu" and not tiny and jax.default_backend() != "gpu":
     raise RuntimeError(f"--device gpu: JAX's backend is {jax.default_backend()!r}, not a GPU")
@@ -172,7 +176,9 @@ def jax_builders(device: str = "cpu", tiny: bool = False):
         f = jax.jit(jax.grad(lambda p, x: jnp.sum(unroll(cell, p, x, **kw)[0])))
       else:
         f = jax.jit(lambda p, x: unroll(cell, p, x, **kw)[0])
-      return lambda: block(f(params, x))
+      fn = lambda: block(f(params, x))
+      fn.backend = choose_backend(cell, params, UnrollOptions(**kw)).value
+      return fn
     return build
 
   def cudnn_item(mode, shape):
@@ -246,11 +252,13 @@ def jax_builders(device: str = "cpu", tiny: bool = False):
   for case, (cell, mode, shape) in cases(device, tiny).items():
     if mode == "ptb":
       items[f"{case}:seqjax"] = ptb_item(shape)
+      items[f"{case}:seqjax-fused"] = ptb_item(shape, backend="fused")
       items[f"{case}:seqjax-scan"] = ptb_item(shape, backend="scan")
       if device == "gpu":
         items[f"{case}:seqjax-cudnn"] = ptb_item(shape, backend="cudnn")
       continue
     items[f"{case}:seqjax"] = seqjax_item(cell, mode, shape)
+    items[f"{case}:seqjax-fused"] = seqjax_item(cell, mode, shape, backend="fused")
     items[f"{case}:seqjax-scan"] = seqjax_item(cell, mode, shape, backend="scan")
     items[f"{case}:seqjax-bf16"] = seqjax_item(cell, mode, shape,
                                                compute_dtype=jnp.bfloat16)
@@ -258,7 +266,6 @@ def jax_builders(device: str = "cpu", tiny: bool = False):
       if cell == "lstm":
         items[f"{case}:seqjax-cudnn"] = cudnn_item(mode, shape)
     else:
-      items[f"{case}:seqjax-u4"] = seqjax_item(cell, mode, shape, unroll=4)
       items[f"{case}:flax"] = flax_item(cell, mode, shape)
   return items
 
@@ -362,7 +369,7 @@ def torch_builders(device: str = "cpu", tiny: bool = False):
 
 
 def check():
-  """seqjax (fused and scan) against torch.nn.LSTM / GRU on the same weights: outputs and the
+  """seqjax (onednn where built, fused and scan) against torch.nn.LSTM / GRU on the same weights: outputs and the
   gradients of sum(outputs) w.r.t. W_ih, W_hh and the bias. Returns the worst relative error."""
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
@@ -384,7 +391,11 @@ def check():
     params = interop.convert_state_dict(m.state_dict(), spec)[0]
     want = {"y": out.detach().numpy(), "w_ih": m.weight_ih_l0.grad.numpy().T,
             "w_hh": m.weight_hh_l0.grad.numpy().T, "b": m.bias_ih_l0.grad.numpy()}
-    for backend in ("fused", "scan"):
+    from seqjax.recurrence import onednn  # pylint: disable=g-import-not-at-top
+    for backend in ("onednn", "fused", "scan"):
+      if backend == "onednn" and not onednn.available():
+        print(f"backend=onednn skipped: {onednn.unavailable_reason()}")
+        continue
       def loss(p):
         ys = unroll(spec.cell, p, jnp.asarray(x), backend=backend)[0]
         return jnp.sum(ys), ys
@@ -536,7 +547,8 @@ def drive(args):
       warm = statistics.median(r["warm"]["times"])
       n_iter[item] = max(1, min(50, int(args.batch_seconds / max(warm, 1e-6)) + 1))
       print(f"  setup {item:<45} first call {r['first']:6.2f}s  warm {warm * 1e3:9.2f} ms "
-            f"-> {n_iter[item]} iters", flush=True)
+            f"-> {n_iter[item]} iters{'  backend=' + r['backend'] if r.get('backend') else ''}",
+            flush=True)
     for rnd in range(args.rounds):
       order = timed[:]
       random.Random(rnd * 1000 + len(case)).shuffle(order)

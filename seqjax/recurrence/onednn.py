@@ -146,13 +146,36 @@ def build(force: bool = False) -> Path:
       cmd = [compiler, "-O2", "-std=c++17", "-shared", "-fPIC", "-w", f"-I{onednn.include}",
              f"-I{jax.ffi.include_dir()}", str(SOURCE), f"-L{onednn.lib}", "-l:libdnnl.so.3",
              f"-Wl,-rpath,{onednn.lib}", "-o", str(tmp_so)]
-      result = subprocess.run(cmd, capture_output=True, text=True)
+      try:
+        result = subprocess.run(cmd, capture_output=True, text=True)
+      except OSError as e:
+        raise RuntimeError(f"building the oneDNN kernels failed: {e}") from None
       if result.returncode != 0:
         lines = [l for l in result.stderr.splitlines() if "error" in l] or result.stderr.splitlines()
         raise RuntimeError(f"building the oneDNN kernels failed ({' '.join(cmd[:2])} ...): "
                            f"{lines[0] if lines else 'exit ' + str(result.returncode)}")
+      Path(tmp, "sum").write_text(_sha256(tmp_so))
+      os.replace(Path(tmp, "sum"), _sum_file(target))
       os.replace(tmp_so, target)
   return target
+
+
+def _sha256(path: Path) -> str:
+  return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _sum_file(so: Path) -> Path:
+  return so.with_name(so.name + ".sha256")
+
+
+def _verified(so: Path) -> Optional[str]:
+  """Why the cached ``so`` must not be loaded (``None``: it is the file that was built).
+  ``dlopen`` of a truncated library can kill the process (SIGBUS), so it is checked first."""
+  try:
+    want = _sum_file(so).read_text().strip()
+  except OSError:
+    return "its checksum file is missing"
+  return None if _sha256(so) == want else "it does not match the checksum recorded when it was built"
 
 
 _lock = threading.Lock()
@@ -161,16 +184,28 @@ _state: dict[str, Any] = {}
 
 def library() -> tuple[Optional[ctypes.CDLL], str]:
   """The loaded extension with its FFI targets registered, or ``(None, why not)``; tried once
-  per process."""
+  per process. When oneDNN is installed but the extension cannot be built or loaded, that is
+  logged once as a warning (``Backend.AUTO`` then runs the fused scan)."""
   with _lock:
     if "lib" not in _state:
       _state["lib"], _state["why"] = _load()
+      if _state["lib"] is None and find_onednn()[0] is not None:
+        log.warning("seqjax: the oneDNN back end is installed but cannot run (%s); "
+                    "backend='auto' uses the fused scan", _state["why"])
     return _state["lib"], _state["why"]
 
 
 def _load() -> tuple[Optional[ctypes.CDLL], str]:
   try:
     path = build()
+    damaged = _verified(path)
+    if damaged:  # a damaged cache entry (truncated, overwritten): build it again
+      log.warning("seqjax: the cached oneDNN kernels %s are damaged (%s); building them again",
+                  path, damaged)
+      path = build(force=True)
+      damaged = _verified(path)
+      if damaged:
+        raise RuntimeError(f"the rebuilt oneDNN kernels {path} do not verify: {damaged}")
     lib = ctypes.CDLL(str(path))
   except (RuntimeError, OSError) as e:
     return None, str(e)
@@ -279,10 +314,15 @@ def _float32(params: Any) -> Optional[str]:
 # --------------------------------------------------------------------------------- the calls
 
 
-def _workspace_bytes(kind: int, reverse: bool, T: int, N: int, I: int, H: int) -> int:
+def _library() -> ctypes.CDLL:
   lib, why = library()
   if lib is None:
     raise ValueError(f"backend='onednn' cannot run: {why}")
+  return lib
+
+
+def _workspace_bytes(kind: int, reverse: bool, T: int, N: int, I: int, H: int) -> int:
+  lib = _library()
   size = lib.seqjax_onednn_rnn_workspace_bytes(kind, int(reverse), T, N, I, H)
   if size < 0:
     raise ValueError(f"oneDNN has no primitive for kind {kind} at T={T}, N={N}, I={I}, H={H}")
@@ -290,6 +330,7 @@ def _workspace_bytes(kind: int, reverse: bool, T: int, N: int, I: int, H: int) -
 
 
 def _forward(kind, reverse, training, x, h0, c0, wl, wi, b):
+  _library()  # registers the FFI targets
   T, N, I = x.shape
   H = wi.shape[0]
   ws = _workspace_bytes(kind, reverse, T, N, I, H) if training else 1
@@ -348,6 +389,9 @@ def run(params: Any, xs: jax.Array, carry: Any, *, reverse: bool = False,
   """``Kernel.run`` of the oneDNN back end: ``xs [T, *B, I]`` (raw inputs, time-major) ->
   ``(ys [T, *B, H], final carry)``. Padded steps of ``ys`` are zeros."""
   kind = cell_kind(params)
+  if xs.shape[-1] != params.w_ih.shape[0]:
+    raise ValueError(f"unroll: xs has {xs.shape[-1]} input features; the cell's w_ih expects "
+                     f"{params.w_ih.shape[0]}")
   T, batch = xs.shape[0], xs.shape[1:-1]
   N = int(np.prod(batch, dtype=np.int64))
   H = params.w_hh.shape[0]
