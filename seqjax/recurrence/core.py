@@ -104,6 +104,7 @@ def _onednn_obstacles(cell: Cell, params: Any, options: UnrollOptions, training:
                       xs_dtype: Any) -> list[str]:
   """Why the oneDNN back end cannot run here (empty: it can)."""
   from seqjax.recurrence import onednn  # pylint: disable=g-import-not-at-top
+  del lengths  # ragged batches run too (seqjax.recurrence.onednn.run)
   reasons = []
   kernel = cell.kernels.get(Backend.ONEDNN)
   if kernel is None:
@@ -111,8 +112,6 @@ def _onednn_obstacles(cell: Cell, params: Any, options: UnrollOptions, training:
   unsupported = kernel.unsupported(params)
   if unsupported:
     reasons.append(unsupported)
-  elif lengths is not None and onednn.lengths_unsupported(params):
-    reasons.append(onednn.lengths_unsupported(params))
   if jnp.dtype(xs_dtype) != jnp.float32:
     reasons.append(f"oneDNN runs float32 inputs; got {jnp.dtype(xs_dtype)}")
   if training or use_zoneout:

@@ -13,11 +13,13 @@ What it covers (``unsupported`` names the rest, and ``Backend.AUTO`` then picks 
   ``reset_after=True`` (oneDNN's linear-before-reset GRU, the same equations); Elman RNN with
   ``activation="tanh"`` or ``"relu"``; float32 parameters and inputs;
 - ``reverse`` (right to left), initial carries in and final carries out, any batch shape;
-- ``lengths`` (ragged batches): for the GRU and the Elman RNN every step is computed with
-  oneDNN (the sequences are reversed within their lengths with a gather when running right to
-  left, and the final state is read off the outputs at each sequence's last step). For the
-  LSTM the final cell state ``c`` at a sequence's own end is not an output of oneDNN's
-  primitive, so a ragged LSTM batch runs on the fused scan (a full-length one on oneDNN);
+- ``lengths`` (ragged batches), by a correct fallback around oneDNN rather than oneDNN's own
+  means (it has none): oneDNN runs the whole padded batch left to right (right to left, each
+  sequence is first reversed within its length with a gather, so padding stays at the end);
+  the outputs before a sequence's end are exact, the padded ones are zeroed, the final ``h`` is
+  read off the outputs at each sequence's last step, and the LSTM's final ``c`` (which oneDNN
+  returns only at step ``T``) is recomputed from those outputs in JAX, which XLA drops when
+  the final ``c`` is not used (``run``);
 - ``vmap``: the FFI call runs once per mapped element (``vmap_method="sequential"``): correct,
   not faster than the fused scan;
 - not: ``resets``, state dropout, zoneout, ``perturb``, ``remat``, ``compute_dtype``.
@@ -376,18 +378,35 @@ def _reverse_within(xs: jax.Array, lengths: jax.Array) -> jax.Array:
   return jnp.take_along_axis(xs, idx[:, :, None], axis=0)
 
 
-def lengths_unsupported(params: Any) -> Optional[str]:
-  """Why a ragged batch (``lengths``) of these parameters needs another back end."""
-  if cell_kind(params) == LSTM:
-    return ("oneDNN's LSTM does not return the cell state at each sequence's own end "
-            "(ragged LSTM batches run on the fused scan)")
-  return None
+def _lstm_cell_states(params: Any, x: jax.Array, y: jax.Array, h0: jax.Array,
+                      c0: jax.Array) -> jax.Array:
+  """The LSTM's cell states ``c_t [T, N, H]`` along a trajectory whose outputs ``y`` oneDNN
+  computed: every gate from ``x_t`` and ``h_{t-1}`` (one matmul over all steps), then
+  ``c_t = σ(f_t) c_{t-1} + σ(i_t) tanh(g_t)``. An identity along the trajectory, so its
+  gradient is the true one; XLA drops it when the final ``c`` is not used."""
+  h_prev = jnp.concatenate([h0[None], y[:-1]], axis=0)
+  z = x @ params.w_ih + h_prev @ params.w_hh + params.b[None, None, :]
+  i, f, g, _ = jnp.split(z, 4, axis=-1)
+
+  def step(c, gates):
+    i_t, f_t, g_t = gates
+    c = jax.nn.sigmoid(f_t) * c + jax.nn.sigmoid(i_t) * jnp.tanh(g_t)
+    return c, c
+
+  return jax.lax.scan(step, c0, (i, f, g))[1]
 
 
 def run(params: Any, xs: jax.Array, carry: Any, *, reverse: bool = False,
         lengths: Optional[jax.Array] = None) -> tuple[jax.Array, Any]:
   """``Kernel.run`` of the oneDNN back end: ``xs [T, *B, I]`` (raw inputs, time-major) ->
-  ``(ys [T, *B, H], final carry)``. Padded steps of ``ys`` are zeros."""
+  ``(ys [T, *B, H], final carry)``. Padded steps of ``ys`` are zeros.
+
+  With ``lengths`` (ragged batches) oneDNN runs every sequence over all ``T`` steps, left to
+  right (right to left: each sequence is first reversed within its length, so its padding
+  stays at the end); the steps after a sequence's end do not touch its earlier outputs, which
+  are exact. Its final ``h`` is its output at its last step (its initial ``h`` at length 0);
+  the LSTM's final ``c`` is recomputed from the outputs (``_lstm_cell_states``).
+  """
   kind = cell_kind(params)
   if xs.shape[-1] != params.w_ih.shape[0]:
     raise ValueError(f"unroll: xs has {xs.shape[-1]} input features; the cell's w_ih expects "
@@ -402,21 +421,20 @@ def run(params: Any, xs: jax.Array, carry: Any, *, reverse: bool = False,
   if lengths is None:
     y, hT, cT = rnn(kind, reverse, x, h0, c0, wl, wi, b)
   else:
-    if kind == LSTM:
-      raise ValueError(f"onednn: {lengths_unsupported(params)}")
-    lens = lengths.reshape(N).astype(jnp.int32)
+    lens = jnp.clip(lengths.reshape(N).astype(jnp.int32), 0, T)
     if reverse:
       x = _reverse_within(x, lens)
     y, _, _ = rnn(kind, False, x, h0, c0, wl, wi, b)
+    last = jnp.maximum(lens - 1, 0)[None, :, None]
+    ended = (lens > 0)[:, None]
+    hT = jnp.where(ended, jnp.take_along_axis(y, last, axis=0)[0], h0)
+    if kind == LSTM:
+      cs = _lstm_cell_states(params, x, y, h0, c0)
+      cT = jnp.where(ended, jnp.take_along_axis(cs, last, axis=0)[0], c0)
     if reverse:
       y = _reverse_within(y, lens)
     valid = jnp.arange(T)[:, None] < lens[None, :]
     y = jnp.where(valid[:, :, None], y, 0.0)
-    # the last valid step's output is the final state: step len-1 left to right, step 0 right
-    # to left; a sequence of length 0 keeps its initial state
-    last = jnp.zeros_like(lens) if reverse else jnp.maximum(lens - 1, 0)
-    hT = jnp.where((lens > 0)[:, None], jnp.take_along_axis(y, last[None, :, None], 0)[0], h0)
-    cT = None
   ys = y.reshape((T,) + tuple(batch) + (H,))
   hT = hT.reshape(tuple(batch) + (H,))
   final = (carry._replace(h=hT, c=cT.reshape(tuple(batch) + (H,))) if kind == LSTM

@@ -12,9 +12,9 @@ needs_onednn = pytest.mark.skipif(WHY is not None, reason=f"oneDNN back end not 
 
 
 @needs_onednn
-@pytest.mark.parametrize("experiment", ["lm", "sentiment-gru"])
+@pytest.mark.parametrize("experiment", ["lm", "sentiment"])
 def test_trainers_run_on_onednn_with_the_fused_paths_numbers(experiment, request, tmp_path):
-  """The LM (2-layer LSTM, truncated BPTT carries) and the classifier (a BiGRU over ragged
+  """The LM (2-layer LSTM, truncated BPTT carries) and the classifier (a BiLSTM over ragged
   batches) train on oneDNN with the same loss, step by step, as on the fused scan."""
   from seqjax.train.trainer import train_and_evaluate  # pylint: disable=g-import-not-at-top
   from seqjax.train.writer import read_metrics  # pylint: disable=g-import-not-at-top
@@ -35,8 +35,6 @@ def test_trainers_run_on_onednn_with_the_fused_paths_numbers(experiment, request
     c.train.checkpoint_every, c.train.test_at_end = 1000, False
     if experiment == "lm":
       c.sample.length = 0
-    else:
-      c.model.rnn.cell = "gru"
     train_and_evaluate(TASK, c, str(tmp_path / backend), log=lambda _: None)
     losses[backend] = [m["loss"] for m in read_metrics(str(tmp_path / backend))
                        if m["split"] == "train"]

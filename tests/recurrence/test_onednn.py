@@ -106,11 +106,6 @@ def test_values_and_every_gradient_equal_the_scan(name, reverse, ragged):
   xs = jnp.asarray(np.random.default_rng(1).normal(size=(B, T, I)).astype(np.float32))
   carry = _random_like(cell.initial_carry(params, (B,)), 2)
   lengths = np.array([7, 3, 0]) if ragged else None
-  if ragged and name == "lstm":
-    with pytest.raises(ValueError, match="cell state at each sequence's own end"):
-      unroll(cell, params, xs, carry=carry, lengths=lengths, backend="onednn")
-    assert choose_backend(cell, params, UnrollOptions(), lengths=lengths) == Backend.FUSED
-    return
   weights = jnp.asarray(np.random.default_rng(3).normal(size=(B, T, H)).astype(np.float32))
 
   def loss(params, xs, carry, backend):
@@ -193,7 +188,7 @@ def test_stacks_equal_pytorch_with_initial_states(name, bidirectional):
 
 
 @needs_onednn
-@pytest.mark.parametrize("name", ["gru", "rnn-tanh"])
+@pytest.mark.parametrize("name", ["lstm", "gru", "rnn-tanh"])
 def test_a_sequence_does_not_depend_on_its_padding_or_batch_mates(name):
   cell, params = _params(name)
   _, params_2 = _params(name, key=1, input_size=H)
@@ -223,7 +218,7 @@ def test_a_sequence_does_not_depend_on_its_padding_or_batch_mates(name):
 def test_auto_picks_it_where_allowed_and_says_why_not():
   cell, params = _params("lstm")
   assert choose_backend(cell, params, UnrollOptions()) == Backend.ONEDNN
-  assert choose_backend(*_params("gru"), UnrollOptions(), lengths=np.array([1, 2, 3])) == (
+  assert choose_backend(cell, params, UnrollOptions(), lengths=np.array([1, 2, 3])) == (
       Backend.ONEDNN)
   peep = lstm.init(jax.random.PRNGKey(0), I, H, peephole=True)
   assert choose_backend(cell, peep, UnrollOptions()) == Backend.FUSED
