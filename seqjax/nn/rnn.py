@@ -45,6 +45,10 @@ def check_backend(cell_name: str, backend_name: Any) -> None:
     raise ValueError(f"backend='fused' needs a cell with a fused kernel "
                      f"{sorted(n for n, c in cells_lib.CELLS.items() if Backend.FUSED in c.kernels)}"
                      f"; got cell={cell_name!r}")
+  if backend == Backend.ONEDNN and Backend.ONEDNN not in cell.kernels:
+    raise ValueError(f"backend='onednn' needs a cell with a oneDNN primitive "
+                     f"{sorted(n for n, c in cells_lib.CELLS.items() if Backend.ONEDNN in c.kernels)}"
+                     f"; got cell={cell_name!r}")
   if backend == Backend.CUDNN and cell_name != "lstm":
     raise ValueError(f"backend='cudnn' needs cell='lstm'; got cell={cell_name!r}")
 
@@ -75,7 +79,8 @@ class RNNSpec:
     weight_drop: DropConnect rate on every layer's recurrent matrix (the cell record's
       ``recurrent_weight``).
     backend, unroll, remat, state_dropout, zoneout, compute_dtype: the ``UnrollOptions`` of every
-      layer (``backend``: ``"auto"``, ``"scan"``, ``"associative"``, ``"fused"`` or ``"cudnn"``;
+      layer (``backend``: ``"auto"``, ``"scan"``, ``"associative"``, ``"fused"``, ``"onednn"``
+      (CPU) or ``"cudnn"`` (GPU);
       ``compute_dtype="bfloat16"``: bf16 matmul operands with float32 accumulation, carry and
       parameters, on the fused kernels).
 

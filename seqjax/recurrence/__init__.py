@@ -3,8 +3,9 @@
 ``unroll`` runs a cell record over a sequence, ``bidirectional`` both ways, ``stack`` layer on
 layer; ``UnrollOptions`` carries every option that changes the computation and ``Backend``
 names how the loop runs. One module per back end: ``scan`` (autodiff through ``lax.scan``),
-``associative`` (linear cells), ``fused`` (hand-written backward) and ``cudnn`` (GPU LSTM
-stacks; import it explicitly). Regularisers are step wrappers (``regularizers``).
+``associative`` (linear cells), ``fused`` (hand-written backward), ``onednn`` (oneDNN's RNN
+primitives on the CPU, built on first use) and ``cudnn`` (GPU LSTM stacks; import it
+explicitly). Regularisers are step wrappers (``regularizers``).
 """
 
 from seqjax.cells.base import Backend

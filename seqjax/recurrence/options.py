@@ -24,7 +24,7 @@ class UnrollOptions:
       recurrent matmuls take operands in it and accumulate in float32; parameters, the carry
       and the gate math stay float32. Needs a kernel that supports it (``Backend.FUSED``).
     backend: a ``Backend`` (or its name: ``"auto"``, ``"scan"``, ``"associative"``,
-      ``"fused"``, ``"cudnn"``).
+      ``"fused"``, ``"onednn"``, ``"cudnn"``).
     state_dropout: variational dropout on the recurrent connection (Gal & Ghahramani 2016):
       ``h_{t-1}`` enters each step as ``h_{t-1} ⊙ m / (1 - p)`` with one Bernoulli mask per
       sequence (the carry keeps the undropped ``h``).
