@@ -133,4 +133,4 @@ CELL = base.Cell(
                                              run=fused.run_gru,
                                              project=fused.project_mixed),
              base.Backend.ONEDNN: base.Kernel(unsupported=onednn.gru_unsupported,
-                                              run=onednn.run)})
+                                              run=onednn.run_gru)})

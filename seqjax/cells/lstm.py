@@ -217,4 +217,4 @@ CELL = base.Cell(
                                              run=fused.run_lstm,
                                              project=fused.project_mixed),
              base.Backend.ONEDNN: base.Kernel(unsupported=onednn.lstm_unsupported,
-                                              run=onednn.run)})
+                                              run=onednn.run_lstm)})

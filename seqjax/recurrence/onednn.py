@@ -247,16 +247,18 @@ def version() -> str:
 # ------------------------------------------------------------------------------ weight layout
 
 
-def cell_kind(params: Any) -> int:
-  """The oneDNN primitive of a seqjax cell's parameters (after ``unsupported`` said yes)."""
-  name = type(params).__name__
-  if name == "LSTMParams":
-    return LSTM
-  if name == "GRUParams":
-    return GRU
-  if name == "RNNParams":
-    return RNN_TANH if params.activation == "tanh" else RNN_RELU
-  raise ValueError(f"onednn: no oneDNN primitive for {name}")
+def lstm_kind(params: Any) -> int:
+  del params
+  return LSTM
+
+
+def gru_kind(params: Any) -> int:
+  del params
+  return GRU
+
+
+def rnn_kind(params: Any) -> int:
+  return RNN_TANH if params.activation == "tanh" else RNN_RELU
 
 
 def _gru_order(w: jax.Array) -> jax.Array:
@@ -265,19 +267,25 @@ def _gru_order(w: jax.Array) -> jax.Array:
   return jnp.concatenate([z, r, n], axis=-1)
 
 
-def to_onednn(params: Any) -> tuple[jax.Array, jax.Array, jax.Array]:
+def to_onednn(params: Any, kind: int) -> tuple[jax.Array, jax.Array, jax.Array]:
   """``(w_layer [I, G·H], w_iter [H, G·H], bias [G_b·H])`` in oneDNN's ``ldigo`` / ``ldgo``
-  layout and gate order, from seqjax parameters."""
-  kind = cell_kind(params)
+  layout and gate order, from seqjax parameters of primitive ``kind``.
+
+  >>> import jax
+  >>> from seqjax.cells import gru
+  >>> w_layer, w_iter, bias = to_onednn(gru.init(jax.random.PRNGKey(0), 3, 2), GRU)
+  >>> w_layer.shape, w_iter.shape, bias.shape  # gates (z, r, n); b_hn is the fourth bias
+  ((3, 6), (2, 6), (8,))
+  """
   if kind == GRU:
     return (_gru_order(params.w_ih), _gru_order(params.w_hh),
             jnp.concatenate([_gru_order(params.b), params.b_hn]))
   return params.w_ih, params.w_hh, params.b
 
 
-def from_onednn(like: Any, w_layer: jax.Array, w_iter: jax.Array, bias: jax.Array) -> Any:
+def from_onednn(like: Any, kind: int, w_layer: jax.Array, w_iter: jax.Array,
+                bias: jax.Array) -> Any:
   """The inverse of ``to_onednn``: parameters shaped like ``like`` holding these weights."""
-  kind = cell_kind(like)
   if kind == GRU:
     H = w_iter.shape[0]
     return dataclasses.replace(like, w_ih=_gru_order(w_layer), w_hh=_gru_order(w_iter),
@@ -396,10 +404,11 @@ def _lstm_cell_states(params: Any, x: jax.Array, y: jax.Array, h0: jax.Array,
   return jax.lax.scan(step, c0, (i, f, g))[1]
 
 
-def run(params: Any, xs: jax.Array, carry: Any, *, reverse: bool = False,
+def run(kind_of: Any, params: Any, xs: jax.Array, carry: Any, *, reverse: bool = False,
         lengths: Optional[jax.Array] = None) -> tuple[jax.Array, Any]:
-  """``Kernel.run`` of the oneDNN back end: ``xs [T, *B, I]`` (raw inputs, time-major) ->
-  ``(ys [T, *B, H], final carry)``. Padded steps of ``ys`` are zeros.
+  """``Kernel.run`` of the oneDNN back end (``run_lstm``, ``run_gru``, ``run_rnn`` bind
+  ``kind_of``, which reads the primitive off the parameters): ``xs [T, *B, I]`` (raw inputs,
+  time-major) -> ``(ys [T, *B, H], final carry)``. Padded steps of ``ys`` are zeros.
 
   With ``lengths`` (ragged batches) oneDNN runs every sequence over all ``T`` steps, left to
   right (right to left: each sequence is first reversed within its length, so its padding
@@ -407,7 +416,7 @@ def run(params: Any, xs: jax.Array, carry: Any, *, reverse: bool = False,
   are exact. Its final ``h`` is its output at its last step (its initial ``h`` at length 0);
   the LSTM's final ``c`` is recomputed from the outputs (``_lstm_cell_states``).
   """
-  kind = cell_kind(params)
+  kind = kind_of(params)
   if xs.shape[-1] != params.w_ih.shape[0]:
     raise ValueError(f"unroll: xs has {xs.shape[-1]} input features; the cell's w_ih expects "
                      f"{params.w_ih.shape[0]}")
@@ -417,7 +426,7 @@ def run(params: Any, xs: jax.Array, carry: Any, *, reverse: bool = False,
   x = xs.reshape(T, N, xs.shape[-1]).astype(jnp.float32)
   h0 = carry.h.reshape(N, H)
   c0 = carry.c.reshape(N, H) if kind == LSTM else jnp.zeros((N, H), jnp.float32)
-  wl, wi, b = to_onednn(params)
+  wl, wi, b = to_onednn(params, kind)
   if lengths is None:
     y, hT, cT = rnn(kind, reverse, x, h0, c0, wl, wi, b)
   else:
@@ -440,6 +449,11 @@ def run(params: Any, xs: jax.Array, carry: Any, *, reverse: bool = False,
   final = (carry._replace(h=hT, c=cT.reshape(tuple(batch) + (H,))) if kind == LSTM
            else carry._replace(h=hT))
   return ys, final
+
+
+run_lstm = functools.partial(run, lstm_kind)
+run_gru = functools.partial(run, gru_kind)
+run_rnn = functools.partial(run, rnn_kind)
 
 
 def main(argv: list[str]) -> int:

@@ -30,6 +30,8 @@ CELLS = {  # name -> (record, init options)
     "rnn-tanh": (simple.CELL, {}),
     "rnn-relu": (simple.CELL, {"activation": "relu"}),
 }
+KINDS = {"lstm": onednn.LSTM, "gru": onednn.GRU, "rnn-tanh": onednn.RNN_TANH,
+         "rnn-relu": onednn.RNN_RELU}
 B, T, I, H = 3, 7, 5, 6
 
 
@@ -49,8 +51,10 @@ def _random_like(tree, seed):
 @pytest.mark.parametrize("name", list(CELLS))
 def test_weight_layout_round_trip(name):
   _, params = _params(name)
-  w_layer, w_iter, bias = onednn.to_onednn(params)
-  back = onednn.from_onednn(params, w_layer, w_iter, bias)
+  w_layer, w_iter, bias = onednn.to_onednn(params, KINDS[name])
+  back = onednn.from_onednn(params, KINDS[name], w_layer, w_iter, bias)
+  cell = CELLS[name][0]
+  assert cell.kernels[Backend.ONEDNN].run.args[0](params) == KINDS[name]
   assert jax.tree.structure(back) == jax.tree.structure(params)
   for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(back)):
     np.testing.assert_array_equal(a, b)
