@@ -18,10 +18,12 @@
 //       -> (dx, dh0, dc0, dw_layer, dw_iter, dbias)
 // The workspace's byte size comes from seqjax_onednn_rnn_workspace_bytes (called at trace time);
 // each handler checks every buffer's size against the primitive before touching it and returns
-// an FFI error rather than reading past a buffer. Scratchpads are per call (scratchpad_mode::user)
-// so concurrent calls from XLA's threads never share one.
+// an FFI error rather than reading past a buffer. Scratchpads are the caller's
+// (scratchpad_mode::user), one per thread, so concurrent calls from XLA's threads never share one.
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -168,6 +170,27 @@ Bwd* GetBwd(const Key& k) {
   return b;
 }
 
+// This thread's scratchpad, grown as needed and kept: a fresh multi-megabyte allocation per
+// call costs its page faults every time. XLA runs one handler per thread at a time, so a
+// thread-local buffer is never shared by two running primitives.
+memory Scratch(const memory::desc& desc) {
+  struct Buffer {
+    void* data = nullptr;
+    size_t size = 0;
+    ~Buffer() { std::free(data); }
+  };
+  thread_local Buffer buf;
+  size_t need = desc.get_size();
+  if (need > buf.size) {
+    std::free(buf.data);
+    size_t size = (need + 4095) / 4096 * 4096;
+    buf.data = std::aligned_alloc(4096, size);
+    if (buf.data == nullptr) throw std::bad_alloc();
+    buf.size = size;
+  }
+  return memory(desc, Engine(), buf.data);
+}
+
 memory User(memory::dims d, tag t, const void* p) {
   return memory(D(d, t), Engine(), const_cast<void*>(p));
 }
@@ -248,7 +271,7 @@ static ffi::Error RnnFwdImpl(ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> h0,
     const int64_t G = Gates(k.kind);
     memory wl = Into(User({1, 1, k.I, G, k.H}, tag::ldigo, w_layer.typed_data()), f->wl, st);
     memory wi = Into(User({1, 1, k.H, G, k.H}, tag::ldigo, w_iter.typed_data()), f->wi, st);
-    memory scratch(f->scratch, Engine());
+    memory scratch = Scratch(f->scratch);
     std::unordered_map<int, memory> args = {
         {DNNL_ARG_SRC_LAYER, User({k.T, k.N, k.I}, tag::tnc, x.typed_data())},
         {DNNL_ARG_SRC_ITER, User({1, 1, k.N, k.H}, tag::ldnc, h0.typed_data())},
@@ -269,6 +292,8 @@ static ffi::Error RnnFwdImpl(ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> h0,
     st.wait();
   } catch (const dnnl::error& e) {
     return ffi::Error(ffi::ErrorCode::kInternal, std::string("oneDNN: ") + e.what());
+  } catch (const std::bad_alloc&) {
+    return ffi::Error(ffi::ErrorCode::kResourceExhausted, "seqjax oneDNN RNN: out of memory");
   }
   return ffi::Error::Success();
 }
@@ -326,7 +351,7 @@ static ffi::Error RnnBwdImpl(ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> h0,
     std::memset(dwl.get_data_handle(), 0, b->dwl.get_size());
     std::memset(dwi.get_data_handle(), 0, b->dwi.get_size());
     std::memset(db.get_data_handle(), 0, sizeof(float) * BiasGates(k.kind) * k.H);
-    memory scratch(b->scratch, Engine());
+    memory scratch = Scratch(b->scratch);
     std::unordered_map<int, memory> args = {
         {DNNL_ARG_SRC_LAYER, User({k.T, k.N, k.I}, tag::tnc, x.typed_data())},
         {DNNL_ARG_SRC_ITER, User({1, 1, k.N, k.H}, tag::ldnc, h0.typed_data())},
@@ -358,6 +383,8 @@ static ffi::Error RnnBwdImpl(ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> h0,
     st.wait();
   } catch (const dnnl::error& e) {
     return ffi::Error(ffi::ErrorCode::kInternal, std::string("oneDNN: ") + e.what());
+  } catch (const std::bad_alloc&) {
+    return ffi::Error(ffi::ErrorCode::kResourceExhausted, "seqjax oneDNN RNN: out of memory");
   }
   return ffi::Error::Success();
 }
