@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from seqjax import masks
-from seqjax.cells.base import Backend, Cell
+from seqjax.cells.base import Backend, Cell, check_features
 from seqjax.recurrence import associative, regularizers, scan
 from seqjax.recurrence.options import UnrollOptions, resolve
 
@@ -236,6 +236,7 @@ def unroll(cell: Cell, params: Any, xs: jax.Array, options: Optional[UnrollOptio
   backend = choose_backend(cell, params, options, training=training, use_zoneout=use_zoneout,
                            perturb=perturb, lengths=lengths, resets=resets, xs_dtype=xs.dtype)
   if backend == Backend.ONEDNN and T > 0 and all(batch_shape):
+    check_features(f"{cell.name}.project", xs, cell.input_size(params))  # oneDNN projects
     ys, final = cell.kernels[Backend.ONEDNN].run(params, jnp.moveaxis(xs, -2, 0), carry,
                                                 reverse=options.reverse, lengths=lengths)
     return jnp.moveaxis(ys, 0, -2), final

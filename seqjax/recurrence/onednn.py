@@ -417,9 +417,6 @@ def run(kind_of: Any, params: Any, xs: jax.Array, carry: Any, *, reverse: bool =
   the LSTM's final ``c`` is recomputed from the outputs (``_lstm_cell_states``).
   """
   kind = kind_of(params)
-  if xs.shape[-1] != params.w_ih.shape[0]:
-    raise ValueError(f"unroll: xs has {xs.shape[-1]} input features; the cell's w_ih expects "
-                     f"{params.w_ih.shape[0]}")
   T, batch = xs.shape[0], xs.shape[1:-1]
   N = int(np.prod(batch, dtype=np.int64))
   H = params.w_hh.shape[0]
