@@ -27,6 +27,10 @@ Cases (single layer, float32, batch-major, zero initial state): training step = 
   vocabulary 10,000, batch 20 x 35, clip 5) in seqjax (``experiments/lm/task.py`` through ``seqjax.train.trainer``) and the same model
   in PyTorch; words/s.
 
+The JAX worker applies ``seqjax.train.hostmem.tune_malloc`` first, as seqjax's trainer does
+on the CPU (``SEQJAX_TUNE_MALLOC=0`` in the environment turns it off); PyTorch runs with
+glibc's defaults unless ``--malloc_tuned`` gives both workers ``../shared/bench``'s settings.
+
 ``--device gpu`` (``GPU_CASES``): the two GPU shapes (B·T·H 64·35·650 and 128·100·1024,
 I = H) for training and inference, the three CPU shapes for training, and PTB small and medium
 end to end; besides the implementations above, ``seqjax-cudnn`` (LSTM: the cuDNN kernel through
@@ -610,6 +614,8 @@ def main():
                       help="kernels per scan iteration of the seqjax training steps")
   args = parser.parse_args()
   if args.worker == "jax":
+    from seqjax.train import hostmem  # pylint: disable=g-import-not-at-top
+    hostmem.tune_malloc()  # as seqjax's trainer does (SEQJAX_TUNE_MALLOC=0: glibc's defaults)
     serve(jax_builders(args.device, args.tiny))
   elif args.worker == "torch":
     serve(torch_builders(args.device, args.tiny))

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -37,6 +38,7 @@ from seqjax.files import first_line
 from seqjax.train import record as record_lib
 from seqjax.train import checkpoint
 from seqjax.train import config as config_lib
+from seqjax.train import hostmem
 from seqjax.train import workdir as workdir_lib
 from seqjax.train.checkpoint import CheckpointError
 from seqjax.train.loop import Interrupted, LoopOptions, fit, print_flush
@@ -324,6 +326,7 @@ def train_and_evaluate(task: Task, config: ml_collections.ConfigDict, workdir: s
   """
   task.check(config)
   check_loop(config.train, config.get("optimizer"))
+  hostmem.tune_malloc(logging.info)
   try:
     workdir_lib.check_workdir(workdir)
     if not workdir_lib.is_remote(workdir):
