@@ -13,6 +13,8 @@ timed forward + backward on its own, with the gradient that flows into it, as a 
 - ``step``: the whole training step of ``benchmarks.rnn_speed`` (``ptb-small-train``).
 
 Implementations alternate in every round; the table gives the median of the rounds' medians.
+Both frameworks share this one process, so both get ``seqjax.train.hostmem.tune_malloc`` (as
+seqjax's trainer applies it), or neither with ``SEQJAX_TUNE_MALLOC=0``.
 """
 
 from __future__ import annotations
@@ -96,6 +98,8 @@ def main():
   parser.add_argument("--rounds", type=int, default=5)
   parser.add_argument("--iters", type=int, default=10)
   args = parser.parse_args()
+  from seqjax.train import hostmem  # pylint: disable=g-import-not-at-top
+  print(hostmem.tune_malloc() or "glibc's malloc defaults (SEQJAX_TUNE_MALLOC=0)")
   parts = {**jax_parts(), **torch_parts()}
   results = {name: [] for name in parts}
   order = list(parts)
