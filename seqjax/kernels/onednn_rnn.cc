@@ -170,19 +170,25 @@ Bwd* GetBwd(const Key& k) {
   return b;
 }
 
-// This thread's scratchpad, grown as needed and kept: a fresh multi-megabyte allocation per
-// call costs its page faults every time. XLA runs one handler per thread at a time, so a
-// thread-local buffer is never shared by two running primitives.
-memory Scratch(const memory::desc& desc) {
+// Per-thread buffers, grown as needed and kept: the scratchpad, the weights in the primitive's
+// layout and the weight gradients before they go back to ldigo. Fresh multi-megabyte
+// allocations per call would cost their page faults on every call. XLA runs one handler per
+// thread at a time, so a thread's buffers are never shared by two running primitives.
+enum Slot { kScratch, kWeightsLayer, kWeightsIter, kDiffWeightsLayer, kDiffWeightsIter, kSlots };
+
+memory ThreadBuffer(Slot slot, const memory::desc& desc) {
   struct Buffer {
     void* data = nullptr;
     size_t size = 0;
     ~Buffer() { std::free(data); }
   };
-  thread_local Buffer buf;
+  thread_local Buffer bufs[kSlots];
+  Buffer& buf = bufs[slot];
   size_t need = desc.get_size();
   if (need > buf.size) {
     std::free(buf.data);
+    buf.data = nullptr;
+    buf.size = 0;
     size_t size = (need + 4095) / 4096 * 4096;
     buf.data = std::aligned_alloc(4096, size);
     if (buf.data == nullptr) throw std::bad_alloc();
@@ -195,10 +201,10 @@ memory User(memory::dims d, tag t, const void* p) {
   return memory(D(d, t), Engine(), const_cast<void*>(p));
 }
 
-// `m` in the layout `want` (a reorder into a new buffer when the layouts differ).
-memory Into(memory m, const memory::desc& want, dnnl::stream& st) {
+// `m` in the layout `want` (reordered into this thread's buffer `slot` when the layouts differ).
+memory Into(memory m, const memory::desc& want, Slot slot, dnnl::stream& st) {
   if (m.get_desc() == want) return m;
-  memory out(want, Engine());
+  memory out = ThreadBuffer(slot, want);
   dnnl::reorder(m, out).execute(st, m, out);
   return out;
 }
@@ -269,9 +275,11 @@ static ffi::Error RnnFwdImpl(ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> h0,
       return Bad("workspace buffer smaller than the primitive needs");
     dnnl::stream st(Engine());
     const int64_t G = Gates(k.kind);
-    memory wl = Into(User({1, 1, k.I, G, k.H}, tag::ldigo, w_layer.typed_data()), f->wl, st);
-    memory wi = Into(User({1, 1, k.H, G, k.H}, tag::ldigo, w_iter.typed_data()), f->wi, st);
-    memory scratch = Scratch(f->scratch);
+    memory wl = Into(User({1, 1, k.I, G, k.H}, tag::ldigo, w_layer.typed_data()), f->wl,
+                     kWeightsLayer, st);
+    memory wi = Into(User({1, 1, k.H, G, k.H}, tag::ldigo, w_iter.typed_data()), f->wi,
+                     kWeightsIter, st);
+    memory scratch = ThreadBuffer(kScratch, f->scratch);
     std::unordered_map<int, memory> args = {
         {DNNL_ARG_SRC_LAYER, User({k.T, k.N, k.I}, tag::tnc, x.typed_data())},
         {DNNL_ARG_SRC_ITER, User({1, 1, k.N, k.H}, tag::ldnc, h0.typed_data())},
@@ -340,18 +348,22 @@ static ffi::Error RnnBwdImpl(ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> h0,
     if (static_cast<int64_t>(ws.element_count()) != static_cast<int64_t>(f->ws.get_size()))
       return Bad("workspace buffer does not match the forward primitive's");
     dnnl::stream st(Engine());
-    memory wl = Into(User({1, 1, k.I, G, k.H}, tag::ldigo, w_layer.typed_data()), b->wl, st);
-    memory wi = Into(User({1, 1, k.H, G, k.H}, tag::ldigo, w_iter.typed_data()), b->wi, st);
+    memory wl = Into(User({1, 1, k.I, G, k.H}, tag::ldigo, w_layer.typed_data()), b->wl,
+                     kWeightsLayer, st);
+    memory wi = Into(User({1, 1, k.H, G, k.H}, tag::ldigo, w_iter.typed_data()), b->wi,
+                     kWeightsIter, st);
     memory dwl_user = User({1, 1, k.I, G, k.H}, tag::ldigo, dw_layer->typed_data());
     memory dwi_user = User({1, 1, k.H, G, k.H}, tag::ldigo, dw_iter->typed_data());
-    memory dwl = dwl_user.get_desc() == b->dwl ? dwl_user : memory(b->dwl, Engine());
-    memory dwi = dwi_user.get_desc() == b->dwi ? dwi_user : memory(b->dwi, Engine());
+    memory dwl = dwl_user.get_desc() == b->dwl ? dwl_user
+                                                : ThreadBuffer(kDiffWeightsLayer, b->dwl);
+    memory dwi = dwi_user.get_desc() == b->dwi ? dwi_user
+                                                : ThreadBuffer(kDiffWeightsIter, b->dwi);
     memory db = User({1, 1, BiasGates(k.kind), k.H}, tag::ldgo, dbias->typed_data());
     // oneDNN accumulates into the weight gradients
     std::memset(dwl.get_data_handle(), 0, b->dwl.get_size());
     std::memset(dwi.get_data_handle(), 0, b->dwi.get_size());
     std::memset(db.get_data_handle(), 0, sizeof(float) * BiasGates(k.kind) * k.H);
-    memory scratch = Scratch(b->scratch);
+    memory scratch = ThreadBuffer(kScratch, b->scratch);
     std::unordered_map<int, memory> args = {
         {DNNL_ARG_SRC_LAYER, User({k.T, k.N, k.I}, tag::tnc, x.typed_data())},
         {DNNL_ARG_SRC_ITER, User({1, 1, k.N, k.H}, tag::ldnc, h0.typed_data())},
