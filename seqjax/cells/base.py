@@ -39,8 +39,9 @@ class Backend(str, enum.Enum):
 
   - ``AUTO``: the fastest back end whose cell record and options allow it, without changing
     the numbers of the plain scan beyond float round-off: ``ONEDNN`` on the CPU where the
-    extension is built and the cell and options allow it, else ``FUSED`` where the cell has
-    that kernel and no per-step regulariser is on, else ``SCAN``.
+    extension is built and the cell and options allow it (it does not choose by batch size:
+    at batch 1 the fused GRU infers faster), else ``FUSED`` where the cell has that kernel and
+    no per-step regulariser is on, else ``SCAN``.
   - ``SCAN``: autodiff through ``lax.scan``; every option.
   - ``ASSOCIATIVE``: ``lax.associative_scan`` over the cell's ``linear`` form (O(log T) depth;
     a different summation order, so it is asked for, not picked).
