@@ -326,7 +326,6 @@ def train_and_evaluate(task: Task, config: ml_collections.ConfigDict, workdir: s
   """
   task.check(config)
   check_loop(config.train, config.get("optimizer"))
-  hostmem.tune_malloc(logging.info)
   try:
     workdir_lib.check_workdir(workdir)
     if not workdir_lib.is_remote(workdir):
@@ -338,6 +337,7 @@ def train_and_evaluate(task: Task, config: ml_collections.ConfigDict, workdir: s
   except (ValueError, OSError) as e:
     raise InputError(str(e)) from e
   par = data_parallel(config, log=log)
+  hostmem.tune_malloc(logging.info)  # after data_parallel: it may start jax.distributed
   first = jax.process_index() == 0
   with contextlib.ExitStack() as stack:
     try:
