@@ -238,6 +238,18 @@ ffi::Error CheckInputs(const Key& k, ffi::Buffer<ffi::F32>& h0, ffi::Buffer<ffi:
   return ffi::Error::Success();
 }
 
+// Runs a handler's body, turning oneDNN's exceptions and allocation failures into FFI errors.
+template <class Body>
+ffi::Error Guarded(Body body) {
+  try {
+    return body();
+  } catch (const dnnl::error& e) {
+    return ffi::Error(ffi::ErrorCode::kInternal, std::string("oneDNN: ") + e.what());
+  } catch (const std::bad_alloc&) {
+    return ffi::Error(ffi::ErrorCode::kResourceExhausted, "seqjax oneDNN RNN: out of memory");
+  }
+}
+
 }  // namespace
 
 extern "C" int64_t seqjax_onednn_rnn_workspace_bytes(int64_t kind, int64_t reverse, int64_t T,
@@ -268,7 +280,7 @@ static ffi::Error RnnFwdImpl(ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> h0,
   if (auto e = CheckInputs(k, h0, c0, w_layer, bias); e.failure()) return e;
   if (!SizeIs(*y, k.T * k.N * k.H) || !SizeIs(*hT, k.N * k.H) || !SizeIs(*cT, k.N * k.H))
     return Bad("output buffers have the wrong size");
-  try {
+  return Guarded([&]() -> ffi::Error {
     Fwd* f = GetFwd(k, training);
     if (training && static_cast<int64_t>(ws->element_count()) <
                         static_cast<int64_t>(f->ws.get_size()))
@@ -298,12 +310,8 @@ static ffi::Error RnnFwdImpl(ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> h0,
     if (training) args[DNNL_ARG_WORKSPACE] = memory(f->ws, Engine(), ws->typed_data());
     f->prim.execute(st, args);
     st.wait();
-  } catch (const dnnl::error& e) {
-    return ffi::Error(ffi::ErrorCode::kInternal, std::string("oneDNN: ") + e.what());
-  } catch (const std::bad_alloc&) {
-    return ffi::Error(ffi::ErrorCode::kResourceExhausted, "seqjax oneDNN RNN: out of memory");
-  }
-  return ffi::Error::Success();
+    return ffi::Error::Success();
+  });
 }
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SeqjaxOnednnRnnFwd, RnnFwdImpl,
@@ -342,7 +350,7 @@ static ffi::Error RnnBwdImpl(ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> h0,
       !SizeIs(*dh0, nh) || !SizeIs(*dc0, nh) || !SizeIs(*dw_layer, k.I * G * k.H) ||
       !SizeIs(*dw_iter, k.H * G * k.H) || !SizeIs(*dbias, BiasGates(k.kind) * k.H))
     return Bad("backward buffers have the wrong size");
-  try {
+  return Guarded([&]() -> ffi::Error {
     Bwd* b = GetBwd(k);
     Fwd* f = GetFwd(k, true);
     if (static_cast<int64_t>(ws.element_count()) != static_cast<int64_t>(f->ws.get_size()))
@@ -393,12 +401,8 @@ static ffi::Error RnnBwdImpl(ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> h0,
     if (dwl != dwl_user) dnnl::reorder(dwl, dwl_user).execute(st, dwl, dwl_user);
     if (dwi != dwi_user) dnnl::reorder(dwi, dwi_user).execute(st, dwi, dwi_user);
     st.wait();
-  } catch (const dnnl::error& e) {
-    return ffi::Error(ffi::ErrorCode::kInternal, std::string("oneDNN: ") + e.what());
-  } catch (const std::bad_alloc&) {
-    return ffi::Error(ffi::ErrorCode::kResourceExhausted, "seqjax oneDNN RNN: out of memory");
-  }
-  return ffi::Error::Success();
+    return ffi::Error::Success();
+  });
 }
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SeqjaxOnednnRnnBwd, RnnBwdImpl,
