@@ -100,7 +100,8 @@ def find_onednn() -> tuple[Optional[OneDNN], str]:
   root = os.environ.get("SEQJAX_ONEDNN_ROOT")
   if root:
     include, lib = Path(root) / "include", Path(root) / "lib"
-    if not (include / "oneapi" / "dnnl" / "dnnl.hpp").exists() or not (lib / "libdnnl.so.3").exists():
+    if (not (include / "oneapi" / "dnnl" / "dnnl.hpp").exists()
+        or not (lib / "libdnnl.so.3").exists()):
       return None, (f"SEQJAX_ONEDNN_ROOT={root} has no include/oneapi/dnnl/dnnl.hpp and "
                     "lib/libdnnl.so.3")
     return OneDNN(include, lib, f"SEQJAX_ONEDNN_ROOT={root}"), ""
@@ -153,7 +154,8 @@ def build(force: bool = False) -> Path:
       except OSError as e:
         raise RuntimeError(f"building the oneDNN kernels failed: {e}") from None
       if result.returncode != 0:
-        lines = [l for l in result.stderr.splitlines() if "error" in l] or result.stderr.splitlines()
+        lines = ([l for l in result.stderr.splitlines() if "error" in l]
+                 or result.stderr.splitlines())
         raise RuntimeError(f"building the oneDNN kernels failed ({' '.join(cmd[:2])} ...): "
                            f"{lines[0] if lines else 'exit ' + str(result.returncode)}")
       Path(tmp, "sum").write_text(_sha256(tmp_so))
@@ -177,7 +179,9 @@ def _verified(so: Path) -> Optional[str]:
     want = _sum_file(so).read_text().strip()
   except OSError:
     return "its checksum file is missing"
-  return None if _sha256(so) == want else "it does not match the checksum recorded when it was built"
+  if _sha256(so) == want:
+    return None
+  return "it does not match the checksum recorded when it was built"
 
 
 _lock = threading.Lock()
