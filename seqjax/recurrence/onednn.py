@@ -18,8 +18,8 @@ What it covers (``unsupported`` names the rest, and ``Backend.AUTO`` then picks 
   sequence is first reversed within its length with a gather, so padding stays at the end);
   the outputs before a sequence's end are exact, the padded ones are zeroed, the final ``h`` is
   read off the outputs at each sequence's last step, and the LSTM's final ``c`` (which oneDNN
-  returns only at step ``T``) is recomputed from those outputs in JAX, which XLA drops when
-  the final ``c`` is not used (``run``);
+  returns only at step ``T``) is recomputed from those outputs with the cell's own step, which
+  XLA drops when the final ``c`` is not used (``run``);
 - ``vmap``: the FFI call runs once per mapped element (``vmap_method="sequential"``): correct,
   not faster than the fused scan;
 - not: ``resets``, state dropout, zoneout, ``perturb``, ``remat``, ``compute_dtype``.
@@ -393,19 +393,18 @@ def _reverse_within(xs: jax.Array, lengths: jax.Array) -> jax.Array:
 def _lstm_cell_states(params: Any, x: jax.Array, y: jax.Array, h0: jax.Array,
                       c0: jax.Array) -> jax.Array:
   """The LSTM's cell states ``c_t [T, N, H]`` along a trajectory whose outputs ``y`` oneDNN
-  computed: every gate from ``x_t`` and ``h_{t-1}`` (one matmul over all steps), then
-  ``c_t = σ(f_t) c_{t-1} + σ(i_t) tanh(g_t)``. An identity along the trajectory, so its
-  gradient is the true one; XLA drops it when the final ``c`` is not used."""
+  computed: the cell's own ``project`` and ``step`` (``seqjax.cells.lstm``), fed ``h_{t-1}``
+  from ``y`` and its own ``c_{t-1}``. An identity along the trajectory, so its gradient is the
+  true one; XLA drops it when the final ``c`` is not used."""
+  from seqjax.cells import lstm  # pylint: disable=g-import-not-at-top  (cells import this module)
   h_prev = jnp.concatenate([h0[None], y[:-1]], axis=0)
-  z = x @ params.w_ih + h_prev @ params.w_hh + params.b[None, None, :]
-  i, f, g, _ = jnp.split(z, 4, axis=-1)
 
-  def step(c, gates):
-    i_t, f_t, g_t = gates
-    c = jax.nn.sigmoid(f_t) * c + jax.nn.sigmoid(i_t) * jnp.tanh(g_t)
+  def step(c, inputs):
+    projected_t, h_t = inputs
+    c = lstm.step(params, lstm.LSTMCarry(h=h_t, c=c), projected_t)[0].c
     return c, c
 
-  return jax.lax.scan(step, c0, (i, f, g))[1]
+  return jax.lax.scan(step, c0, (lstm.project(params, x), h_prev))[1]
 
 
 def run(kind_of: Any, params: Any, xs: jax.Array, carry: Any, *, reverse: bool = False,
