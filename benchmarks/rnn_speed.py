@@ -181,7 +181,7 @@ def jax_builders(device: str = "cpu", tiny: bool = False):
       else:
         f = jax.jit(lambda p, x: unroll(cell, p, x, **kw)[0])
       fn = lambda: block(f(params, x))
-      fn.backend = choose_backend(cell, params, UnrollOptions(**kw)).value
+      fn.backend = choose_backend(cell, params, UnrollOptions(**kw), batch_size=shape[0]).value
       return fn
     return build
 

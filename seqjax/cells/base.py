@@ -79,13 +79,17 @@ class Kernel:
   ``None``. ``run(params, projected [T, *B, G], carry, *, valid, resets, reverse, unroll,
   compute_dtype) -> (ys [T, *B, O], final carry)``, time-major (for ``Backend.ONEDNN``:
   ``run(params, xs [T, *B, I], carry, *, reverse, lengths)``, the raw inputs: oneDNN does the
-  input projection itself). ``project(params, xs,
-  compute_dtype)``: the input projection with operands in ``compute_dtype`` and float32 sums
-  (mixed precision; ``None``: the kernel takes no ``compute_dtype``).
+  input projection itself). ``project(params, xs, compute_dtype)``: the input projection with
+  operands in ``compute_dtype`` and float32 sums (mixed precision; ``None``: the kernel takes
+  no ``compute_dtype``). ``worthwhile(batch, hidden) -> bool``: whether ``Backend.AUTO`` should
+  take this kernel for ``batch`` sequences of ``hidden`` units (``None``: wherever it can
+  run); a kernel slower than the fused path on small problems says so here. Asking for the
+  back end by name runs it regardless.
   """
   unsupported: Callable[[Any], Optional[str]]
   run: Callable[..., tuple[Array, Any]]
   project: Optional[Callable[[Any, Array, Any], Array]] = None  # (params, xs, compute_dtype)
+  worthwhile: Optional[Callable[[int, int], bool]] = None  # (batch, hidden)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -133,4 +133,5 @@ CELL = base.Cell(
                                              run=fused.run_gru,
                                              project=fused.project_mixed),
              base.Backend.ONEDNN: base.Kernel(unsupported=onednn.gru_unsupported,
-                                              run=onednn.run_gru)})
+                                              run=onednn.run_gru,
+                                              worthwhile=onednn.gru_worthwhile)})

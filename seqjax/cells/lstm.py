@@ -217,4 +217,5 @@ CELL = base.Cell(
                                              run=fused.run_lstm,
                                              project=fused.project_mixed),
              base.Backend.ONEDNN: base.Kernel(unsupported=onednn.lstm_unsupported,
-                                              run=onednn.run_lstm)})
+                                              run=onednn.run_lstm,
+                                              worthwhile=onednn.lstm_worthwhile)})

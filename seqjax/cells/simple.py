@@ -117,4 +117,5 @@ CELL = base.Cell(
     input_size=input_size, hidden_size=hidden_size, output_size=output_size, gates=("h",),
     recurrent_weight="w_hh",
     kernels={base.Backend.ONEDNN: base.Kernel(unsupported=onednn.rnn_unsupported,
-                                              run=onednn.run_rnn)})
+                                              run=onednn.run_rnn,
+                                              worthwhile=onednn.rnn_worthwhile)})

@@ -25,6 +25,7 @@ truncated BPTT (wrap it in ``jax.lax.stop_gradient`` to cut the gradient at the 
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple, Optional, Sequence
 
 import jax
@@ -129,9 +130,11 @@ def _onednn_obstacles(cell: Cell, params: Any, options: UnrollOptions, training:
 
 def choose_backend(cell: Cell, params: Any, options: UnrollOptions, *, training: bool = False,
                    use_zoneout: bool = False, perturb: Any = None, lengths: Any = None,
-                   resets: Any = None, xs_dtype: Any = jnp.float32) -> Backend:
+                   resets: Any = None, xs_dtype: Any = jnp.float32,
+                   batch_size: Optional[int] = None) -> Backend:
   """The back end ``unroll`` runs (``AUTO`` resolved); ``ValueError`` says why a requested one
-  cannot run."""
+  cannot run. ``batch_size`` (sequences in the batch; ``None``: unknown) lets ``AUTO`` pass over
+  a kernel that is slower than the fused path at that size (``Kernel.worthwhile``)."""
   where, requested = "unroll", options.backend
   if requested == Backend.CUDNN:
     raise ValueError(f"{where}: backend='cudnn' runs whole LSTM stacks "
@@ -154,7 +157,7 @@ def choose_backend(cell: Cell, params: Any, options: UnrollOptions, *, training:
       if blocked:
         raise ValueError(f"{where}: backend='onednn' but {'; '.join(blocked)}")
       return Backend.ONEDNN
-    if not blocked:
+    if not blocked and _worthwhile(cell, params, Backend.ONEDNN, batch_size):
       return Backend.ONEDNN
   reasons = _fused_obstacles(cell, params, options, training, use_zoneout, perturb)
   if requested == Backend.FUSED and reasons:
@@ -163,6 +166,13 @@ def choose_backend(cell: Cell, params: Any, options: UnrollOptions, *, training:
     raise ValueError(f"{where}: compute_dtype needs the fused path (LSTM without projection "
                      f"or layer norm, or GRU); here {'; '.join(reasons) or 'backend=scan'}")
   return Backend.FUSED if not reasons and requested != Backend.SCAN else Backend.SCAN
+
+
+def _worthwhile(cell: Cell, params: Any, backend: Backend, batch_size: Optional[int]) -> bool:
+  kernel = cell.kernels[backend]
+  if kernel.worthwhile is None or batch_size is None:
+    return True
+  return bool(kernel.worthwhile(int(batch_size), int(cell.hidden_size(params))))
 
 
 def _onednn_auto() -> bool:
@@ -234,7 +244,8 @@ def unroll(cell: Cell, params: Any, xs: jax.Array, options: Optional[UnrollOptio
   if training and key is None:
     raise ValueError(f"{where}: state_dropout / zoneout need key= when not deterministic")
   backend = choose_backend(cell, params, options, training=training, use_zoneout=use_zoneout,
-                           perturb=perturb, lengths=lengths, resets=resets, xs_dtype=xs.dtype)
+                           perturb=perturb, lengths=lengths, resets=resets, xs_dtype=xs.dtype,
+                           batch_size=math.prod(batch_shape))
   if backend == Backend.ONEDNN and T > 0 and all(batch_shape):
     check_features(f"{cell.name}.project", xs, cell.input_size(params))  # oneDNN projects
     ys, final = cell.kernels[Backend.ONEDNN].run(params, jnp.moveaxis(xs, -2, 0), carry,

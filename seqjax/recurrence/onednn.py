@@ -320,6 +320,27 @@ def rnn_unsupported(params: Any) -> Optional[str]:
   return _float32(params)
 
 
+# Where ``backend="auto"`` takes oneDNN (``Kernel.worthwhile``): below these sizes the fused
+# scan (the plain scan for the Elman RNN) trained faster. Measured on a 2-core Xeon, T = 50,
+# input size = hidden, forward + backward, both in one process (benchmarks/README.md, "Small
+# batches"): the oneDNN primitives pay a fixed cost per time step (OpenMP fork and join on
+# work of a few microseconds), which the fused path does not.
+def lstm_worthwhile(batch: int, hidden: int) -> bool:
+  """oneDNN's LSTM for ``batch >= 8``, or ``>= 4`` at ``hidden >= 256``."""
+  return batch >= 8 or (batch >= 4 and hidden >= 256)
+
+
+def gru_worthwhile(batch: int, hidden: int) -> bool:
+  """oneDNN's GRU for ``batch >= 32``, or ``>= 16`` at ``hidden >= 512``."""
+  return batch >= 32 or (batch >= 16 and hidden >= 512)
+
+
+def rnn_worthwhile(batch: int, hidden: int) -> bool:
+  """oneDNN's Elman RNN for ``hidden >= 256`` (at 128 units XLA's scan trained faster)."""
+  del batch
+  return hidden >= 256
+
+
 def _float32(params: Any) -> Optional[str]:
   dtypes = {str(a.dtype) for a in jax.tree.leaves(params)}
   return None if dtypes == {"float32"} else f"oneDNN runs float32 parameters; got {sorted(dtypes)}"

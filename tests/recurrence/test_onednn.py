@@ -240,6 +240,42 @@ def test_auto_picks_it_where_allowed_and_says_why_not():
     unroll(cell, params, xs.astype(jnp.bfloat16), backend="onednn")
 
 
+def _ffi_calls(fn, *args):
+  return str(jax.make_jaxpr(fn)(*args)).count("ffi_call")
+
+
+@needs_onednn
+@pytest.mark.parametrize("name,small,large", [("lstm", 4, 8), ("gru", 16, 32)])
+def test_auto_leaves_small_batches_to_the_fused_path(name, small, large):
+  """Below the measured crossover ``auto`` runs the fused scan; from it on, oneDNN; by name,
+  oneDNN runs at any batch size, with the fused path's numbers."""
+  cell, params = _params(name)  # H = 6: the small-hidden thresholds
+  worthwhile = cell.kernels[Backend.ONEDNN].worthwhile
+  assert not worthwhile(small, H) and worthwhile(large, H)
+  for batch, want in ((1, Backend.FUSED), (small, Backend.FUSED), (large, Backend.ONEDNN)):
+    assert choose_backend(cell, params, UnrollOptions(), batch_size=batch) == want
+    xs = jnp.asarray(np.random.default_rng(batch).normal(size=(batch, T, I)).astype(np.float32))
+    assert _ffi_calls(lambda x: unroll(cell, params, x)[0], xs) == (want == Backend.ONEDNN)
+  assert choose_backend(cell, params, UnrollOptions(), batch_size=None) == Backend.ONEDNN
+  xs = jnp.asarray(np.random.default_rng(0).normal(size=(2, 2, T, I)).astype(np.float32))
+  assert _ffi_calls(lambda x: unroll(cell, params, x)[0], xs) == 0  # 4 sequences in all
+  ys_named = unroll(cell, params, xs[0, :1], backend="onednn")[0]
+  ys_auto = unroll(cell, params, xs[0, :1])[0]
+  np.testing.assert_allclose(ys_named, ys_auto, rtol=1e-5, atol=1e-6)
+  # a wider layer moves the crossover down
+  assert worthwhile(small, 1024) and not worthwhile(small // 2, 1024)
+
+
+@needs_onednn
+def test_elman_rnn_on_onednn_only_from_256_units():
+  rnn = simple.CELL.kernels[Backend.ONEDNN].worthwhile
+  assert not rnn(64, 128) and rnn(1, 256)
+  params = simple.init(jax.random.PRNGKey(0), I, 256)
+  assert choose_backend(simple.CELL, params, UnrollOptions(), batch_size=2) == Backend.ONEDNN
+  params = simple.init(jax.random.PRNGKey(0), I, H)
+  assert choose_backend(simple.CELL, params, UnrollOptions(), batch_size=64) == Backend.SCAN
+
+
 @needs_onednn
 def test_env_switch_keeps_auto_off(monkeypatch):
   monkeypatch.setenv("SEQJAX_ONEDNN", "0")
