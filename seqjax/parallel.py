@@ -20,6 +20,8 @@ LM's carried state stays with its row. Gradients are the mean over the global ba
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import os
 from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
@@ -31,6 +33,26 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 import numpy as np
 
 DATA, MODEL = "data", "model"
+
+# How many devices the batch being traced is split over (1: not split). Kernels that XLA cannot
+# partition (an FFI call runs whole, so XLA would gather the batch onto every device and run it
+# there) read it to step aside: ``seqjax.recurrence``'s ``auto`` skips the oneDNN back end.
+_batch_shards = contextvars.ContextVar("seqjax_batch_shards", default=1)
+
+
+def batch_shards() -> int:
+  """The number of devices the batch being traced is split over (``tracing_sharded``)."""
+  return _batch_shards.get()
+
+
+@contextlib.contextmanager
+def tracing_sharded(devices: int):
+  """Marks what is traced inside as running on a batch split over ``devices`` devices."""
+  token = _batch_shards.set(int(devices))
+  try:
+    yield
+  finally:
+    _batch_shards.reset(token)
 
 _initialized = False
 
@@ -243,8 +265,19 @@ class DataParallel:
     and the metrics replicated."""
     state_sh = self.state_shardings(state)
     batch_sh = self.batch_shardings(batch, global_batch_size)
-    return jax.jit(train_step, in_shardings=(state_sh, batch_sh),
+    return jax.jit(self.sharded(train_step), in_shardings=(state_sh, batch_sh),
                    out_shardings=(state_sh, self.replicated), donate_argnums=0)
+
+  def sharded(self, fn: Callable) -> Callable:
+    """``fn`` traced under ``tracing_sharded(data_size)``: for functions jitted on batches
+    sharded over this mesh's ``data`` axis."""
+    if self.data_size == 1:
+      return fn
+
+    def traced(*args, **kwargs):
+      with tracing_sharded(self.data_size):
+        return fn(*args, **kwargs)
+    return traced
 
   def batches(self, batches: Any, global_batch_size: int) -> "ShardedBatches":
     return ShardedBatches(batches, self, global_batch_size)

@@ -176,8 +176,13 @@ def _worthwhile(cell: Cell, params: Any, backend: Backend, batch_size: Optional[
 
 
 def _onednn_auto() -> bool:
+  """``auto`` may consider oneDNN: enabled, on the CPU, and not traced for a batch split over
+  several devices (XLA cannot partition the FFI call; it would gather the whole batch onto
+  every device: ``seqjax.parallel.tracing_sharded``)."""
+  from seqjax import parallel  # pylint: disable=g-import-not-at-top
   from seqjax.recurrence import onednn  # pylint: disable=g-import-not-at-top
-  return onednn.auto_enabled() and jax.default_backend() == "cpu"
+  return (onednn.auto_enabled() and jax.default_backend() == "cpu"
+          and parallel.batch_shards() == 1)
 
 
 def unroll(cell: Cell, params: Any, xs: jax.Array, options: Optional[UnrollOptions] = None, *,

@@ -101,6 +101,12 @@ def data_parallel(config: ml_collections.ConfigDict,
   par.check_batch_size(config.train.batch_size)
   log(f"{parallel.describe(par.mesh)}; global batch {config.train.batch_size} "
       f"({config.train.batch_size // par.data_size} per device)")
+  if par.data_size > 1 and jax.default_backend() == "cpu":
+    from seqjax.recurrence import onednn  # pylint: disable=g-import-not-at-top
+    if onednn.auto_enabled() and onednn.available():
+      log(f"recurrent layers: backend='auto' runs the fused path on this {par.data_size}-way "
+          "data-parallel mesh, not oneDNN (XLA cannot split its call by the batch; each device "
+          "would run the whole batch)")
   return par
 
 
@@ -393,8 +399,8 @@ def _train_locked(task: Task, config: ml_collections.ConfigDict, workdir: str,
 
   run = Run(task=task, config=config, workdir=workdir, data=data, model=model, parallel=par,
             log=log)
-  run.eval_step = jax.jit(lambda params, batch, carry: task.eval_step(model, params, batch,
-                                                                      carry, config))
+  run.eval_step = jax.jit(par.sharded(lambda params, batch, carry: task.eval_step(
+      model, params, batch, carry, config)))
   train_step = task.wrap_step(run, par.jit_train_step(task.train_step(run, optimizer), shapes,
                                                       data.example, batch_size))
   select = task.selection_split(run)

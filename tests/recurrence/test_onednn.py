@@ -267,6 +267,60 @@ def test_auto_leaves_small_batches_to_the_fused_path(name, small, large):
 
 
 @needs_onednn
+def test_auto_steps_aside_for_a_batch_split_over_devices():
+  """XLA cannot split the FFI call by the batch: under a data-parallel mesh it gathers the
+  batch and runs all of it on every device. Traced for a sharded batch (``DataParallel.sharded``,
+  as the trainer's steps are), ``auto`` runs the fused path, which XLA partitions; oneDNN by
+  name still gives the right numbers there."""
+  from jax.sharding import NamedSharding, PartitionSpec as P  # pylint: disable=g-import-not-at-top
+  from seqjax import parallel  # pylint: disable=g-import-not-at-top
+  assert len(jax.devices()) >= 2  # tests/conftest.py: 8 host devices
+  cell, params = _params("lstm")
+  par = parallel.DataParallel(parallel.make_mesh(2, 1))
+  xs = np.random.default_rng(0).normal(size=(16, T, I)).astype(np.float32)
+  xs_sharded = jax.device_put(xs, par.batch_sharding)
+  params_rep = jax.device_put(params, par.replicated)
+  loss = lambda backend: (lambda p, x: jnp.sum(unroll(cell, p, x, backend=backend)[0] ** 2))
+  outs = {}
+  for name, backend, wrap in (("sharded auto", "auto", par.sharded),
+                              ("unsharded auto", "auto", lambda f: f),
+                              ("sharded onednn", "onednn", par.sharded)):
+    f = jax.jit(jax.value_and_grad(wrap(loss(backend))),
+                in_shardings=(par.replicated, NamedSharding(par.mesh, P(parallel.DATA))))
+    hlo = f.lower(params_rep, xs_sharded).compile().as_text()
+    calls = hlo.count('custom_call_target="seqjax_onednn_rnn')
+    assert calls == (0 if name == "sharded auto" else 2), name  # forward + backward
+    if name == "sharded onednn":  # why auto steps aside: each device runs all 16 sequences
+      fwd = [l for l in hlo.splitlines() if 'custom_call_target="seqjax_onednn_rnn_fwd"' in l]
+      assert fwd and all(f"f32[{T},16,{H}]" in l.split("custom-call(")[0] for l in fwd), fwd
+    outs[name] = f(params_rep, xs_sharded)
+  assert parallel.batch_shards() == 1  # the mark is gone after tracing
+  for name in ("unsharded auto", "sharded onednn"):
+    np.testing.assert_allclose(outs[name][0], outs["sharded auto"][0], rtol=1e-5)
+    for a, b in zip(jax.tree.leaves(outs[name][1]), jax.tree.leaves(outs["sharded auto"][1])):
+      np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+  with parallel.tracing_sharded(2):
+    assert choose_backend(cell, params, UnrollOptions(), batch_size=64) == Backend.FUSED
+    assert choose_backend(cell, params, UnrollOptions(backend="onednn")) == Backend.ONEDNN
+  assert choose_backend(cell, params, UnrollOptions(), batch_size=64) == Backend.ONEDNN
+
+
+@needs_onednn
+def test_trainer_says_auto_steps_aside_on_a_data_parallel_mesh():
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  from seqjax.train import trainer  # pylint: disable=g-import-not-at-top
+  for data, said in ((2, True), (1, False)):
+    config = ml_collections.ConfigDict(dict(
+        train=dict(batch_size=8), parallel=dict(data=data, model=1, per_device_batch_size=0,
+                                                shard_vocab=False)))
+    lines = []
+    par = trainer.data_parallel(config, log=lines.append)
+    assert par.data_size == data
+    assert any("runs the fused path on this 2-way data-parallel mesh, not oneDNN" in l
+               for l in lines) == said, lines
+
+
+@needs_onednn
 def test_elman_rnn_on_onednn_only_from_256_units():
   rnn = simple.CELL.kernels[Backend.ONEDNN].worthwhile
   assert not rnn(64, 128) and rnn(1, 256)
