@@ -20,20 +20,14 @@ sweep; ``benchmarks/README.md`` ("Small batches") has its table.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 
+from benchmarks.ptb_profile import _time
+
 
 def _median_ms(fn, n: int) -> float:
-  fn()
-  times = []
-  for _ in range(n):
-    start = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - start)
-  return statistics.median(times) * 1e3
+  return _time(fn, n) * 1e3
 
 
 def sweep(cells, hiddens, batches, steps) -> None:
