@@ -274,6 +274,7 @@ class CaptionTask(Task):
                      channels=tuple(m.channels), norm=m.norm, invert=m.invert,
                      embed_size=m.embed_size, rnn=self.rnn(config),
                      attention_size=m.attention_size, gate=m.gate,
+                     attend_from=m.get("attend_from", "previous"),
                      dropout_rate=m.dropout_rate)
 
   def init_params(self, model, key, config, meta):
@@ -285,6 +286,8 @@ class CaptionTask(Task):
     m = config.model
     name = ("Show, Attend and Tell" if m.kind == "attend_tell"
             else f"Show and Tell (image as {m.image_as.replace('_', ' ')})")
+    if m.kind == "attend_tell" and m.get("attend_from", "previous") == "current":
+      name += " (attending from h_t)"
     return f"{name}, {m.rnn.cell} {m.rnn.num_layers}x{m.rnn.hidden_size} decoder"
 
   def loss(self, model, params, batch, *, key, carry, config):

@@ -17,6 +17,11 @@ The decoder is ``rnn.num_layers`` stacked cells of any seqjax family (``RNNSpec`
   deep output ``tanh(E y_{t-1} + L_h h_t + L_z z_t)`` (the paper's eq. 7, with the tanh of the
   authors' code). The doubly stochastic regulariser ``lambda sum_i (1 - sum_t alpha_ti)^2`` is
   ``attention_penalty`` (the caller adds it to the loss).
+  ``attend_from="current"`` (the "spatial attention" of Lu et al. 2017, Luong et al.'s order
+  for translation): the cell reads ``E y_{t-1}`` alone and the attention and gate are computed
+  from its new output ``h_t``, so the regions it weights are chosen after the previous word is
+  read (``"previous"``, the paper, scores them with ``h_{t-1}``, which has not seen ``y_{t-1}``:
+  under teacher forcing it cannot know which of several plausible words the caption wrote).
 
 Dropout (``deterministic=False``, rate ``dropout_rate``) is on the softmax input. Decoding uses
 ``encode`` once and ``decode_step`` per token (``seqjax.decode`` drives it); the teacher-forced
@@ -40,6 +45,7 @@ from seqjax.nn.vision import ConvEncoder, objects
 
 KINDS = ("show_tell", "attend_tell")
 IMAGE_AS = ("first_input", "initial_state")
+ATTEND_FROM = ("previous", "current")
 
 
 class CaptionMemory(NamedTuple):
@@ -54,6 +60,7 @@ class StepSpec(NamedTuple):
   cell: str
   kind: str
   gate: bool
+  attend_from: str = "previous"
 
 
 def attention_penalty(alphas: jax.Array, mask: jax.Array) -> jax.Array:
@@ -71,20 +78,27 @@ def caption_step(spec: StepSpec, params: dict, memory: CaptionMemory, carry: tup
   batch, regions = memory.mask.shape
   alpha = jnp.zeros((batch, regions), jnp.float32)
   beta = jnp.ones((batch,), jnp.float32)
-  x = emb
-  if spec.kind == "attend_tell":
-    h = carry[-1].h
+  attend = spec.kind == "attend_tell"
+
+  def look(h):
     context, alpha = attention_lib.attend("additive", params["attention"], h, memory.regions,
                                           memory.regions, memory.mask, projected_keys=memory.keys)
+    beta = jnp.ones((batch,), jnp.float32)
     if spec.gate:
       beta = jax.nn.sigmoid(h @ params["beta_kernel"] + params["beta_bias"][None, :])[:, 0]
-    context = context * beta[:, None]
+    return context * beta[:, None], alpha, beta
+
+  x = emb
+  if attend and spec.attend_from == "previous":
+    context, alpha, beta = look(carry[-1].h)
     x = jnp.concatenate([emb, context.astype(emb.dtype)], axis=-1)
   new = []
   for layer_params, layer_carry in zip(params["layers"], carry):
     layer_carry, x = cell.step(layer_params, layer_carry, cell.project(layer_params, x))
     new.append(layer_carry)
-  if spec.kind == "attend_tell":
+  if attend and spec.attend_from == "current":
+    context, alpha, beta = look(x)
+  if attend:
     out = jnp.tanh(emb + x @ params["out_h"] + context @ params["out_z"]
                    + params["out_bias"][None, :])
   else:
@@ -106,11 +120,12 @@ class Captioner(nn.Module):
   rnn: RNNSpec = RNNSpec(cell="lstm", hidden_size=256)
   attention_size: int = 0  # 0: the decoder's hidden size
   gate: bool = True
+  attend_from: str = "previous"
   dropout_rate: float = 0.5
 
   def _check(self) -> None:
-    for name, value, allowed in (("kind", self.kind, KINDS), ("image_as", self.image_as,
-                                                               IMAGE_AS)):
+    for name, value, allowed in (("kind", self.kind, KINDS), ("image_as", self.image_as, IMAGE_AS),
+                                 ("attend_from", self.attend_from, ATTEND_FROM)):
       if value not in allowed:
         raise ValueError(f"Captioner: {name} must be one of {list(allowed)}; got {value!r}")
     if self.rnn.bidirectional:
@@ -118,7 +133,7 @@ class Captioner(nn.Module):
 
   @property
   def spec(self) -> StepSpec:
-    return StepSpec(self.rnn.cell, self.kind, self.gate)
+    return StepSpec(self.rnn.cell, self.kind, self.gate, self.attend_from)
 
   def setup(self):
     self._check()
@@ -129,7 +144,7 @@ class Captioner(nn.Module):
     self.embed = nn.Embed(self.vocab_size, embed, embedding_init=nn.initializers.normal(0.1))
     self.drop = nn.Dropout(self.dropout_rate)
     attend = self.kind == "attend_tell"
-    size = embed + (region_size if attend else 0)
+    size = embed + (region_size if attend and self.attend_from == "previous" else 0)
     options = self.rnn.init_options()
     layers = []
     for l in range(self.rnn.num_layers):

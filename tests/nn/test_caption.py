@@ -27,11 +27,15 @@ def inputs(batch=3, steps=6, seed=0):
   return images, tokens
 
 
-@pytest.mark.parametrize("kind,image_as,cell,layers", [
-    ("attend_tell", "first_input", "lstm", 1), ("attend_tell", "first_input", "gru", 2),
-    ("show_tell", "first_input", "lstm", 2), ("show_tell", "initial_state", "gru", 1)])
-def test_teacher_forcing_equals_step_by_step_decoding(kind, image_as, cell, layers):
-  m = model(kind, cell, layers, image_as=image_as)
+@pytest.mark.parametrize("kind,image_as,cell,layers,attend_from", [
+    ("attend_tell", "first_input", "lstm", 1, "previous"),
+    ("attend_tell", "first_input", "gru", 2, "previous"),
+    ("attend_tell", "first_input", "lstm", 2, "current"),
+    ("attend_tell", "first_input", "gru", 1, "current"),
+    ("show_tell", "first_input", "lstm", 2, "previous"),
+    ("show_tell", "initial_state", "gru", 1, "previous")])
+def test_teacher_forcing_equals_step_by_step_decoding(kind, image_as, cell, layers, attend_from):
+  m = model(kind, cell, layers, image_as=image_as, attend_from=attend_from)
   images, tokens = inputs()
   params = m.init(jax.random.PRNGKey(1), images, tokens)["params"]
   logits, alphas, betas = m.apply({"params": params}, images, tokens)
@@ -65,6 +69,28 @@ def test_the_gate_scales_the_context_and_can_be_turned_off():
   assert "beta_kernel" not in p2
   assert jax.tree.map(jnp.shape, first) == jax.tree.map(jnp.shape, p2["decoder_0"])
   assert bool(jnp.all(plain.apply({"params": p2}, images, tokens)[2] == 1.0))
+
+
+def test_attending_from_the_current_state_sees_the_previous_word():
+  # "previous" (the paper) scores the regions for word t with h_{t-1}, before y_{t-1} is read:
+  # changing the input token at step t leaves alpha_t alone and changes alpha_{t+1}.
+  # "current" scores them with h_t, after reading it: alpha_t changes too.
+  images, tokens = inputs(steps=5)
+  other = tokens.at[:, 2].set((tokens[:, 2] % (VOCAB - 1)) + 1)
+  assert bool(jnp.all(other[:, 2] != tokens[:, 2]))
+  for attend_from, changes_now in (("previous", False), ("current", True)):
+    m = model(attend_from=attend_from)
+    params = m.init(jax.random.PRNGKey(1), images, tokens)["params"]
+    _, a, _ = m.apply({"params": params}, images, tokens)
+    _, b, _ = m.apply({"params": params}, images, other)
+    np.testing.assert_array_equal(a[:, :2], b[:, :2])  # earlier steps never see it
+    assert bool(jnp.any(jnp.abs(a[:, 2] - b[:, 2]) > 1e-6)) == changes_now, attend_from
+    assert bool(jnp.all(jnp.any(jnp.abs(a[:, 3] - b[:, 3]) > 1e-6, axis=-1)))
+  # The cell reads [E y; z] only when the attention comes first.
+  size = lambda p: jax.tree.leaves(p["decoder_0"])[0].shape
+  prev = model(attend_from="previous").init(jax.random.PRNGKey(1), images, tokens)["params"]
+  cur = model(attend_from="current").init(jax.random.PRNGKey(1), images, tokens)["params"]
+  assert size(prev) != size(cur)
 
 
 def caption_regions(m, params, images):
@@ -107,6 +133,8 @@ def test_bad_settings_are_named():
   images, tokens = inputs()
   with pytest.raises(ValueError, match="kind must be one of"):
     Captioner(vocab_size=VOCAB, kind="show_attend").init(jax.random.PRNGKey(0), images, tokens)
+  with pytest.raises(ValueError, match="attend_from must be one of"):
+    model(attend_from="next").init(jax.random.PRNGKey(0), images, tokens)
   with pytest.raises(ValueError, match="cannot be bidirectional"):
     Captioner(vocab_size=VOCAB, rnn=RNNSpec(cell="lstm", hidden_size=4, bidirectional=True)
               ).init(jax.random.PRNGKey(0), images, tokens)

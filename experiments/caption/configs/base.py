@@ -31,6 +31,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.model.embed_size = 128
   c.model.attention_size = 0  # attend_tell: the additive score's size; 0: rnn.hidden_size
   c.model.gate = True  # attend_tell: the gating scalar beta
+  c.model.attend_from = "previous"  # attend_tell: previous (h_{t-1}, the paper) | current (h_t)
   c.model.dropout_rate = 0.5  # on the softmax input
   c.model.rnn = common.rnn_section(hidden_size=256)  # the decoder (any cell; unidirectional)
 
@@ -58,6 +59,7 @@ CHECKS = {
     "data.train_images": checks.nonnegative_int,
     "model.kind": checks.one_of(models.KINDS),
     "model.image_as": checks.one_of(models.IMAGE_AS),
+    "model.attend_from": checks.one_of(models.ATTEND_FROM),
     "model.channels": checks.positive_ints,
     "model.norm": checks.one_of(vision.NORMS),
     "model.embed_size": checks.positive_int,
