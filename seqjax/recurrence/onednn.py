@@ -24,6 +24,10 @@ What it covers (``unsupported`` names the rest, and ``Backend.AUTO`` then picks 
   not faster than the fused scan;
 - not: ``resets``, state dropout, zoneout, ``perturb``, ``remat``, ``compute_dtype``.
 
+Sequences reach oneDNN as they are, batch-major (its ``ntc`` layout; a ragged batch goes
+time-major, ``tnc``), so XLA places no transpose of the inputs, outputs or their gradients
+around the call.
+
 Weights stay in seqjax's layout (optimizers and checkpoints see one format); ``to_onednn`` /
 ``from_onednn`` convert to oneDNN's ``ldigo`` layout and gate order (the GRU's ``(r, z, n)``
 becomes oneDNN's ``(u=z, r, o=n)``, ``b_hn`` its fourth bias), inside the jitted function.

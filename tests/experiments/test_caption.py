@@ -153,6 +153,20 @@ def test_the_flickr8k_config_runs_end_to_end_on_files_in_its_format(tmp_path):
   assert (tmp_path / "run" / "attention_test_0.png").exists()
 
 
+def test_attending_from_the_current_state_trains_and_decodes_end_to_end(data_dir, tmp_path):
+  c = config(data_dir, num_steps=4, eval_every=4, checkpoint_every=4)
+  c.model.attend_from = "current"
+  c.decode.figures = 1
+  lines = []
+  result = train_and_evaluate(caption_task.TASK, c, str(tmp_path / "run"), log=lines.append)
+  assert any("Show, Attend and Tell (attending from h_t)" in x for x in lines), lines[:5]
+  test = result["test"]
+  assert 0.0 <= test["attention_on_object"] <= 1.0 and "cider_beam2" in test
+  assert (tmp_path / "run" / "attention_test_0.png").stat().st_size > 10_000
+  saved = json.loads((tmp_path / "run" / "config.json").read_text())
+  assert saved["model"]["attend_from"] == "current"
+
+
 @pytest.fixture(scope="module")
 def trained(data_dir, tmp_path_factory):
   workdir = tmp_path_factory.mktemp("caption_cli") / "sat"
