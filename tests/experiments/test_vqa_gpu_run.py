@@ -1,0 +1,54 @@
+"""The one-shot Sort-of-CLEVR GPU run (``experiments/vqa/gpu_run.sh``) end to end on a CPU as a
+dry run, so it is ready the first time a GPU is lent: the data is prepared, the RN is stopped by
+its wall-clock budget with a real SIGTERM (and its best checkpoint still scored), the CNN+MLP
+runs to its last step, and ``results.md`` names both. Without ``--dry-run`` a CPU is refused."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+
+def run_script(out, work, *args):
+  env = {**os.environ, "OUT": str(out), "PYTHON": sys.executable, "JAX_PLATFORMS": "cpu"}
+  return subprocess.run(["bash", "experiments/vqa/gpu_run.sh", "--work", str(work), *args],
+                        cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+
+
+@pytest.mark.slow  # ~2 min: two trainings and two evaluations in subprocesses
+def test_the_dry_run_stops_the_rn_by_its_budget_and_scores_both(tmp_path):
+  proc = run_script(tmp_path / "out", tmp_path / "work", "--dry-run")
+  assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+  out = tmp_path / "out"
+  assert sorted(os.listdir(out)) == ["cnn_mlp", "env.json", "results.md", "rn"]
+  for model in ("rn", "cnn_mlp"):
+    names = set(os.listdir(out / model))
+    assert {"eval_best.json", "metrics.jsonl", "config.json", "curves.png", "train.log",
+            "eval.log"} <= names, (model, names)
+    assert not any(n.startswith("checkpoint") for n in names)  # checkpoints stay in --work
+  rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+  rn, cnn = rows
+  assert rn["stopped_by_budget"] and rn["train_rc"] == 143 and rn["steps"] > 6, rn
+  assert not cnn["stopped_by_budget"] and cnn["train_rc"] == 0 and cnn["steps"] == 6, cnn
+  config = json.loads((out / "rn" / "config.json").read_text())
+  assert config["data"]["name"] == "sort_of_clevr_tiny"
+  results = (out / "results.md").read_text()
+  assert results.startswith("# Sort-of-CLEVR GPU run (DRY RUN on CPU")
+  assert "| rn | " in results and "| cnn_mlp | " in results
+  assert f"- rn: stopped by its budget at step {rn['steps']}" in results
+  assert "RN >= 94% relational and non-relational:" in results
+
+
+def test_without_dry_run_a_cpu_is_refused(tmp_path):
+  proc = run_script(tmp_path / "out", tmp_path / "work")
+  assert proc.returncode == 2
+  assert "JAX sees no GPU (backend 'cpu'); refusing to report CPU numbers as GPU ones" \
+      in proc.stderr
+  assert json.loads((tmp_path / "out" / "env.json").read_text())["jax_backend"] == "cpu"
+  proc = run_script(tmp_path / "out", tmp_path / "work", "--dry-run", "--models", "rn,bn")
+  assert proc.returncode == 2 and "--models: unknown ['bn']" in proc.stderr
