@@ -1,7 +1,6 @@
 // seqjax's oneDNN back end: oneDNN's fused RNN primitives as XLA FFI handlers (CPU).
 //
-// One call runs one layer in one direction over a whole [T, N, I] batch (time-major), or an
-// [N, T, I] one with the attribute batch_major (oneDNN's ntc layout: no transposes around it):
+// One call runs one layer in one direction over a whole [T, N, I] batch (time-major):
 //   kind 0: LSTM (gates i, f, g, o; oneDNN's own order, seqjax's too)
 //   kind 1: GRU, linear-before-reset (oneDNN's lbr_gru: gates u, r, o with a fourth bias b_u'
 //           inside the reset, which is seqjax's reset-after GRU with gates reordered z, r, n)
@@ -50,15 +49,11 @@ dnnl::engine& Engine() {
 }
 
 struct Key {
-  int64_t kind, reverse, T, N, I, H, batch_major;
+  int64_t kind, reverse, T, N, I, H;
   bool operator<(const Key& o) const {
-    return std::tie(kind, reverse, T, N, I, H, batch_major) <
-           std::tie(o.kind, o.reverse, o.T, o.N, o.I, o.H, o.batch_major);
+    return std::tie(kind, reverse, T, N, I, H) < std::tie(o.kind, o.reverse, o.T, o.N, o.I, o.H);
   }
 };
-
-// The layout of x, y, dx and dy: [T, N, C] or [N, T, C] (the dims are logical, always T, N, C).
-tag Seq(const Key& k) { return k.batch_major ? tag::ntc : tag::tnc; }
 
 int64_t Gates(int64_t kind) { return kind == kLstm ? 4 : kind == kGruLbr ? 3 : 1; }
 int64_t BiasGates(int64_t kind) { return kind == kLstm ? 4 : kind == kGruLbr ? 4 : 1; }
@@ -68,12 +63,12 @@ memory::desc D(memory::dims d, tag t) { return memory::desc(d, dt::f32, t); }
 struct Descs {
   memory::desc src, it, wl, wi, b, dst;
   Descs(const Key& k, bool any_weights)
-      : src(D({k.T, k.N, k.I}, Seq(k))),
+      : src(D({k.T, k.N, k.I}, tag::tnc)),
         it(D({1, 1, k.N, k.H}, tag::ldnc)),
         wl(D({1, 1, k.I, Gates(k.kind), k.H}, any_weights ? tag::any : tag::ldigo)),
         wi(D({1, 1, k.H, Gates(k.kind), k.H}, any_weights ? tag::any : tag::ldigo)),
         b(D({1, 1, BiasGates(k.kind), k.H}, tag::ldgo)),
-        dst(D({k.T, k.N, k.H}, Seq(k))) {}
+        dst(D({k.T, k.N, k.H}, tag::tnc)) {}
 };
 
 dnnl::rnn_direction Dir(const Key& k) {
@@ -221,16 +216,14 @@ ffi::Error Bad(const std::string& what) {
   return ffi::Error(ffi::ErrorCode::kInvalidArgument, "seqjax oneDNN RNN: " + what);
 }
 
-// Shapes from x ([T, N, I], or [N, T, I] batch-major) and w_iter [H, G*H]; every other buffer
-// is checked against them.
-ffi::Error ShapesOf(int64_t kind, int64_t reverse, bool batch_major, ffi::Buffer<ffi::F32>& x,
+// Shapes from x [T, N, I] and w_iter [H, G*H]; every other buffer is checked against them.
+ffi::Error ShapesOf(int64_t kind, int64_t reverse, ffi::Buffer<ffi::F32>& x,
                     ffi::Buffer<ffi::F32>& wi, Key* k) {
   if (kind < 0 || kind > 3) return Bad("unknown cell kind " + std::to_string(kind));
   auto xd = x.dimensions();
   auto wd = wi.dimensions();
   if (xd.size() != 3 || wd.size() != 2) return Bad("x must be [T, N, I] and w_iter [H, G*H]");
-  int64_t T = batch_major ? xd[1] : xd[0], N = batch_major ? xd[0] : xd[1];
-  *k = Key{kind, reverse ? 1 : 0, T, N, xd[2], wd[0], batch_major ? 1 : 0};
+  *k = Key{kind, reverse ? 1 : 0, xd[0], xd[1], xd[2], wd[0]};
   if (k->T <= 0 || k->N <= 0 || k->I <= 0 || k->H <= 0) return Bad("empty dimension");
   if (wd[1] != Gates(kind) * k->H) return Bad("w_iter has the wrong number of gates");
   return ffi::Error::Success();
@@ -260,11 +253,9 @@ ffi::Error Guarded(Body body) {
 }  // namespace
 
 extern "C" int64_t seqjax_onednn_rnn_workspace_bytes(int64_t kind, int64_t reverse, int64_t T,
-                                                     int64_t N, int64_t I, int64_t H,
-                                                     int64_t batch_major) {
+                                                     int64_t N, int64_t I, int64_t H) {
   try {
-    Key k{kind, reverse ? 1 : 0, T, N, I, H, batch_major ? 1 : 0};
-    return static_cast<int64_t>(GetFwd(k, true)->ws.get_size());
+    return static_cast<int64_t>(GetFwd(Key{kind, reverse ? 1 : 0, T, N, I, H}, true)->ws.get_size());
   } catch (const std::exception&) {
     return -1;
   }
@@ -283,9 +274,9 @@ static ffi::Error RnnFwdImpl(ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> h0,
                              ffi::Buffer<ffi::F32> w_iter, ffi::Buffer<ffi::F32> bias,
                              ffi::ResultBuffer<ffi::F32> y, ffi::ResultBuffer<ffi::F32> hT,
                              ffi::ResultBuffer<ffi::F32> cT, ffi::ResultBuffer<ffi::U8> ws,
-                             int64_t kind, bool reverse, bool training, bool batch_major) {
+                             int64_t kind, bool reverse, bool training) {
   Key k;
-  if (auto e = ShapesOf(kind, reverse, batch_major, x, w_iter, &k); e.failure()) return e;
+  if (auto e = ShapesOf(kind, reverse, x, w_iter, &k); e.failure()) return e;
   if (auto e = CheckInputs(k, h0, c0, w_layer, bias); e.failure()) return e;
   if (!SizeIs(*y, k.T * k.N * k.H) || !SizeIs(*hT, k.N * k.H) || !SizeIs(*cT, k.N * k.H))
     return Bad("output buffers have the wrong size");
@@ -302,12 +293,12 @@ static ffi::Error RnnFwdImpl(ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> h0,
                      kWeightsIter, st);
     memory scratch = ThreadBuffer(kScratch, f->scratch);
     std::unordered_map<int, memory> args = {
-        {DNNL_ARG_SRC_LAYER, User({k.T, k.N, k.I}, Seq(k), x.typed_data())},
+        {DNNL_ARG_SRC_LAYER, User({k.T, k.N, k.I}, tag::tnc, x.typed_data())},
         {DNNL_ARG_SRC_ITER, User({1, 1, k.N, k.H}, tag::ldnc, h0.typed_data())},
         {DNNL_ARG_WEIGHTS_LAYER, wl},
         {DNNL_ARG_WEIGHTS_ITER, wi},
         {DNNL_ARG_BIAS, User({1, 1, BiasGates(k.kind), k.H}, tag::ldgo, bias.typed_data())},
-        {DNNL_ARG_DST_LAYER, User({k.T, k.N, k.H}, Seq(k), y->typed_data())},
+        {DNNL_ARG_DST_LAYER, User({k.T, k.N, k.H}, tag::tnc, y->typed_data())},
         {DNNL_ARG_DST_ITER, User({1, 1, k.N, k.H}, tag::ldnc, hT->typed_data())},
         {DNNL_ARG_SCRATCHPAD, scratch}};
     if (k.kind == kLstm) {
@@ -337,8 +328,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SeqjaxOnednnRnnFwd, RnnFwdImpl,
                                   .Ret<ffi::Buffer<ffi::U8>>()
                                   .Attr<int64_t>("kind")
                                   .Attr<bool>("reverse")
-                                  .Attr<bool>("training")
-                                  .Attr<bool>("batch_major"));
+                                  .Attr<bool>("training"));
 
 static ffi::Error RnnBwdImpl(ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> h0,
                              ffi::Buffer<ffi::F32> c0, ffi::Buffer<ffi::F32> w_layer,
@@ -350,10 +340,9 @@ static ffi::Error RnnBwdImpl(ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> h0,
                              ffi::ResultBuffer<ffi::F32> dh0, ffi::ResultBuffer<ffi::F32> dc0,
                              ffi::ResultBuffer<ffi::F32> dw_layer,
                              ffi::ResultBuffer<ffi::F32> dw_iter,
-                             ffi::ResultBuffer<ffi::F32> dbias, int64_t kind, bool reverse,
-                             bool batch_major) {
+                             ffi::ResultBuffer<ffi::F32> dbias, int64_t kind, bool reverse) {
   Key k;
-  if (auto e = ShapesOf(kind, reverse, batch_major, x, w_iter, &k); e.failure()) return e;
+  if (auto e = ShapesOf(kind, reverse, x, w_iter, &k); e.failure()) return e;
   if (auto e = CheckInputs(k, h0, c0, w_layer, bias); e.failure()) return e;
   const int64_t G = Gates(k.kind), nh = k.N * k.H;
   if (!SizeIs(y, k.T * nh) || !SizeIs(hT, nh) || !SizeIs(cT, nh) || !SizeIs(dy, k.T * nh) ||
@@ -384,17 +373,17 @@ static ffi::Error RnnBwdImpl(ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> h0,
     std::memset(db.get_data_handle(), 0, sizeof(float) * BiasGates(k.kind) * k.H);
     memory scratch = ThreadBuffer(kScratch, b->scratch);
     std::unordered_map<int, memory> args = {
-        {DNNL_ARG_SRC_LAYER, User({k.T, k.N, k.I}, Seq(k), x.typed_data())},
+        {DNNL_ARG_SRC_LAYER, User({k.T, k.N, k.I}, tag::tnc, x.typed_data())},
         {DNNL_ARG_SRC_ITER, User({1, 1, k.N, k.H}, tag::ldnc, h0.typed_data())},
         {DNNL_ARG_WEIGHTS_LAYER, wl},
         {DNNL_ARG_WEIGHTS_ITER, wi},
         {DNNL_ARG_BIAS, User({1, 1, BiasGates(k.kind), k.H}, tag::ldgo, bias.typed_data())},
-        {DNNL_ARG_DST_LAYER, User({k.T, k.N, k.H}, Seq(k), y.typed_data())},
+        {DNNL_ARG_DST_LAYER, User({k.T, k.N, k.H}, tag::tnc, y.typed_data())},
         {DNNL_ARG_DST_ITER, User({1, 1, k.N, k.H}, tag::ldnc, hT.typed_data())},
         {DNNL_ARG_WORKSPACE, memory(f->ws, Engine(), ws.typed_data())},
-        {DNNL_ARG_DIFF_DST_LAYER, User({k.T, k.N, k.H}, Seq(k), dy.typed_data())},
+        {DNNL_ARG_DIFF_DST_LAYER, User({k.T, k.N, k.H}, tag::tnc, dy.typed_data())},
         {DNNL_ARG_DIFF_DST_ITER, User({1, 1, k.N, k.H}, tag::ldnc, dhT.typed_data())},
-        {DNNL_ARG_DIFF_SRC_LAYER, User({k.T, k.N, k.I}, Seq(k), dx->typed_data())},
+        {DNNL_ARG_DIFF_SRC_LAYER, User({k.T, k.N, k.I}, tag::tnc, dx->typed_data())},
         {DNNL_ARG_DIFF_SRC_ITER, User({1, 1, k.N, k.H}, tag::ldnc, dh0->typed_data())},
         {DNNL_ARG_DIFF_WEIGHTS_LAYER, dwl},
         {DNNL_ARG_DIFF_WEIGHTS_ITER, dwi},
@@ -438,5 +427,4 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SeqjaxOnednnRnnBwd, RnnBwdImpl,
                                   .Ret<ffi::Buffer<ffi::F32>>()
                                   .Ret<ffi::Buffer<ffi::F32>>()
                                   .Attr<int64_t>("kind")
-                                  .Attr<bool>("reverse")
-                                  .Attr<bool>("batch_major"));
+                                  .Attr<bool>("reverse"));

@@ -24,10 +24,6 @@ What it covers (``unsupported`` names the rest, and ``Backend.AUTO`` then picks 
   not faster than the fused scan;
 - not: ``resets``, state dropout, zoneout, ``perturb``, ``remat``, ``compute_dtype``.
 
-Sequences reach oneDNN as they are, batch-major (its ``ntc`` layout; a ragged batch goes
-time-major, ``tnc``), so XLA places no transpose of the inputs, outputs or their gradients
-around the call.
-
 Weights stay in seqjax's layout (optimizers and checkpoints see one format); ``to_onednn`` /
 ``from_onednn`` convert to oneDNN's ``ldigo`` layout and gate order (the GRU's ``(r, z, n)``
 becomes oneDNN's ``(u=z, r, o=n)``, ``b_hn`` its fourth bias), inside the jitted function.
@@ -220,7 +216,7 @@ def _load() -> tuple[Optional[ctypes.CDLL], str]:
   except (RuntimeError, OSError) as e:
     return None, str(e)
   lib.seqjax_onednn_rnn_workspace_bytes.restype = ctypes.c_int64
-  lib.seqjax_onednn_rnn_workspace_bytes.argtypes = [ctypes.c_int64] * 7
+  lib.seqjax_onednn_rnn_workspace_bytes.argtypes = [ctypes.c_int64] * 6
   lib.seqjax_onednn_version.restype = ctypes.c_char_p
   jax.ffi.register_ffi_target(_FWD, jax.ffi.pycapsule(lib.SeqjaxOnednnRnnFwd), platform="cpu")
   jax.ffi.register_ffi_target(_BWD, jax.ffi.pycapsule(lib.SeqjaxOnednnRnnBwd), platform="cpu")
@@ -360,51 +356,47 @@ def _library() -> ctypes.CDLL:
   return lib
 
 
-def _workspace_bytes(kind: int, reverse: bool, T: int, N: int, I: int, H: int,
-                     batch_major: bool) -> int:
+def _workspace_bytes(kind: int, reverse: bool, T: int, N: int, I: int, H: int) -> int:
   lib = _library()
-  size = lib.seqjax_onednn_rnn_workspace_bytes(kind, int(reverse), T, N, I, H,
-                                               int(batch_major))
+  size = lib.seqjax_onednn_rnn_workspace_bytes(kind, int(reverse), T, N, I, H)
   if size < 0:
     raise ValueError(f"oneDNN has no primitive for kind {kind} at T={T}, N={N}, I={I}, H={H}")
   return max(int(size), 1)
 
 
-def _forward(kind, reverse, batch_major, training, x, h0, c0, wl, wi, b):
+def _forward(kind, reverse, training, x, h0, c0, wl, wi, b):
   _library()  # registers the FFI targets
-  T, N, I = (x.shape[1], x.shape[0], x.shape[2]) if batch_major else x.shape
+  T, N, I = x.shape
   H = wi.shape[0]
-  ws = _workspace_bytes(kind, reverse, T, N, I, H, batch_major) if training else 1
+  ws = _workspace_bytes(kind, reverse, T, N, I, H) if training else 1
   f32 = lambda shape: jax.ShapeDtypeStruct(shape, jnp.float32)
-  call = jax.ffi.ffi_call(_FWD, (f32((N, T, H) if batch_major else (T, N, H)), f32((N, H)),
-                                 f32((N, H)), jax.ShapeDtypeStruct((ws,), jnp.uint8)),
+  call = jax.ffi.ffi_call(_FWD, (f32((T, N, H)), f32((N, H)), f32((N, H)),
+                                 jax.ShapeDtypeStruct((ws,), jnp.uint8)),
                           vmap_method="sequential")
   return call(x, h0, c0, wl, wi, b, kind=np.int64(kind), reverse=bool(reverse),
-              training=bool(training), batch_major=bool(batch_major))
+              training=bool(training))
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
-def rnn(kind: int, reverse: bool, batch_major: bool, x, h0, c0, w_layer, w_iter, bias):
-  """One layer, one direction: ``x [T, N, I]`` (``[N, T, I]`` when ``batch_major``: oneDNN
-  reads and writes that layout itself, so no transposes surround the call), ``h0, c0 [N, H]``
-  (``c0`` ignored and ``cT`` zeros except for the LSTM), oneDNN-layout weights ->
-  ``(y [T, N, H] (or [N, T, H]), hT, cT)``."""
-  y, hT, cT, _ = _forward(kind, reverse, batch_major, False, x, h0, c0, w_layer, w_iter, bias)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
+def rnn(kind: int, reverse: bool, x, h0, c0, w_layer, w_iter, bias):
+  """One layer, one direction: ``x [T, N, I]``, ``h0, c0 [N, H]`` (``c0`` ignored and ``cT``
+  zeros except for the LSTM), oneDNN-layout weights -> ``(y [T, N, H], hT, cT)``."""
+  y, hT, cT, _ = _forward(kind, reverse, False, x, h0, c0, w_layer, w_iter, bias)
   return y, hT, cT
 
 
-def _rnn_fwd(kind, reverse, batch_major, x, h0, c0, wl, wi, b):
-  y, hT, cT, ws = _forward(kind, reverse, batch_major, True, x, h0, c0, wl, wi, b)
+def _rnn_fwd(kind, reverse, x, h0, c0, wl, wi, b):
+  y, hT, cT, ws = _forward(kind, reverse, True, x, h0, c0, wl, wi, b)
   return (y, hT, cT), (x, h0, c0, wl, wi, b, y, hT, cT, ws)
 
 
-def _rnn_bwd(kind, reverse, batch_major, res, grads):
+def _rnn_bwd(kind, reverse, res, grads):
   x, h0, c0, wl, wi, b, y, hT, cT, ws = res
   dy, dhT, dcT = grads
   outs = tuple(jax.ShapeDtypeStruct(a.shape, jnp.float32) for a in (x, h0, c0, wl, wi, b))
   call = jax.ffi.ffi_call(_BWD, outs, vmap_method="sequential")
   return call(x, h0, c0, wl, wi, b, y, hT, cT, ws, dy, dhT, dcT, kind=np.int64(kind),
-              reverse=bool(reverse), batch_major=bool(batch_major))
+              reverse=bool(reverse))
 
 
 rnn.defvjp(_rnn_fwd, _rnn_bwd)
@@ -457,15 +449,12 @@ def run(kind_of: Any, params: Any, xs: jax.Array, carry: Any, *, reverse: bool =
   c0 = carry.c.reshape(N, H) if kind == LSTM else jnp.zeros((N, H), jnp.float32)
   wl, wi, b = to_onednn(params, kind)
   if lengths is None:
-    # oneDNN reads and writes batch-major itself; the caller's [*B, T, I] -> [T, *B, I] and
-    # these swaps cancel in XLA, so no copies surround the call.
-    y, hT, cT = rnn(kind, reverse, True, jnp.swapaxes(x, 0, 1), h0, c0, wl, wi, b)
-    y = jnp.swapaxes(y, 0, 1)
+    y, hT, cT = rnn(kind, reverse, x, h0, c0, wl, wi, b)
   else:
     lens = jnp.clip(lengths.reshape(N).astype(jnp.int32), 0, T)
     if reverse:
       x = _reverse_within(x, lens)
-    y, _, _ = rnn(kind, False, False, x, h0, c0, wl, wi, b)
+    y, _, _ = rnn(kind, False, x, h0, c0, wl, wi, b)
     last = jnp.maximum(lens - 1, 0)[None, :, None]
     ended = (lens > 0)[:, None]
     hT = jnp.where(ended, jnp.take_along_axis(y, last, axis=0)[0], h0)

@@ -292,8 +292,7 @@ def test_auto_steps_aside_for_a_batch_split_over_devices():
     assert calls == (0 if name == "sharded auto" else 2), name  # forward + backward
     if name == "sharded onednn":  # why auto steps aside: each device runs all 16 sequences
       fwd = [l for l in hlo.splitlines() if 'custom_call_target="seqjax_onednn_rnn_fwd"' in l]
-      # (batch-major: oneDNN's ntc layout, [N, T, H])
-      assert fwd and all(f"f32[16,{T},{H}]" in l.split("custom-call(")[0] for l in fwd), fwd
+      assert fwd and all(f"f32[{T},16,{H}]" in l.split("custom-call(")[0] for l in fwd), fwd
     outs[name] = f(params_rep, xs_sharded)
   assert parallel.batch_shards() == 1  # the mark is gone after tracing
   for name in ("unsharded auto", "sharded onednn"):
@@ -359,27 +358,6 @@ def test_jit_vmap_batch_shapes_and_empty_inputs():
   assert ys0.shape == (0, T, H) and final0.h.shape == (0, H)
   ys1, _ = unroll(cell, params, jnp.ones((2, 0, I)), backend="onednn")
   assert ys1.shape == (2, 0, H)
-
-
-@needs_onednn
-@pytest.mark.parametrize("name", ["lstm", "gru"])
-def test_batch_major_inputs_reach_onednn_without_a_transpose(name):
-  # oneDNN reads [N, T, I] (its ntc layout) and writes [N, T, H] itself, so the compiled
-  # forward and backward of a [B, T, I] batch hold no transpose or copy of the sequences.
-  cell, params = _params(name)
-  xs = jnp.asarray(np.random.default_rng(4).normal(size=(5, T, I)).astype(np.float32))
-  loss = lambda p, x: jnp.sum(jnp.sin(unroll(cell, p, x, backend="onednn")[0]))
-  for f in (jax.jit(lambda p, x: unroll(cell, p, x, backend="onednn")[0]),
-            jax.jit(jax.grad(loss, argnums=(0, 1)))):
-    hlo = f.lower(params, xs).compile().as_text()
-    assert 'custom_call_target="seqjax_onednn_rnn' in hlo and "batch_major = true" in hlo
-    ops = [l for l in hlo.splitlines() if " transpose(" in l or " copy(" in l]
-    assert not [l for l in ops if f"[5,{T}," in l or f"[{T},5," in l], ops
-  ga = jax.grad(loss, argnums=(0, 1))(params, xs)
-  gb = jax.grad(lambda p, x: jnp.sum(jnp.sin(unroll(cell, p, x, backend="scan")[0])),
-                argnums=(0, 1))(params, xs)
-  for a, b in zip(jax.tree.leaves(ga), jax.tree.leaves(gb)):
-    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
 @needs_onednn
