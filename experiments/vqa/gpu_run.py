@@ -109,11 +109,8 @@ def _train(cmd: list[str], budget_s: float, log_path: str) -> tuple[int, float, 
 
 
 def _read_metrics(workdir: str) -> list[dict]:
-  path = os.path.join(workdir, "metrics.jsonl")
-  if not os.path.exists(path):
-    return []
-  with open(path, encoding="utf-8") as f:
-    return [json.loads(line) for line in f if line.strip()]
+  from seqjax.train.writer import read_metrics  # pylint: disable=g-import-not-at-top
+  return read_metrics(workdir) if os.path.exists(os.path.join(workdir, "metrics.jsonl")) else []
 
 
 def run_model(model: str, args, data_name: str, data_dir: str) -> dict:
