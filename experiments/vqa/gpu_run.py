@@ -114,8 +114,7 @@ def _read_metrics(workdir: str) -> list[dict]:
 
 
 def run_model(model: str, args, data_name: str, data_dir: str) -> dict:
-  workdir = os.path.join(args.work, model)
-  shutil.rmtree(workdir, ignore_errors=True)
+  workdir = os.path.join(args.work, model)  # kept: a second run resumes it exactly
   out_dir = os.path.join(args.out, model)
   os.makedirs(out_dir, exist_ok=True)
   budget = getattr(args, f"{model}_seconds")
@@ -152,8 +151,8 @@ def run_model(model: str, args, data_name: str, data_dir: str) -> dict:
 
 
 def _test_scores(row: dict) -> dict:
-  found = row.get("eval", {})
-  return found.get("test", found) if isinstance(found, dict) else {}
+  """The test split's scores of ``eval_best.json`` (``{}`` when it was not scored)."""
+  return row.get("eval", {}).get("test", {})
 
 
 def results_md(env: dict, prep_s: float, rows: list[dict], args) -> str:

@@ -42,6 +42,15 @@ def test_the_dry_run_stops_the_rn_by_its_budget_and_scores_both(tmp_path):
   assert "| rn | " in results and "| cnn_mlp | " in results
   assert f"- rn: stopped by its budget at step {rn['steps']}" in results
   assert "RN >= 94% relational and non-relational:" in results
+  scored = json.loads((out / "rn" / "eval_best.json").read_text())
+  assert f"| rn | {rn['steps']} |" in results and f"{100 * scored['test']['accuracy']:.1f}%" \
+      in results.split("| rn |")[1].split("\n")[0]  # the test split's accuracy, not validation's
+  # A second run resumes the kept workdirs: the RN goes on from its saved step.
+  again = run_script(tmp_path / "out2", tmp_path / "work", "--dry-run", "--models", "rn")
+  assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+  rn2 = json.loads([line for line in again.stdout.splitlines() if line.startswith("{")][0])
+  assert rn2["steps"] > rn["steps"], (rn, rn2)
+  assert "resum" in (tmp_path / "out2" / "rn" / "train.log").read_text().lower()
 
 
 def test_without_dry_run_a_cpu_is_refused(tmp_path):
