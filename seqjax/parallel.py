@@ -197,10 +197,13 @@ class DataParallel:
 
   def state_shardings(self, state: Any) -> Any:
     """Shardings of a ``TrainState`` (same structure)."""
-    return state.replace(step=self.replicated, key=self.replicated,
-                         params=self.param_shardings(state.params),
-                         opt_state=self.param_shardings(state.opt_state),
-                         carry=self.carry_shardings(state.carry))
+    out = state.replace(step=self.replicated, key=self.replicated,
+                        params=self.param_shardings(state.params),
+                        opt_state=self.param_shardings(state.opt_state),
+                        carry=self.carry_shardings(state.carry))
+    if getattr(state, "model_state", None) is not None:  # a StatefulTrainState's: replicated
+      out = out.replace(model_state=jax.tree.map(lambda _: self.replicated, state.model_state))
+    return out
 
   def put_state(self, state: Any) -> Any:
     """``state`` on the mesh. Every process must hold the same values (the same seed)."""

@@ -25,6 +25,7 @@ from seqjax.data import clevr, registry
 from seqjax.data.epochs import EpochBatches
 from seqjax.nn.vqa import VQAModel
 from seqjax.train.losses import example_nll
+from seqjax.train.state import variables
 from seqjax.train.task import Data, InputError, Task
 
 KINDS = len(clevr.SUBTYPE_NAMES)
@@ -92,13 +93,38 @@ class QuestionBatches(EpochBatches):
     return {**out, "images": self.images[image], "weights": weights}
 
 
+def model_variables(params: Any) -> dict:
+  """The Flax variables of ``params``: the parameters alone, or already the variables of a
+  model with state (``{"params": ..., "batch_stats": ...}``, ``seqjax.train.state.variables``;
+  the model's own parameter tree has no ``"params"`` entry)."""
+  return params if "params" in params else {"params": params}
+
+
 def apply(model, params, batch: dict, *, key: Optional[jax.Array] = None,
           return_attention: bool = False):
-  """The model on one batch (dropout when ``key`` is given)."""
+  """The model on one batch (dropout when ``key`` is given); batch normalisation, if any, with
+  its running statistics (training with it is ``train_apply``)."""
+  if key is not None and "params" in params:
+    raise ValueError("apply: a model with state trains through train_apply")
   rngs = {"dropout": key} if key is not None else None
-  return model.apply({"params": params}, batch["images"], batch["question"],
+  return model.apply(model_variables(params), batch["images"], batch["question"],
                      batch.get("length"), deterministic=key is None, rngs=rngs,
                      return_attention=return_attention)
+
+
+def train_apply(model, params, model_state: Optional[dict], batch: dict, key: jax.Array):
+  """``(logits, new model state)`` of one training batch: dropout on; with batch
+  normalisation, the batch's statistics (of its real images: filler rows of weight 0 are left
+  out) and the running statistics updated."""
+  rngs = {"dropout": key}
+  if model_state is None:
+    return model.apply({"params": params}, batch["images"], batch["question"],
+                       batch.get("length"), deterministic=False, rngs=rngs), None
+  logits, updates = model.apply(
+      {"params": params, **model_state}, batch["images"], batch["question"],
+      batch.get("length"), deterministic=False, rngs=rngs, image_mask=batch["weights"] > 0,
+      mutable=list(model_state))
+  return logits, dict(updates)
 
 
 class VQATask(Task):
@@ -192,6 +218,14 @@ class VQATask(Task):
     b = self.dummy_batch(config)
     return model.init(key, b["images"], b["question"], b.get("length"))["params"]
 
+  def init_model_state(self, model, key, config, meta):
+    """Batch normalisation's running statistics (``model.norm="batch"``), else ``None``."""
+    if config.model.norm != "batch":
+      return None
+    b = self.dummy_batch(config)
+    variables = model.init(key, b["images"], b["question"], b.get("length"))
+    return {"batch_stats": variables["batch_stats"]}
+
   def describe(self, config, model):
     m = config.model
     name = {"rn": "Relation Network", "cnn_mlp": "CNN+MLP", "san": "stacked attention"}[m.kind]
@@ -199,13 +233,16 @@ class VQATask(Task):
         f"text questions through a {m.rnn.cell} {m.rnn.num_layers}x{m.rnn.hidden_size}")
     return f"{name} ({q})"
 
-  def loss(self, model, params, batch, *, key, carry, config):
-    logits = apply(model, params, batch, key=key)  # [B, q, A]
+  def loss(self, model, params, batch, *, key, carry, config, model_state=None):
+    logits, new_state = train_apply(model, params, model_state, batch, key)  # [B, q, A]
     w = jnp.broadcast_to(batch["weights"][:, None], batch["answer"].shape)
     count = jnp.maximum(jnp.sum(w), 1.0)
     loss = jnp.sum(example_nll(logits, batch["answer"]) * w) / count
     correct = jnp.sum((jnp.argmax(logits, -1) == batch["answer"]) * w)
-    return loss, {"loss": loss, "accuracy": correct / count}, None
+    metrics = {"loss": loss, "accuracy": correct / count}
+    if model_state is None:
+      return loss, metrics, None
+    return loss, metrics, None, new_state
 
   def eval_step(self, model, params, batch, carry, config):
     logits = apply(model, params, batch)
@@ -244,7 +281,7 @@ class VQATask(Task):
       return
     images = run.data.extra["splits"]["test"]
     picks = list(range(min(n, len(images))))
-    preds, maps = predict_images(run.model, state.params, images, picks,
+    preds, maps = predict_images(run.model, variables(state), images, picks,
                                  run.config.model.question)
     path = os.path.join(run.workdir, "predictions.png")
     clevr.grid_figure(images, picks, path, predictions=preds,

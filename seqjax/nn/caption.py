@@ -41,6 +41,7 @@ from jax import lax
 from seqjax import attention as attention_lib
 from seqjax import cells as cells_lib
 from seqjax.nn.rnn import RNNSpec
+from seqjax.nn import vision
 from seqjax.nn.vision import ConvEncoder, objects
 
 KINDS = ("show_tell", "attend_tell")
@@ -125,7 +126,8 @@ class Captioner(nn.Module):
 
   def _check(self) -> None:
     for name, value, allowed in (("kind", self.kind, KINDS), ("image_as", self.image_as, IMAGE_AS),
-                                 ("attend_from", self.attend_from, ATTEND_FROM)):
+                                 ("attend_from", self.attend_from, ATTEND_FROM),
+                                 ("norm", self.norm, vision.NORMS)):
       if value not in allowed:
         raise ValueError(f"Captioner: {name} must be one of {list(allowed)}; got {value!r}")
     if self.rnn.bidirectional:

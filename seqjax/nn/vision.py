@@ -9,30 +9,39 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-NORMS = ("none", "layer", "instance")
+NORMS = ("none", "layer", "instance")  # stateless: the encoder's output is a function of the image
+BATCH_NORMS = NORMS + ("batch",)  # "batch" keeps running statistics (a model with state)
 
 
 class ConvEncoder(nn.Module):
   """``images [B, H, W, 3]`` (uint8 0..255 or float 0..1) -> feature map ``[B, h, w, C]``:
   a 3x3 convolution of stride 2 (padding 1) and ReLU per entry of ``channels``, each followed by
   a normalisation: ``"layer"`` (over the channels of each cell), ``"instance"`` (each channel
-  over the cells of its image, with a learned scale and shift: the per-image counterpart of the
-  paper's batch normalisation, so results do not depend on the batch) or ``"none"``. With
-  ``invert`` the pixels are ``1 - x``, so a white background is 0."""
+  over the cells of its image, with a learned scale and shift: a per-image counterpart of
+  batch normalisation), ``"batch"`` (the Relation Networks paper's: each channel over the
+  batch's images and cells while training, PyTorch's momentum 0.1 and epsilon 1e-5; its running
+  statistics, the ``batch_stats`` collection, at evaluation, so answers do not depend on the
+  batch) or ``"none"``. With ``invert`` the pixels are ``1 - x``, so a white background is 0.
+
+  ``train`` (``"batch"`` only): normalise with the batch's statistics and update the running
+  ones (apply with ``mutable=["batch_stats"]``). ``mask`` ``[B]`` (bool): the images whose
+  statistics count while training (filler rows of a padded batch are left out)."""
   channels: Sequence[int] = (24, 24, 24, 24)
   norm: str = "none"
   invert: bool = False
 
   @nn.compact
-  def __call__(self, images: jax.Array) -> jax.Array:
-    if self.norm not in NORMS:
-      raise ValueError(f"ConvEncoder: norm must be one of {list(NORMS)}; got {self.norm!r}")
+  def __call__(self, images: jax.Array, train: bool = False,
+               mask: Optional[jax.Array] = None) -> jax.Array:
+    if self.norm not in BATCH_NORMS:
+      raise ValueError(f"ConvEncoder: norm must be one of {list(BATCH_NORMS)}; got "
+                       f"{self.norm!r}")
     if images.ndim != 4 or images.shape[-1] != 3:
       raise ValueError(f"ConvEncoder: images must be [B, H, W, 3]; got {images.shape}")
     x = (images.astype(jnp.float32) / 255.0 if images.dtype == jnp.uint8
@@ -46,6 +55,12 @@ class ConvEncoder(nn.Module):
         x = nn.LayerNorm(name=f"norm_{k}")(x)
       elif self.norm == "instance":
         x = nn.GroupNorm(num_groups=None, group_size=1, name=f"norm_{k}")(x)
+      elif self.norm == "batch":
+        m = None if mask is None else jnp.broadcast_to(
+            jnp.asarray(mask, bool)[:, None, None, None], x.shape)
+        x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                         use_fast_variance=False,
+                         name=f"norm_{k}")(x, mask=m)
     return x
 
 

@@ -35,7 +35,7 @@ from seqjax.nn import vision
 from seqjax.nn.vision import ConvEncoder, objects
 
 KINDS = ("rn", "cnn_mlp", "san")
-NORMS = vision.NORMS
+NORMS = vision.BATCH_NORMS
 QUESTION_FORMS = ("vector", "text")
 REDUCES = ("sum", "mean")
 
@@ -137,7 +137,10 @@ class VQAModel(nn.Module):
       (stacked attention).
     question: ``"vector"`` or ``"text"`` (see ``QuestionEncoder``).
     num_answers: the answer vocabulary.
-    channels, norm, invert: the ``ConvEncoder``.
+    channels, norm, invert: the ``ConvEncoder`` (``norm="batch"`` gives the model state: apply
+      it with ``{"params": ..., "batch_stats": ...}``, and while training, not
+      ``deterministic``, with ``mutable=["batch_stats"]``; ``image_mask [B]`` then leaves filler
+      images out of the batch statistics).
     g_sizes, pair_reduce: RN's g and how its pairs are pooled. mlp_size: CNN+MLP's first layer. san_size, san_layers: the SAN.
     f_sizes, dropout_rate: the answer head shared by every kind.
     vocab_size, embed_size, rnn: the text question encoder.
@@ -162,7 +165,7 @@ class VQAModel(nn.Module):
   @nn.compact
   def __call__(self, images: jax.Array, question: jax.Array,
                lengths: Optional[jax.Array] = None, *, deterministic: bool = True,
-               return_attention: bool = False):
+               return_attention: bool = False, image_mask: Optional[jax.Array] = None):
     if self.kind not in KINDS:
       raise ValueError(f"VQAModel: kind must be one of {list(KINDS)}; got {self.kind!r}")
     if self.question not in QUESTION_FORMS:
@@ -173,7 +176,8 @@ class VQAModel(nn.Module):
                        f"{'11' if self.question == 'vector' else 'L'}] for images [B, ...]; got "
                        f"{question.shape} for {images.shape}")
     b, nq = question.shape[:2]
-    fmap = ConvEncoder(tuple(self.channels), self.norm, self.invert, name="encoder")(images)
+    fmap = ConvEncoder(tuple(self.channels), self.norm, self.invert, name="encoder")(
+        images, train=not deterministic, mask=image_mask)
     fmap = jnp.repeat(fmap, nq, axis=0)  # [B q, h, w, C]: one image encoding per question
     flat = question.reshape((b * nq,) + question.shape[2:])
     flat_lengths = None if lengths is None else lengths.reshape(b * nq)

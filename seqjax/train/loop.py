@@ -220,7 +220,8 @@ def fit(state: TrainState, *, train_step: Callable[[TrainState, dict], tuple[Tra
 
   def save(best: bool = False):
     nonlocal last_saved
-    bad = first_non_finite({"params": state.params, "opt_state": state.opt_state})
+    bad = first_non_finite({"params": state.params, "opt_state": state.opt_state,
+                            "model_state": getattr(state, "model_state", None)})
     if bad is not None:
       raise FloatingPointError(f"non-finite values in {bad} after step {step}; not saved, "
                                f"{where()}")

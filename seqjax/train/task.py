@@ -19,6 +19,12 @@ inference use the same ids):
   batch_size, config)`` for tasks that carry recurrent state from batch to batch.
 - ``loss(model, params, batch, *, key, carry, config) -> (objective, metrics, carry)``:
   the objective to differentiate, the metrics to log (``loss`` among them) and the new carry.
+- ``init_model_state(model, key, config, meta)`` (optional): the model's variables that the
+  optimizer does not train (batch normalisation's running statistics: ``{"batch_stats": ...}``),
+  or ``None`` (the default). When it is not ``None``, ``loss`` is called with
+  ``model_state=`` too and returns the new model state fourth; evaluation, ``report`` and
+  ``restore`` hand the model ``{"params": params, **model_state}`` where they would hand it
+  ``params`` (``seqjax.train.state.variables``).
 - ``eval_step(model, params, batch, carry, config) -> (sums, carry)``: sums over one batch;
   ``finalize(sums, split, config) -> metrics`` turns a split's sums into metrics. Or override
   ``evaluate(run, params, split)`` wholesale (decoding, ranking).
@@ -162,6 +168,13 @@ class Task:
   def initial_carry(self, model: nn.Module, params: Any, batch_size: int,
                     config: ml_collections.ConfigDict) -> Any:
     del model, params, batch_size, config
+    return None
+
+  def init_model_state(self, model: nn.Module, key: jax.Array,
+                       config: ml_collections.ConfigDict, meta: dict) -> Any:
+    """Variables of the model that are not parameters (e.g. ``{"batch_stats": ...}``), or
+    ``None``; see the module docstring."""
+    del model, key, config, meta
     return None
 
   def optimizer(self, config: ml_collections.ConfigDict, steps_per_epoch: int,

@@ -43,7 +43,7 @@ from seqjax.train import workdir as workdir_lib
 from seqjax.train.checkpoint import CheckpointError
 from seqjax.train.loop import Interrupted, LoopOptions, fit, print_flush
 from seqjax.train.loop import signal_name as loop_signal_name
-from seqjax.train.state import TrainState
+from seqjax.train.state import StatefulTrainState, TrainState, variables
 from seqjax.train.task import InputError, Run, Task
 
 # Config keys a resumed run may change: how long it runs, what it logs, checkpoints and
@@ -148,8 +148,12 @@ def state_initializer(task: Task, config: ml_collections.ConfigDict, model: nn.M
     init_key, train_key = jax.random.split(jax.random.PRNGKey(config.seed))
     params = task.init_params(model, init_key, config, meta)
     carry = task.initial_carry(model, params, batch_size, config) if task.carries_state else None
-    return TrainState(step=jnp.asarray(0, jnp.int32), params=params,
-                      opt_state=optimizer.init(params), key=train_key, carry=carry)
+    model_state = task.init_model_state(model, init_key, config, meta)
+    fields = dict(step=jnp.asarray(0, jnp.int32), params=params,
+                  opt_state=optimizer.init(params), key=train_key, carry=carry)
+    if model_state is None:
+      return TrainState(**fields)
+    return StatefulTrainState(**fields, model_state=model_state)
 
   return init
 
@@ -171,7 +175,8 @@ def make_train_step(task: Task, model: nn.Module, optimizer: optax.GradientTrans
 
   Step ``s`` draws its randomness from ``fold_in(state.key, s)``; the task's ``loss`` returns
   the objective (differentiated), its metrics (``loss`` among them) and the new carry (its
-  gradient stopped: truncated BPTT). ``grad_norm`` (and ``grad_norm_clipped`` under
+  gradient stopped: truncated BPTT); for a model with state (``StatefulTrainState``) it is
+  given ``model_state=`` and returns the new model state fourth. ``grad_norm`` (and ``grad_norm_clipped`` under
   ``optimizer.clip_norm``) is added. ``loss`` replaces ``task.loss`` (the same signature; a
   task binds data-dependent constants this way). Jit it with the state donated (the trainer
   does).
@@ -181,13 +186,20 @@ def make_train_step(task: Task, model: nn.Module, optimizer: optax.GradientTrans
 
   def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
     key = jax.random.fold_in(state.key, state.step)
+    old_state = getattr(state, "model_state", None)  # a StatefulTrainState's
 
     def loss_fn(params):
-      objective, metrics, carry = loss(model, params, batch, key=key, carry=state.carry,
-                                       config=config)
-      return objective, (metrics, carry)
+      if old_state is None:
+        objective, metrics, carry = loss(model, params, batch, key=key, carry=state.carry,
+                                         config=config)
+        return objective, (metrics, carry, None)
+      objective, metrics, carry, model_state = loss(
+          model, params, batch, key=key, carry=state.carry, config=config,
+          model_state=old_state)
+      return objective, (metrics, carry, model_state)
 
-    (_, (metrics, carry)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    (_, (metrics, carry, model_state)), grads = jax.value_and_grad(
+        loss_fn, has_aux=True)(state.params)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     norm = optax.tree.norm(grads)
@@ -196,8 +208,10 @@ def make_train_step(task: Task, model: nn.Module, optimizer: optax.GradientTrans
       metrics["grad_norm_clipped"] = jnp.minimum(norm, clip)
     if carry is not None:
       carry = jax.lax.stop_gradient(carry)
-    return state.replace(step=state.step + 1, params=params, opt_state=opt_state,
-                         carry=carry), metrics
+    state = state.replace(step=state.step + 1, params=params, opt_state=opt_state, carry=carry)
+    if old_state is not None:
+      state = state.replace(model_state=jax.lax.stop_gradient(model_state))
+    return state, metrics
 
   return train_step
 
@@ -413,7 +427,8 @@ def _train_locked(task: Task, config: ml_collections.ConfigDict, workdir: str,
   try:
     state, summary = fit(state, train_step=train_step,
                          batches=par.batches(data.train, batch_size), options=options,
-                         workdir=workdir, evaluate=lambda s: task.evaluate(run, s.params, select),
+                         workdir=workdir,
+                         evaluate=lambda s: task.evaluate(run, variables(s), select),
                          derive=lambda m: task.derive(m, config), meta=meta, log=log)
   except Interrupted as e:
     _write_stop(workdir, getattr(e, "summary", {}), e.step, steps_per_epoch,
@@ -431,7 +446,7 @@ def _train_locked(task: Task, config: ml_collections.ConfigDict, workdir: str,
   result: dict[str, Any] = {"stopped": summary["stopped"], "best_step": summary["best_step"],
                             "steps": int(state.step), "steps_per_epoch": steps_per_epoch}
   if task.score_last:
-    last = task.evaluate(run, state.params, select)
+    last = task.evaluate(run, variables(state), select)
     last.update(task.derive(last, config))
     result[f"{select}_last"] = last
     log(f"{select} (last step {int(state.step)}): " + " ".join(
@@ -453,7 +468,7 @@ def _train_locked(task: Task, config: ml_collections.ConfigDict, workdir: str,
     run.final = True
     for split in task.final_splits(run):
       log(f"scoring {split} ...")
-      scores = task.evaluate(run, state.params, split)
+      scores = task.evaluate(run, variables(state), split)
       scores.update(task.derive(scores, config))
       result[split] = scores
       log(task.format_scores(run, split, scores, summary["best_step"]))
@@ -469,7 +484,9 @@ def _train_locked(task: Task, config: ml_collections.ConfigDict, workdir: str,
 # ---- restoring a trained model -------------------------------------------------------------
 @dataclasses.dataclass
 class Restored:
-  """A trained workdir's ``config``, ``meta`` (vocabularies, ...), ``model`` and ``params``."""
+  """A trained workdir's ``config``, ``meta`` (vocabularies, ...), ``model`` and ``params``
+  (for a model with state, the Flax variables ``{"params": ..., "batch_stats": ...}``:
+  ``seqjax.train.state.variables``)."""
   config: ml_collections.ConfigDict
   meta: dict
   model: nn.Module
@@ -555,7 +572,7 @@ def restore(task: Task, workdir: str, which: str = "best",
     state, _, _ = ckpt.restore(target, step, which=which)
   finally:
     ckpt.close()
-  return Restored(config=config, meta=meta, model=model, params=state.params,
+  return Restored(config=config, meta=meta, model=model, params=variables(state),
                   step=int(state.step))
 
 

@@ -5,6 +5,7 @@ CLIs, and one-line errors."""
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 
@@ -66,10 +67,12 @@ def train_accuracy(workdir, c):
   return np.mean([preds[(i, j)] == data.answer[i, j] for i, j in preds])
 
 
-@pytest.mark.parametrize("kind", ["cnn_mlp", "rn"])
-def test_each_model_learns_a_tiny_set(data_dir, tmp_path, kind):
+@pytest.mark.parametrize("kind,norm", [("cnn_mlp", "none"), ("rn", "none"),
+                                       ("cnn_mlp", "batch")])
+def test_each_model_learns_a_tiny_set(data_dir, tmp_path, kind, norm):
   c = config(data_dir, kind, num_steps=150, eval_every=150, checkpoint_every=150,
              test_at_end=False)
+  c.model.norm = norm
   c.data.train_images, c.train.batch_size, c.train.questions_per_image = 8, 8, 10
   c.model.dropout_rate = 0.0
   train_and_evaluate(vqa.TASK, c, str(tmp_path), log=lambda _: None)
@@ -95,6 +98,38 @@ def test_resume_is_exact_and_the_report_is_written(data_dir, tmp_path):
   assert all(0.0 <= p <= 1.0 for p in parts)
   assert (tmp_path / "a" / "predictions.png").stat().st_size > 10_000
   assert (tmp_path / "a" / "attention.png").stat().st_size > 10_000
+
+
+def test_batch_norm_state_resumes_exactly_and_evaluation_uses_it(data_dir, tmp_path):
+  def bn(**train):
+    c = config(data_dir, "cnn_mlp", **train)
+    c.model.norm = "batch"
+    return c
+  straight = train_and_evaluate(vqa.TASK, bn(), str(tmp_path / "a"), log=lambda _: None)
+  train_and_evaluate(vqa.TASK, bn(num_steps=12), str(tmp_path / "b"), log=lambda _: None)
+  resumed = train_and_evaluate(vqa.TASK, bn(), str(tmp_path / "b"), log=lambda _: None)
+  losses = lambda w: {x["step"]: x["loss"] for x in read_metrics(str(w)) if x["split"] == "train"}
+  assert losses(tmp_path / "b") == losses(tmp_path / "a") and len(losses(tmp_path / "a")) == 20
+  for split in ("validation", "test"):
+    assert resumed[split] == straight[split]
+  a, b = restore(vqa.TASK, str(tmp_path / "a"), "last"), restore(vqa.TASK, str(tmp_path / "b"),
+                                                                 "last")
+  stats = a.params["batch_stats"]["encoder"]
+  assert set(stats) == {f"norm_{k}" for k in range(4)}
+  assert np.all(np.asarray(stats["norm_0"]["mean"]) != 0.0)  # moved from their start
+  jax.tree.map(np.testing.assert_array_equal, a.params, b.params)
+  # Evaluation reads the running statistics (fresh ones score otherwise), and scores do not
+  # depend on how the split is batched.
+  c = bn()
+  data, model, fresh = harness.build(vqa.TASK, c)
+  scores = harness.evaluate(vqa.TASK, c, data, model, a.params, "validation")
+  reset = {"params": a.params["params"], **fresh.model_state}
+  assert harness.evaluate(vqa.TASK, c, data, model, reset, "validation") != scores
+  c.train.eval_batch_size = 3
+  data, _, _ = harness.build(vqa.TASK, c)
+  again = harness.evaluate(vqa.TASK, c, data, model, a.params, "validation")
+  for k in scores:
+    assert again[k] == pytest.approx(scores[k], rel=1e-6), k
 
 
 def test_scores_do_not_depend_on_the_evaluation_batch_size(data_dir):

@@ -135,6 +135,8 @@ def test_bad_settings_are_named():
     Captioner(vocab_size=VOCAB, kind="show_attend").init(jax.random.PRNGKey(0), images, tokens)
   with pytest.raises(ValueError, match="attend_from must be one of"):
     model(attend_from="next").init(jax.random.PRNGKey(0), images, tokens)
+  with pytest.raises(ValueError, match="norm must be one of"):  # no model state here
+    model(norm="batch").init(jax.random.PRNGKey(0), images, tokens)
   with pytest.raises(ValueError, match="cannot be bidirectional"):
     Captioner(vocab_size=VOCAB, rnn=RNNSpec(cell="lstm", hidden_size=4, bidirectional=True)
               ).init(jax.random.PRNGKey(0), images, tokens)

@@ -22,7 +22,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.model.kind = "rn"  # rn | cnn_mlp | san
   c.model.question = "vector"  # vector (the paper's 11 bits) | text (tokens through model.rnn)
   c.model.channels = (24, 24, 24, 24)  # the convolutions (3x3, stride 2)
-  c.model.norm = "none"  # none | instance | layer: after each convolution (the paper: batch)
+  c.model.norm = "none"  # none | instance | layer | batch (the paper's): after each convolution
   c.model.invert = True  # feed 1 - pixel: the white background is 0
   c.model.g_sizes = (256, 256, 256, 256)  # rn: g_theta
   c.model.pair_reduce = "mean"  # rn: mean (f's inputs O(1)) | sum (the paper; same function)
