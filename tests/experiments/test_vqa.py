@@ -132,6 +132,22 @@ def test_batch_norm_state_resumes_exactly_and_evaluation_uses_it(data_dir, tmp_p
     assert again[k] == pytest.approx(scores[k], rel=1e-6), k
 
 
+def test_batch_norm_over_two_devices_is_the_one_device_run(data_dir, tmp_path):
+  """Data parallel, the batch's statistics are still the whole batch's (not each device's)."""
+  runs = {}
+  for devices in (1, 2):
+    c = config(data_dir, "cnn_mlp", num_steps=6, eval_every=6, checkpoint_every=6,
+               test_at_end=False)
+    c.model.norm, c.parallel.data = "batch", devices
+    train_and_evaluate(vqa.TASK, c, str(tmp_path / str(devices)), log=lambda _: None)
+    runs[devices] = ([x["loss"] for x in read_metrics(str(tmp_path / str(devices)))
+                      if x["split"] == "train"],
+                     restore(vqa.TASK, str(tmp_path / str(devices)), "last").params)
+  np.testing.assert_allclose(runs[2][0], runs[1][0], rtol=1e-5)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
+               runs[2][1]["batch_stats"], runs[1][1]["batch_stats"])
+
+
 def test_scores_do_not_depend_on_the_evaluation_batch_size(data_dir):
   c = config(data_dir, "rn", question="text")
   data, model, state = harness.build(vqa.TASK, c)
