@@ -7,7 +7,8 @@ train it for ~20 epochs, 61k steps).
 2. The dataset (``sort_of_clevr``: 9,800 / 200 / 1,000 images, generated, nothing downloaded),
    prepared once under ``--work`` (its time is in ``results.md``).
 3. For each model (``--models``, default ``rn,cnn_mlp``): ``experiments.vqa.main`` with its
-   config (the RN at the paper's g of 4 x 256 units), validated every ``--eval_every`` steps,
+   config (the RN at the paper's g of 4 x 256 units; ``--norm=batch`` for the paper's batch
+   normalisation in the encoder), validated every ``--eval_every`` steps,
    stopped with SIGTERM when its budget (``--rn_seconds``, ``--cnn_mlp_seconds``) is spent (the
    trainer finishes the step, saves it and exits 143), then ``--mode=eval`` scores the best
    checkpoint on the test set. ``<model>/`` in ``--out`` gets ``eval_best.json``,
@@ -41,6 +42,7 @@ CONFIGS = {
     "san": ("experiments/vqa/configs/san.py", []),
 }
 SUBTYPES = ("shape", "horizontal", "vertical", "closest", "furthest", "count")
+NORMS = ("none", "batch")
 TARGET = 0.94  # the paper's RN, relational and non-relational
 GRACE_S = 90  # after SIGTERM: the step in flight finishes and is saved
 
@@ -77,7 +79,8 @@ def _flags(model: str, args, data_name: str, data_dir: str, workdir: str) -> lis
   config, extra = CONFIGS[model]
   flags = [f"--config={config}", f"--workdir={workdir}", f"--config.data.name={data_name}",
            f"--config.data.data_dir={data_dir}", f"--config.train.eval_every={args.eval_every}",
-           f"--config.train.num_epochs={args.epochs}", "--config.parallel.data=1"]
+           f"--config.train.num_epochs={args.epochs}", "--config.parallel.data=1",
+           f"--config.model.norm={args.norm}"]
   if args.dry_run:  # the RN runs until its budget stops it, the CNN+MLP to its last step
     steps = 1_000_000 if model == "rn" else 6
     flags += [f"--config.train.num_steps={steps}", "--config.train.log_every=2",
@@ -160,7 +163,7 @@ def results_md(env: dict, prep_s: float, rows: list[dict], args) -> str:
                                       if args.dry_run else "")
   lines = [head, "", f"GPU: {env.get('gpu')}; JAX {env['versions'].get('jax')} "
            f"({env['jax_backend']}); commit {env.get('commit')}; dataset prepared in "
-           f"{prep_s:.0f} s.", "",
+           f"{prep_s:.0f} s. Encoder normalisation: {args.norm}.", "",
            "| model | steps | train s | s/step (all in) | best validation | test | relational | "
            "non-relational | " + " | ".join(SUBTYPES) + " |",
            "|" + "---|" * (8 + len(SUBTYPES))]
@@ -207,8 +210,13 @@ def main(argv=None) -> int:
   parser.add_argument("--san_seconds", type=float, default=120.0)
   parser.add_argument("--epochs", type=int, default=20)
   parser.add_argument("--eval_every", type=int, default=1000)
+  parser.add_argument("--norm", default="none",
+                      help="the encoder's normalisation for every model (batch: the paper's)")
   parser.add_argument("--dry-run", dest="dry_run", action="store_true")
   args = parser.parse_args(argv)
+  if args.norm not in NORMS:
+    print(f"error: --norm={args.norm!r}: choose from {list(NORMS)}", file=sys.stderr)
+    return 2
   models = [m for m in args.models.split(",") if m]
   unknown = sorted(set(models) - set(CONFIGS))
   if unknown or not models:

@@ -61,3 +61,5 @@ def test_without_dry_run_a_cpu_is_refused(tmp_path):
   assert json.loads((tmp_path / "out" / "env.json").read_text())["jax_backend"] == "cpu"
   proc = run_script(tmp_path / "out", tmp_path / "work", "--dry-run", "--models", "rn,bn")
   assert proc.returncode == 2 and "--models: unknown ['bn']" in proc.stderr
+  proc = run_script(tmp_path / "out", tmp_path / "work", "--dry-run", "--norm", "group")
+  assert proc.returncode == 2 and "--norm='group': choose from ['none', 'batch']" in proc.stderr
