@@ -13,6 +13,12 @@ best of two medians of 7 calls, both back ends alternating in one process. Print
 the scan and PyTorch (2 threads, ``inference_mode``) in one process, 4 interleaved rounds of
 medians of 20 (needs ``torch``: ``pip install -e ".[test]"``).
 
+``--training B,T,I,H`` (with ``--cells lstm`` or ``gru``) times one training step (``jax.grad``
+of ``sum(outputs)``; PyTorch: forward, ``sum``, ``backward``) of oneDNN, the fused path and
+PyTorch (as many threads as the process may use) in one process, 4 interleaved rounds of
+medians of 15, with the CPU seconds each used per wall second: run it under ``taskset -c 0``
+and without, to see how each uses a second core.
+
 The thresholds in ``seqjax/recurrence/onednn.py`` (``lstm_worthwhile`` ...) come from this
 sweep; ``benchmarks/README.md`` ("Small batches") has its table.
 """
@@ -93,6 +99,47 @@ def batch1(rounds: int = 4) -> None:
             "  ".join(f"{k} {v:.2f}" for k, v in row.items()), flush=True)
 
 
+def training(cells, shape, rounds: int = 4) -> None:
+  import os  # pylint: disable=g-import-not-at-top
+  import time  # pylint: disable=g-import-not-at-top
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  import torch  # pylint: disable=g-import-not-at-top
+  from seqjax.cells import gru, lstm  # pylint: disable=g-import-not-at-top
+  from seqjax.recurrence import unroll  # pylint: disable=g-import-not-at-top
+  from seqjax.train import hostmem  # pylint: disable=g-import-not-at-top
+  hostmem.tune_malloc()
+  threads = len(os.sched_getaffinity(0))
+  torch.set_num_threads(threads)
+  b, t, i, h = shape
+  x = np.random.default_rng(0).normal(size=(b, t, i)).astype(np.float32)
+  print(f"training step, B·T·I·H {b}·{t}·{i}·{h}; {threads} CPU(s) allowed; ms (CPU s per "
+        "wall s)", flush=True)
+  for name in cells:
+    cell, module = {"lstm": (lstm.CELL, torch.nn.LSTM), "gru": (gru.CELL, torch.nn.GRU)}[name]
+    params = cell.init(jax.random.PRNGKey(0), i, h)
+    xs = jnp.asarray(x)
+    fns = {bk: jax.jit(jax.grad(lambda p, v, bk=bk: jnp.sum(unroll(cell, p, v, backend=bk)[0])))
+           for bk in ("onednn", "fused")}
+    m = module(i, h, batch_first=True)
+    tx = torch.from_numpy(x)
+
+    def run_torch(m=m, tx=tx):
+      m.zero_grad()
+      m(tx)[0].sum().backward()
+    runs = {bk: (lambda f=f: jax.block_until_ready(f(params, xs))) for bk, f in fns.items()}
+    runs["torch"] = run_torch
+    for _ in range(rounds):
+      row = []
+      for bk, fn in runs.items():
+        fn()
+        cpu, wall = time.process_time(), time.perf_counter()
+        ms = _median_ms(fn, 15)
+        use = (time.process_time() - cpu) / (time.perf_counter() - wall)
+        row.append(f"{bk} {ms:.1f} ({use:.2f})")
+      print(f"{name}: " + "  ".join(row), flush=True)
+
+
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--cells", default="gru,lstm,rnn")
@@ -100,6 +147,7 @@ def main() -> None:
   parser.add_argument("--batch", default="2,4,8,16,32")
   parser.add_argument("--steps", type=int, default=50)
   parser.add_argument("--batch1", action="store_true")
+  parser.add_argument("--training", default="", help="B,T,I,H: oneDNN, fused, PyTorch")
   args = parser.parse_args()
   from seqjax.recurrence import onednn  # pylint: disable=g-import-not-at-top
   if not onednn.available():
@@ -118,6 +166,14 @@ def main() -> None:
   unknown = set(args.cells.split(",")) - {"gru", "lstm", "rnn"}
   if unknown:
     parser.error(f"--cells: unknown {sorted(unknown)}; choose from gru, lstm, rnn")
+  if args.training:
+    shape = ints(args.training, "--training")
+    if len(shape) != 4:
+      parser.error(f"--training={args.training!r}: give B,T,I,H")
+    if "rnn" in args.cells.split(","):
+      parser.error("--training: --cells lstm and/or gru (PyTorch's RNN is not timed)")
+    training(args.cells.split(","), shape)
+    return
   sweep(args.cells.split(","), ints(args.hidden, "--hidden"), ints(args.batch, "--batch"),
         args.steps)
 
