@@ -320,19 +320,46 @@ def rnn_unsupported(params: Any) -> Optional[str]:
   return _float32(params)
 
 
+@functools.lru_cache(maxsize=None)
+def cpu_has_avx512() -> bool:
+  """Whether this CPU has AVX-512 (``avx512f`` among the flags of ``/proc/cpuinfo``; ``False``
+  where that cannot be read)."""
+  try:
+    with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+      for line in f:
+        if line.startswith("flags"):
+          return "avx512f" in line.split()
+  except OSError:
+    pass
+  return False
+
+
 # Where ``backend="auto"`` takes oneDNN (``Kernel.worthwhile``): below these sizes the fused
-# scan (the plain scan for the Elman RNN) trained faster. Measured on a 2-core Xeon, T = 50,
-# input size = hidden, forward + backward, both in one process (benchmarks/README.md, "Small
-# batches"): the oneDNN primitives pay a fixed cost per time step (OpenMP fork and join on
-# work of a few microseconds), which the fused path does not.
-def lstm_worthwhile(batch: int, hidden: int) -> bool:
-  """oneDNN's LSTM for ``batch >= 8``, or ``>= 4`` at ``hidden >= 256``."""
-  return batch >= 8 or (batch >= 4 and hidden >= 256)
+# scan (the plain scan for the Elman RNN) trained faster. Measured with
+# ``benchmarks/onednn_crossover.py`` (forward + backward, both in one process;
+# benchmarks/README.md, "Small batches"): on a 2-core Xeon with AVX-512 the oneDNN primitives
+# pay a fixed cost per time step (OpenMP fork and join on work of a few microseconds), which
+# the fused path does not; on a 2-core AMD EPYC with AVX2 only, oneDNN 3.2's primitives were
+# level with the fused path or slower up to 512 units and ahead only for wide layers.
+def lstm_worthwhile(batch: int, hidden: int, avx512: Optional[bool] = None) -> bool:
+  """With AVX-512 (``avx512=None``: this CPU's, ``cpu_has_avx512``), oneDNN's LSTM for
+  ``batch >= 8``, or ``>= 4`` at ``hidden >= 256``; without, for ``hidden >= 1024`` from 8
+  sequences and ``hidden >= 512`` from 32."""
+  if avx512 is None:
+    avx512 = cpu_has_avx512()
+  if avx512:
+    return batch >= 8 or (batch >= 4 and hidden >= 256)
+  return (hidden >= 1024 and batch >= 8) or (hidden >= 512 and batch >= 32)
 
 
-def gru_worthwhile(batch: int, hidden: int) -> bool:
-  """oneDNN's GRU for ``batch >= 32``, or ``>= 16`` at ``hidden >= 512``."""
-  return batch >= 32 or (batch >= 16 and hidden >= 512)
+def gru_worthwhile(batch: int, hidden: int, avx512: Optional[bool] = None) -> bool:
+  """With AVX-512, oneDNN's GRU for ``batch >= 32``, or ``>= 16`` at ``hidden >= 512``;
+  without, for ``hidden >= 1024`` from 16 sequences."""
+  if avx512 is None:
+    avx512 = cpu_has_avx512()
+  if avx512:
+    return batch >= 32 or (batch >= 16 and hidden >= 512)
+  return hidden >= 1024 and batch >= 16
 
 
 def rnn_worthwhile(batch: int, hidden: int) -> bool:

@@ -246,9 +246,11 @@ def _ffi_calls(fn, *args):
 
 @needs_onednn
 @pytest.mark.parametrize("name,small,large", [("lstm", 4, 8), ("gru", 16, 32)])
-def test_auto_leaves_small_batches_to_the_fused_path(name, small, large):
+def test_auto_leaves_small_batches_to_the_fused_path(name, small, large, monkeypatch):
   """Below the measured crossover ``auto`` runs the fused scan; from it on, oneDNN; by name,
-  oneDNN runs at any batch size, with the fused path's numbers."""
+  oneDNN runs at any batch size, with the fused path's numbers (the AVX-512 rule, whatever
+  this machine's CPU)."""
+  monkeypatch.setattr(onednn, "cpu_has_avx512", lambda: True)
   cell, params = _params(name)  # H = 6: the small-hidden thresholds
   worthwhile = cell.kernels[Backend.ONEDNN].worthwhile
   assert not worthwhile(small, H) and worthwhile(large, H)
@@ -267,11 +269,12 @@ def test_auto_leaves_small_batches_to_the_fused_path(name, small, large):
 
 
 @needs_onednn
-def test_auto_steps_aside_for_a_batch_split_over_devices():
+def test_auto_steps_aside_for_a_batch_split_over_devices(monkeypatch):
   """XLA cannot split the FFI call by the batch: under a data-parallel mesh it gathers the
   batch and runs all of it on every device. Traced for a sharded batch (``DataParallel.sharded``,
   as the trainer's steps are), ``auto`` runs the fused path, which XLA partitions; oneDNN by
   name still gives the right numbers there."""
+  monkeypatch.setattr(onednn, "cpu_has_avx512", lambda: True)  # the AVX-512 rule
   from jax.sharding import NamedSharding, PartitionSpec as P  # pylint: disable=g-import-not-at-top
   from seqjax import parallel  # pylint: disable=g-import-not-at-top
   assert len(jax.devices()) >= 2  # tests/conftest.py: 8 host devices
@@ -318,6 +321,32 @@ def test_trainer_says_auto_steps_aside_on_a_data_parallel_mesh():
     assert par.data_size == data
     assert any("runs the fused path on this 2-way data-parallel mesh, not oneDNN" in l
                for l in lines) == said, lines
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru"])
+def test_without_avx512_auto_takes_onednn_only_for_wide_layers(name, monkeypatch):
+  """The AVX2 rule (oneDNN 3.2 measured level with the fused path or slower up to 512 units on
+  an AMD EPYC): PTB small's 20 x 200 LSTM and the GRUs up to 512 units stay on the fused path,
+  the 1024-unit layers go to oneDNN; the CPU's flags pick the rule."""
+  worthwhile = onednn.lstm_worthwhile if name == "lstm" else onednn.gru_worthwhile
+  batch = 20 if name == "lstm" else 32  # PTB small's batch; the GRU's AVX-512 threshold
+  assert worthwhile(batch, 200, avx512=True) and not worthwhile(batch, 200, avx512=False)
+  assert not worthwhile(64, 200, avx512=False) and worthwhile(64, 200, avx512=True)
+  assert worthwhile(16, 1024, avx512=False) and not worthwhile(4, 1024, avx512=False)
+  assert worthwhile(32, 512, avx512=False) == (name == "lstm")
+  for avx512 in (True, False):
+    monkeypatch.setattr(onednn, "cpu_has_avx512", lambda avx512=avx512: avx512)
+    assert worthwhile(batch, 200) == avx512
+
+
+def test_the_cpu_flags_are_read_from_proc_cpuinfo():
+  flags = ""
+  try:
+    with open("/proc/cpuinfo", encoding="utf-8") as f:
+      flags = next((line for line in f if line.startswith("flags")), "")
+  except OSError:
+    pass
+  assert onednn.cpu_has_avx512() == ("avx512f" in flags.split())
 
 
 @needs_onednn
