@@ -321,11 +321,11 @@ def rnn_unsupported(params: Any) -> Optional[str]:
 
 
 @functools.lru_cache(maxsize=None)
-def cpu_has_avx512() -> bool:
+def cpu_has_avx512(cpuinfo: str = "/proc/cpuinfo") -> bool:
   """Whether this CPU has AVX-512 (``avx512f`` among the flags of ``/proc/cpuinfo``; ``False``
-  where that cannot be read)."""
+  where that cannot be read: then ``auto`` follows the rule measured without AVX-512)."""
   try:
-    with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+    with open(cpuinfo, encoding="utf-8", errors="replace") as f:
       for line in f:
         if line.startswith("flags"):
           return "avx512f" in line.split()

@@ -132,6 +132,27 @@ def test_batch_norm_state_resumes_exactly_and_evaluation_uses_it(data_dir, tmp_p
     assert again[k] == pytest.approx(scores[k], rel=1e-6), k
 
 
+@pytest.mark.parametrize("first,then", [("none", "batch"), ("batch", "none")])
+def test_a_workdir_is_not_resumed_with_or_without_batch_norm_it_lacks(data_dir, tmp_path,
+                                                                      first, then):
+  """Switching the encoder's normalisation on resume is refused naming the key, and even with
+  --allow_config_change the checkpoint is refused naming an array it lacks or has in excess
+  (never trained on with fresh or dropped running statistics)."""
+  from seqjax.train.task import InputError  # pylint: disable=g-import-not-at-top
+  c = config(data_dir, "cnn_mlp", num_steps=4, checkpoint_every=4, eval_every=4,
+             test_at_end=False)
+  c.model.norm = first
+  train_and_evaluate(vqa.TASK, c, str(tmp_path), log=lambda _: None)
+  c.model.norm, c.train.num_steps = then, 6
+  with pytest.raises(InputError, match=f"trained with model.norm='{first}', the config now "
+                                       f"says '{then}'"):
+    train_and_evaluate(vqa.TASK, c, str(tmp_path), log=lambda _: None)
+  where = "in this config's model but not in the checkpoint" if then == "batch" else \
+      "in the checkpoint but not in this config's model"
+  with pytest.raises(InputError, match=f"params/encoder/norm_0/bias is {where}"):
+    train_and_evaluate(vqa.TASK, c, str(tmp_path), log=lambda _: None, allow_config_change=True)
+
+
 def test_batch_norm_over_two_devices_is_the_one_device_run(data_dir, tmp_path):
   """Data parallel, the batch's statistics are still the whole batch's (not each device's)."""
   runs = {}

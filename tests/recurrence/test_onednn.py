@@ -339,7 +339,14 @@ def test_without_avx512_auto_takes_onednn_only_for_wide_layers(name, monkeypatch
     assert worthwhile(batch, 200) == avx512
 
 
-def test_the_cpu_flags_are_read_from_proc_cpuinfo():
+def test_the_cpu_flags_are_read_from_proc_cpuinfo(tmp_path):
+  info = tmp_path / "cpuinfo"
+  info.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512bw\n")
+  assert onednn.cpu_has_avx512(str(info))
+  other = tmp_path / "cpuinfo_avx2"  # (a path is read once: the answer is cached)
+  other.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 fma avx512f_like\n")
+  assert not onednn.cpu_has_avx512(str(other))  # the flag itself, not a prefix of another
+  assert not onednn.cpu_has_avx512(str(tmp_path / "missing"))  # unreadable: the AVX2 rule
   flags = ""
   try:
     with open("/proc/cpuinfo", encoding="utf-8") as f:
