@@ -11,8 +11,6 @@ function of the seed the TFDS builder stores), so nothing needs preparing.
 from __future__ import annotations
 
 from absl import flags
-import numpy as np
-
 from experiments import common
 from seqjax.data import clevr
 
@@ -27,34 +25,27 @@ flags.DEFINE_string("save_image", None, "Write image --index alone as a 75x75 PN
                     "its 20 questions with their answers.")
 
 
-def images(dataset: str, split: str, first: int, count: int) -> clevr.Images:
-  sizes = clevr.CONFIGS[dataset]
-  total = getattr(sizes, split)
-  if not 0 <= first or first + count > total:
-    raise ValueError(f"--index={first} with {count} images: the {dataset} {split} split has "
-                     f"{total} images")
-  es = [clevr.example(sizes.seed, clevr.SPLIT_IDS[split], i) for i in range(first, first + count)]
-  stack = lambda k: np.stack([e[k] for e in es])
-  return clevr.Images(images=stack("image"), **{k: stack(k) for k in (
-      "shape", "x", "y", "color", "qtype", "subtype", "template", "answer")})
-
-
 def main(argv):
   del argv
   if not FLAGS.out and not FLAGS.save_image:
     common.fail("give --out=GRID.png, --save_image=IMAGE.png or both")
   if FLAGS.images < 1 or not 1 <= FLAGS.questions <= 20 or 20 % FLAGS.questions:
     common.fail("--images must be >= 1 and --questions one of 1, 2, 4, 5, 10, 20")
+  total = getattr(clevr.CONFIGS[FLAGS.dataset], FLAGS.split)
+  last = FLAGS.index + (FLAGS.images if FLAGS.out else 1)
+  if FLAGS.index < 0 or last > total:
+    common.fail(f"--index={FLAGS.index} with --images={FLAGS.images}: the {FLAGS.dataset} "
+                f"{FLAGS.split} split has {total} images")
   try:
     if FLAGS.save_image:
-      data = images(FLAGS.dataset, FLAGS.split, FLAGS.index, 1)
+      data = clevr.generated(FLAGS.dataset, FLAGS.split, FLAGS.index, 1)
       import matplotlib.image  # pylint: disable=g-import-not-at-top
       matplotlib.image.imsave(FLAGS.save_image, data.images[0])
       for q, a in zip(data.questions(0), data.answer[0]):
         print(f"{clevr.ANSWERS[a]}\t{clevr.question_text(q)}")
       print(f"wrote {FLAGS.save_image}")
     if FLAGS.out:
-      data = images(FLAGS.dataset, FLAGS.split, FLAGS.index, FLAGS.images)
+      data = clevr.generated(FLAGS.dataset, FLAGS.split, FLAGS.index, FLAGS.images)
       clevr.grid_figure(data, list(range(len(data))), FLAGS.out,
                         questions_per_image=FLAGS.questions, first=FLAGS.index,
                         title=f"{FLAGS.dataset} {FLAGS.split}, images {FLAGS.index}-"

@@ -321,6 +321,22 @@ class Images:
             zip(self.color[i], self.qtype[i], self.subtype[i], self.template[i])]
 
 
+def generated(dataset: str, split: str, first: int = 0, count: Optional[int] = None) -> Images:
+  """Images ``first .. first + count - 1`` (default: to the end) of ``split`` of ``dataset``
+  (a ``CONFIGS`` name) drawn straight from the generator, as ``Images``; nothing is read. A
+  ``ValueError`` names a range outside the split."""
+  sizes = CONFIGS[dataset]
+  total = getattr(sizes, split)
+  count = total - first if count is None else count
+  if first < 0 or count < 1 or first + count > total:
+    raise ValueError(f"images {first}..{first + count - 1}: the {dataset} {split} split has "
+                     f"{total} images (0..{total - 1})")
+  es = [example(sizes.seed, SPLIT_IDS[split], i) for i in range(first, first + count)]
+  stack = lambda k: np.stack([e[k] for e in es])
+  return Images(images=stack("image"), **{k: stack(k) for k in (
+      "shape", "x", "y", "color", "qtype", "subtype", "template", "answer")})
+
+
 def load(builder, split: str) -> Images:
   """One split of a prepared ``SeqjaxSortOfClevr``; every stored image and answer is checked
   against the one redrawn or recomputed from the stored objects (a ``ValueError`` naming the

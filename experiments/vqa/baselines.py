@@ -1,0 +1,108 @@
+"""Answerers that need no training, scored per subtype like the models: what a Sort-of-CLEVR
+accuracy must beat to show that a model reads the question.
+
+    python -m experiments.vqa.baselines --split=test
+
+- ``majority``: the most frequent answer of each subtype among the training questions.
+- ``colour_blind``: an oracle that knows every object of the image exactly (shape and position)
+  but not which one has the colour asked about. For each image and subtype it gives the answer
+  most of the six colours would get (ties go to the first answer in ``clevr.ANSWERS``), so it
+  is the best any answerer can do without binding the question's colour to an object. A model
+  scoring near it has learnt the image's statistics (how many squares, which half holds more
+  objects), not the question.
+
+Images are drawn straight from the generator (as ``experiments.vqa.view`` does), so nothing
+needs preparing.
+"""
+
+from __future__ import annotations
+
+import json
+
+from absl import flags
+import numpy as np
+
+from experiments import common
+from seqjax.data import clevr
+
+FLAGS = flags.FLAGS
+flags.DEFINE_enum("dataset", "sort_of_clevr", sorted(clevr.CONFIGS), "Which generated set.")
+flags.DEFINE_enum("split", "test", sorted(clevr.SPLIT_IDS), "The split to score.")
+flags.DEFINE_string("json", None, "Also write the scores to this JSON file.")
+
+NUM_SUBTYPES = len(clevr.SUBTYPE_NAMES)
+
+
+def subtype_index(q: clevr.Question) -> int:
+  """The question's column in ``clevr.SUBTYPE_NAMES``."""
+  return q.qtype * 3 + q.subtype
+
+
+def all_answers(scene: clevr.Scene) -> np.ndarray:
+  """``[6 colours, 6 subtypes]``: the answer to every question one can ask about ``scene``."""
+  return np.array([[clevr.answer(scene, clevr.Question(c, t, s, 0))
+                    for t in (clevr.NONREL, clevr.REL) for s in range(3)]
+                   for c in range(clevr.NUM_OBJECTS)], np.int64)
+
+
+def colour_blind_answers(scene: clevr.Scene) -> np.ndarray:
+  """``[6 subtypes]``: per subtype, the answer that most colours would get in ``scene``."""
+  table = all_answers(scene)
+  return np.array([np.bincount(table[:, k], minlength=len(clevr.ANSWERS)).argmax()
+                   for k in range(NUM_SUBTYPES)], np.int64)
+
+
+def majority_answers(data: clevr.Images) -> np.ndarray:
+  """``[6 subtypes]``: the most frequent answer of each subtype among ``data``'s questions."""
+  st = data.qtype * 3 + data.subtype
+  return np.array([np.bincount(data.answer[st == k], minlength=len(clevr.ANSWERS)).argmax()
+                   for k in range(NUM_SUBTYPES)], np.int64)
+
+
+def score(data: clevr.Images, answers_of) -> dict:
+  """Accuracy overall, non-relational, relational and per subtype (``acc_<subtype>``, as the
+  trainer names them) of ``answers_of(i) -> [6 subtypes]`` over every question of ``data``."""
+  right = np.zeros(NUM_SUBTYPES)
+  total = np.zeros(NUM_SUBTYPES)
+  for i in range(len(data)):
+    guess = answers_of(i)
+    for j, q in enumerate(data.questions(i)):
+      k = subtype_index(q)
+      total[k] += 1
+      right[k] += guess[k] == data.answer[i, j]
+  out = {"accuracy": right.sum() / total.sum(),
+         "non_relational": right[:3].sum() / total[:3].sum(),
+         "relational": right[3:].sum() / total[3:].sum()}
+  for k, name in enumerate(clevr.SUBTYPE_NAMES):
+    out["acc_" + name.split("/")[1]] = right[k] / total[k] if total[k] else float("nan")
+  return {k: float(v) for k, v in out.items()}
+
+
+def baselines(dataset: str, split: str) -> dict:
+  """``{"majority": scores, "colour_blind": scores}`` on ``split`` of ``dataset``."""
+  train = clevr.generated(dataset, "train")
+  data = train if split == "train" else clevr.generated(dataset, split)
+  majority = majority_answers(train)
+  return {"majority": score(data, lambda i: majority),
+          "colour_blind": score(data, lambda i: colour_blind_answers(data.scene(i)))}
+
+
+def main(argv):
+  del argv
+  try:
+    result = baselines(FLAGS.dataset, FLAGS.split)
+    names = ["accuracy", "non_relational", "relational"] + [
+        "acc_" + n.split("/")[1] for n in clevr.SUBTYPE_NAMES]
+    print(f"{FLAGS.dataset} {FLAGS.split}: " + " ".join(names))
+    for which, s in result.items():
+      print(f"{which:13s}" + " ".join(f"{100 * s[n]:.1f}" for n in names))
+    if FLAGS.json:
+      with open(FLAGS.json, "w") as f:
+        json.dump({"dataset": FLAGS.dataset, "split": FLAGS.split, **result}, f, indent=1)
+      print(f"wrote {FLAGS.json}")
+  except (ValueError, OSError) as e:
+    common.fail(common.one_line(e))
+
+
+if __name__ == "__main__":
+  common.run(main)
