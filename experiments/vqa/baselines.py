@@ -78,6 +78,12 @@ def score(data: clevr.Images, answers_of) -> dict:
   return {k: float(v) for k, v in out.items()}
 
 
+def colour_blind_scores(dataset: str, split: str) -> dict:
+  """The colour-blind oracle's scores on ``split`` of ``dataset`` (the split alone is drawn)."""
+  data = clevr.generated(dataset, split)
+  return score(data, lambda i: colour_blind_answers(data.scene(i)))
+
+
 def baselines(dataset: str, split: str) -> dict:
   """``{"majority": scores, "colour_blind": scores}`` on ``split`` of ``dataset``."""
   train = clevr.generated(dataset, "train")

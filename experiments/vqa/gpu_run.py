@@ -177,6 +177,12 @@ def results_md(env: dict, prep_s: float, rows: list[dict], args) -> str:
         + (f"{100 * best:.1f}%" if best is not None else "-") + f" | {pct('accuracy')} | "
         f"{pct('relational')} | {pct('non_relational')} | "
         + " | ".join(pct(f"acc_{s}") for s in SUBTYPES) + " |")
+  blind = getattr(args, "blind", None)
+  if blind:
+    cells = (["colour-blind oracle (no training; `experiments.vqa.baselines`)", "", "", "", ""]
+             + [f"{100 * blind[k]:.1f}%" for k in ("accuracy", "relational", "non_relational")]
+             + [f"{100 * blind['acc_' + s]:.1f}%" for s in SUBTYPES])
+    lines.append("| " + " | ".join(cells) + " |")
   lines += ["", "## Targets", ""]
   by = {row["model"]: _test_scores(row) for row in rows}
   rn = by.get("rn", {})
@@ -239,6 +245,8 @@ def main(argv=None) -> int:
   data_dir = os.path.join(args.work, "tfds")
   prep_s = _prepare(data_name, data_dir)
   print(f"prepared {data_name} in {prep_s:.0f} s", flush=True)
+  from experiments.vqa import baselines  # pylint: disable=g-import-not-at-top
+  args.blind = baselines.colour_blind_scores(data_name, "test")
   rows = []
   for model in models:
     rows.append(run_model(model, args, data_name, data_dir))

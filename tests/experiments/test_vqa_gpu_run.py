@@ -11,6 +11,8 @@ import sys
 
 import pytest
 
+from experiments.vqa import baselines
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
@@ -42,6 +44,9 @@ def test_the_dry_run_stops_the_rn_by_its_budget_and_scores_both(tmp_path):
   assert "| rn | " in results and "| cnn_mlp | " in results
   assert f"- rn: stopped by its budget at step {rn['steps']}" in results
   assert "RN >= 94% relational and non-relational:" in results
+  blind = baselines.colour_blind_scores("sort_of_clevr_tiny", "test")
+  assert (f"| colour-blind oracle (no training; `experiments.vqa.baselines`) |  |  |  |  | "
+          f"{100 * blind['accuracy']:.1f}% | {100 * blind['relational']:.1f}% |") in results
   scored = json.loads((out / "rn" / "eval_best.json").read_text())
   assert f"| rn | {rn['steps']} |" in results and f"{100 * scored['test']['accuracy']:.1f}%" \
       in results.split("| rn |")[1].split("\n")[0]  # the test split's accuracy, not validation's
@@ -63,3 +68,19 @@ def test_without_dry_run_a_cpu_is_refused(tmp_path):
   assert proc.returncode == 2 and "--models: unknown ['bn']" in proc.stderr
   proc = run_script(tmp_path / "out", tmp_path / "work", "--dry-run", "--norm", "group")
   assert proc.returncode == 2 and "--norm='group': choose from ['none', 'batch']" in proc.stderr
+
+
+def test_results_md_puts_the_colour_blind_oracle_beside_the_models():
+  from experiments.vqa import gpu_run  # pylint: disable=g-import-not-at-top
+  blind = {"accuracy": 0.697, "relational": 0.765, "non_relational": 0.629,
+           **{f"acc_{s}": 0.5 + k / 100 for k, s in enumerate(gpu_run.SUBTYPES)}}
+  args = type("Args", (), {"dry_run": False, "norm": "batch", "blind": blind})()
+  env = {"gpu": "H200", "versions": {"jax": "0.x"}, "jax_backend": "gpu", "commit": "abc"}
+  md = gpu_run.results_md(env, 20.0, [], args)
+  row = [line for line in md.splitlines() if line.startswith("| colour-blind oracle")][0]
+  header = [line for line in md.splitlines() if line.startswith("| model |")][0]
+  assert row.count("|") == header.count("|")
+  cells = [c.strip() for c in row.strip("|").split("|")]
+  assert cells[5:8] == ["69.7%", "76.5%", "62.9%"] and cells[8:] == [
+      "50.0%", "51.0%", "52.0%", "53.0%", "54.0%", "55.0%"]
+  assert "Encoder normalisation: batch." in md and "- RN >= 94%: not measured" in md
