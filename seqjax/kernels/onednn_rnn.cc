@@ -19,7 +19,12 @@
 // The workspace's byte size comes from seqjax_onednn_rnn_workspace_bytes (called at trace time);
 // each handler checks every buffer's size against the primitive before touching it and returns
 // an FFI error rather than reading past a buffer. Scratchpads are the caller's
-// (scratchpad_mode::user), one per thread, so concurrent calls from XLA's threads never share one.
+// (scratchpad_mode::user), one per thread, so concurrent calls never share one.
+//
+// Every primitive runs on one thread of the extension's own (`Executor`), whichever XLA thread
+// calls the handler: see `Executor` for why. SEQJAX_ONEDNN_CALLER_THREAD=1 in the environment
+// runs them on the calling thread instead (the behaviour before, kept for comparison).
+#include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -28,8 +33,13 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <deque>
+#include <functional>
+#include <thread>
 #include <tuple>
 #include <unordered_map>
+
+#include <unistd.h>
 
 #include "oneapi/dnnl/dnnl.hpp"
 #include "xla/ffi/api/ffi.h"
@@ -172,8 +182,8 @@ Bwd* GetBwd(const Key& k) {
 
 // Per-thread buffers, grown as needed and kept: the scratchpad, the weights in the primitive's
 // layout and the weight gradients before they go back to ldigo. Fresh multi-megabyte
-// allocations per call would cost their page faults on every call. XLA runs one handler per
-// thread at a time, so a thread's buffers are never shared by two running primitives.
+// allocations per call would cost their page faults on every call. A thread runs one primitive
+// at a time, so its buffers are never shared by two running primitives.
 enum Slot { kScratch, kWeightsLayer, kWeightsIter, kDiffWeightsLayer, kDiffWeightsIter, kSlots };
 
 memory ThreadBuffer(Slot slot, const memory::desc& desc) {
@@ -238,16 +248,104 @@ ffi::Error CheckInputs(const Key& k, ffi::Buffer<ffi::F32>& h0, ffi::Buffer<ffi:
   return ffi::Error::Success();
 }
 
-// Runs a handler's body, turning oneDNN's exceptions and allocation failures into FFI errors.
+// One thread that runs every oneDNN primitive of the process. oneDNN's CPU runtime here is GNU
+// OpenMP, which gives each thread that opens a parallel region a pool of workers of its own.
+// XLA calls a handler from whichever of its threads is free, so a process used to collect one
+// pool per calling thread; libgomp then counts more threads than CPUs and cuts its spin-wait
+// to 100 iterations, so between oneDNN's many short parallel regions (a few per time step) the
+// workers went to sleep and each wake-up was a futex round trip: on 2 cores the RNN kept only
+// 1.1-1.5 of them busy. Calls queue here, run one at a time (each uses every core), and the
+// caller waits for its result. A forked child makes its own (the parent's thread is not
+// copied by fork); the parent's is left alone.
+class Executor {
+ public:
+  static Executor& Get() {
+    static std::mutex mu;
+    static Executor* current = nullptr;
+    std::lock_guard<std::mutex> lock(mu);
+    if (current == nullptr || current->pid_ != getpid()) current = new Executor();
+    return *current;
+  }
+
+  ffi::Error Run(const std::function<ffi::Error()>& body) {
+    if (std::this_thread::get_id() == id_) return body();
+    Task task{&body};
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      queue_.push_back(&task);
+    }
+    cv_.notify_one();
+    std::unique_lock<std::mutex> lock(task.mu);
+    task.cv.wait(lock, [&] { return task.done; });
+    return task.result;
+  }
+
+ private:
+  struct Task {
+    const std::function<ffi::Error()>* body;
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    ffi::Error result;
+  };
+
+  Executor() : pid_(getpid()) {
+    std::thread worker([this] { Loop(); });
+    id_ = worker.get_id();
+    worker.detach();  // lives as long as the process; never destroyed
+  }
+
+  void Loop() {
+    for (;;) {
+      Task* task;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return !queue_.empty(); });
+        task = queue_.front();
+        queue_.pop_front();
+      }
+      ffi::Error result = (*task->body)();
+      {
+        std::lock_guard<std::mutex> lock(task->mu);
+        task->result = std::move(result);
+        task->done = true;
+      }
+      task->cv.notify_one();
+    }
+  }
+
+  pid_t pid_;
+  std::thread::id id_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Task*> queue_;
+};
+
+bool OnCallerThread() {
+  static const bool caller = [] {
+    const char* v = std::getenv("SEQJAX_ONEDNN_CALLER_THREAD");
+    return v != nullptr && std::string(v) == "1";
+  }();
+  return caller;
+}
+
+// Runs a handler's body on the executor's thread (or the caller's, see above), turning oneDNN's
+// exceptions and allocation failures into FFI errors.
 template <class Body>
 ffi::Error Guarded(Body body) {
-  try {
-    return body();
-  } catch (const dnnl::error& e) {
-    return ffi::Error(ffi::ErrorCode::kInternal, std::string("oneDNN: ") + e.what());
-  } catch (const std::bad_alloc&) {
-    return ffi::Error(ffi::ErrorCode::kResourceExhausted, "seqjax oneDNN RNN: out of memory");
-  }
+  std::function<ffi::Error()> run = [&]() -> ffi::Error {
+    try {
+      return body();
+    } catch (const dnnl::error& e) {
+      return ffi::Error(ffi::ErrorCode::kInternal, std::string("oneDNN: ") + e.what());
+    } catch (const std::bad_alloc&) {
+      return ffi::Error(ffi::ErrorCode::kResourceExhausted, "seqjax oneDNN RNN: out of memory");
+    } catch (const std::exception& e) {
+      return ffi::Error(ffi::ErrorCode::kInternal, std::string("seqjax oneDNN RNN: ") + e.what());
+    }
+  };
+  if (OnCallerThread()) return run();
+  return Executor::Get().Run(run);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@ cache on disk (the trainers end to end: ``tests/experiments/test_onednn_trainers
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import subprocess
@@ -417,6 +418,45 @@ def test_many_shapes_and_programs_interleaved_in_one_process():
     for (got, _), want in zip(outs, expected):
       for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+ONE_POOL_SCRIPT = """
+import json, os
+import numpy as np, jax, jax.numpy as jnp
+from seqjax.cells import lstm
+from seqjax.recurrence import init_stack, stack
+threads = lambda: len(os.listdir("/proc/self/task"))
+params = init_stack(lstm.CELL, jax.random.PRNGKey(0), 16, 32, 2, bidirectional=True)
+xs = jnp.asarray(np.random.default_rng(0).normal(size=(8, 20, 16)).astype(np.float32))
+grad = jax.jit(jax.grad(lambda p, x: jnp.sum(
+    stack(lstm.CELL, p, x, deterministic=True, backend="onednn")[0] ** 2)))
+jax.block_until_ready(grad(params, xs))
+after_one = threads()
+for _ in range(30):
+  out = jax.block_until_ready(grad(params, xs))
+print(json.dumps({"after_one": after_one, "after_many": threads(),
+                  "grads": [np.asarray(l).ravel()[:50].tolist() for l in jax.tree.leaves(out)]}))
+"""
+
+
+@needs_onednn
+def test_every_primitive_runs_on_one_thread_so_openmp_keeps_one_pool():
+  """GNU OpenMP gives each thread that opens a parallel region its own pool of workers; XLA
+  calls handlers from any of its threads, so without the extension's one executor thread a
+  process collected a pool per calling thread (and libgomp, seeing more threads than CPUs,
+  let its workers sleep between oneDNN's short parallel regions). A 2-layer bidirectional
+  stack's 8 primitives a step, 31 steps: no thread is created after the first step, and the
+  gradients equal those computed on XLA's calling threads (SEQJAX_ONEDNN_CALLER_THREAD=1)."""
+  def run(**env):
+    proc = subprocess.run([sys.executable, "-c", ONE_POOL_SCRIPT], capture_output=True,
+                          text=True, cwd=REPO, env={**os.environ, **env}, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+  ours = run()
+  assert ours["after_many"] == ours["after_one"], ours
+  theirs = run(SEQJAX_ONEDNN_CALLER_THREAD="1")
+  for a, b in zip(ours["grads"], theirs["grads"]):
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
 
 def functools_partial(f, **kw):
