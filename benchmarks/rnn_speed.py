@@ -20,6 +20,8 @@ Cases (single layer, float32, batch-major, zero initial state): training step = 
   RNN primitives (``seqjax.recurrence.onednn``) where ``.[cpu-kernels]`` is installed, else the
   fused kernel of ``seqjax.recurrence.fused``); the setup line says which.
 - ``seqjax-fused``: ``backend="fused"`` (the hand-written backward over XLA's ops).
+- ``seqjax-onednn`` (CPU): ``backend="onednn"`` whatever ``auto`` would choose (skipped, with
+  the reason, where ``.[cpu-kernels]`` is not built).
 - ``seqjax-scan``: the same with ``backend="scan"`` (autodiff through ``lax.scan``).
 - ``seqjax-bf16``: ``compute_dtype=bfloat16`` (bf16 matmul operands, float32 accumulation).
 - ``flax``: ``flax.linen.RNN(OptimizedLSTMCell)`` / ``RNN(GRUCell)``.
@@ -163,7 +165,7 @@ def jax_builders(device: str = "cpu", tiny: bool = False):
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   from seqjax.cells import gru, lstm  # pylint: disable=g-import-not-at-top
   from seqjax.recurrence import (UnrollOptions, choose_backend, cudnn,  # pylint: disable=g-import-not-at-top
-                                 unroll)
+                                 onednn, unroll)
   vocab = TINY_VOCAB if tiny else PTB_VOCAB
   if device == "gpu" and not tiny and jax.default_backend() != "gpu":
     raise RuntimeError(f"--device gpu: JAX's backend is {jax.default_backend()!r}, not a GPU")
@@ -173,6 +175,8 @@ def jax_builders(device: str = "cpu", tiny: bool = False):
 
   def seqjax_item(cell_name, mode, shape, **kw):
     def build():
+      if kw.get("backend") == "onednn" and not onednn.available():
+        raise Skip(f"the oneDNN back end is not built: {onednn.unavailable_reason()}")
       cell = lstm.CELL if cell_name == "lstm" else gru.CELL
       params = cell.init(jax.random.PRNGKey(0), shape[2], shape[3])
       x = jnp.asarray(_inputs(shape))
@@ -216,6 +220,8 @@ def jax_builders(device: str = "cpu", tiny: bool = False):
     hidden = shape[3]
 
     def build():
+      if kw.get("backend") == "onednn" and not onednn.available():
+        raise Skip(f"the oneDNN back end is not built: {onednn.unavailable_reason()}")
       if kw.get("backend") == "cudnn" and not cudnn.available():
         raise Skip(f"the cuDNN kernel needs a GPU backend (JAX's is {jax.default_backend()!r})")
       import ml_collections  # pylint: disable=g-import-not-at-top
@@ -260,6 +266,8 @@ def jax_builders(device: str = "cpu", tiny: bool = False):
       items[f"{case}:seqjax-scan"] = ptb_item(shape, backend="scan")
       if device == "gpu":
         items[f"{case}:seqjax-cudnn"] = ptb_item(shape, backend="cudnn")
+      else:
+        items[f"{case}:seqjax-onednn"] = ptb_item(shape, backend="onednn")
       continue
     items[f"{case}:seqjax"] = seqjax_item(cell, mode, shape)
     items[f"{case}:seqjax-fused"] = seqjax_item(cell, mode, shape, backend="fused")
@@ -270,6 +278,7 @@ def jax_builders(device: str = "cpu", tiny: bool = False):
       if cell == "lstm":
         items[f"{case}:seqjax-cudnn"] = cudnn_item(mode, shape)
     else:
+      items[f"{case}:seqjax-onednn"] = seqjax_item(cell, mode, shape, backend="onednn")
       items[f"{case}:flax"] = flax_item(cell, mode, shape)
   return items
 
