@@ -320,46 +320,22 @@ def rnn_unsupported(params: Any) -> Optional[str]:
   return _float32(params)
 
 
-@functools.lru_cache(maxsize=None)
-def cpu_has_avx512(cpuinfo: str = "/proc/cpuinfo") -> bool:
-  """Whether this CPU has AVX-512 (``avx512f`` among the flags of ``/proc/cpuinfo``; ``False``
-  where that cannot be read: then ``auto`` follows the rule measured without AVX-512)."""
-  try:
-    with open(cpuinfo, encoding="utf-8", errors="replace") as f:
-      for line in f:
-        if line.startswith("flags"):
-          return "avx512f" in line.split()
-  except OSError:
-    pass
-  return False
-
-
 # Where ``backend="auto"`` takes oneDNN (``Kernel.worthwhile``): below these sizes the fused
 # scan (the plain scan for the Elman RNN) trained faster. Measured with
 # ``benchmarks/onednn_crossover.py`` (forward + backward, both in one process;
-# benchmarks/README.md, "Small batches"): on a 2-core Xeon with AVX-512 the oneDNN primitives
-# pay a fixed cost per time step (OpenMP fork and join on work of a few microseconds), which
-# the fused path does not; on a 2-core AMD EPYC with AVX2 only, oneDNN 3.2's primitives were
-# level with the fused path or slower up to 512 units and ahead only for wide layers.
-def lstm_worthwhile(batch: int, hidden: int, avx512: Optional[bool] = None) -> bool:
-  """With AVX-512 (``avx512=None``: this CPU's, ``cpu_has_avx512``), oneDNN's LSTM for
-  ``batch >= 8``, or ``>= 4`` at ``hidden >= 256``; without, for ``hidden >= 1024`` from 8
-  sequences and ``hidden >= 512`` from 32."""
-  if avx512 is None:
-    avx512 = cpu_has_avx512()
-  if avx512:
-    return batch >= 8 or (batch >= 4 and hidden >= 256)
-  return (hidden >= 1024 and batch >= 8) or (hidden >= 512 and batch >= 32)
+# benchmarks/README.md, "Small batches") on a 2-core Xeon with AVX-512, where the primitives pay
+# a fixed cost per time step (OpenMP fork and join on work of a few microseconds) that the fused
+# path does not. On a 2-core AMD EPYC (AVX2 only) the same sweep, once every primitive ran on
+# the extension's one thread (commit b5cb596), agreed: the LSTM faster on oneDNN from 4
+# sequences at every width, the GRU level or faster inside this rule.
+def lstm_worthwhile(batch: int, hidden: int) -> bool:
+  """oneDNN's LSTM for ``batch >= 8``, or ``>= 4`` at ``hidden >= 256``."""
+  return batch >= 8 or (batch >= 4 and hidden >= 256)
 
 
-def gru_worthwhile(batch: int, hidden: int, avx512: Optional[bool] = None) -> bool:
-  """With AVX-512, oneDNN's GRU for ``batch >= 32``, or ``>= 16`` at ``hidden >= 512``;
-  without, for ``hidden >= 1024`` from 16 sequences."""
-  if avx512 is None:
-    avx512 = cpu_has_avx512()
-  if avx512:
-    return batch >= 32 or (batch >= 16 and hidden >= 512)
-  return hidden >= 1024 and batch >= 16
+def gru_worthwhile(batch: int, hidden: int) -> bool:
+  """oneDNN's GRU for ``batch >= 32``, or ``>= 16`` at ``hidden >= 512``."""
+  return batch >= 32 or (batch >= 16 and hidden >= 512)
 
 
 def rnn_worthwhile(batch: int, hidden: int) -> bool:

@@ -247,11 +247,9 @@ def _ffi_calls(fn, *args):
 
 @needs_onednn
 @pytest.mark.parametrize("name,small,large", [("lstm", 4, 8), ("gru", 16, 32)])
-def test_auto_leaves_small_batches_to_the_fused_path(name, small, large, monkeypatch):
+def test_auto_leaves_small_batches_to_the_fused_path(name, small, large):
   """Below the measured crossover ``auto`` runs the fused scan; from it on, oneDNN; by name,
-  oneDNN runs at any batch size, with the fused path's numbers (the AVX-512 rule, whatever
-  this machine's CPU)."""
-  monkeypatch.setattr(onednn, "cpu_has_avx512", lambda: True)
+  oneDNN runs at any batch size, with the fused path's numbers."""
   cell, params = _params(name)  # H = 6: the small-hidden thresholds
   worthwhile = cell.kernels[Backend.ONEDNN].worthwhile
   assert not worthwhile(small, H) and worthwhile(large, H)
@@ -275,7 +273,6 @@ def test_auto_steps_aside_for_a_batch_split_over_devices(monkeypatch):
   batch and runs all of it on every device. Traced for a sharded batch (``DataParallel.sharded``,
   as the trainer's steps are), ``auto`` runs the fused path, which XLA partitions; oneDNN by
   name still gives the right numbers there."""
-  monkeypatch.setattr(onednn, "cpu_has_avx512", lambda: True)  # the AVX-512 rule
   from jax.sharding import NamedSharding, PartitionSpec as P  # pylint: disable=g-import-not-at-top
   from seqjax import parallel  # pylint: disable=g-import-not-at-top
   assert len(jax.devices()) >= 2  # tests/conftest.py: 8 host devices
@@ -325,39 +322,18 @@ def test_trainer_says_auto_steps_aside_on_a_data_parallel_mesh():
 
 
 @pytest.mark.parametrize("name", ["lstm", "gru"])
-def test_without_avx512_auto_takes_onednn_only_for_wide_layers(name, monkeypatch):
-  """The AVX2 rule (oneDNN 3.2 measured level with the fused path or slower up to 512 units on
-  an AMD EPYC): PTB small's 20 x 200 LSTM and the GRUs up to 512 units stay on the fused path,
-  the 1024-unit layers go to oneDNN; the CPU's flags pick the rule."""
+def test_auto_takes_onednn_at_the_benchmark_shapes_and_not_at_batch_one(name):
+  """The rule (one for every CPU since the primitives run on one thread): every training shape
+  of ``benchmarks/rnn_speed.py`` and PTB small's 20 x 200 LSTM on oneDNN, batch 1 on the fused
+  path."""
   worthwhile = onednn.lstm_worthwhile if name == "lstm" else onednn.gru_worthwhile
-  batch = 20 if name == "lstm" else 32  # PTB small's batch; the GRU's AVX-512 threshold
-  assert worthwhile(batch, 200, avx512=True) and not worthwhile(batch, 200, avx512=False)
-  assert not worthwhile(64, 200, avx512=False) and worthwhile(64, 200, avx512=True)
-  assert worthwhile(16, 1024, avx512=False) and not worthwhile(4, 1024, avx512=False)
-  assert worthwhile(32, 512, avx512=False) == (name == "lstm")
-  for avx512 in (True, False):
-    monkeypatch.setattr(onednn, "cpu_has_avx512", lambda avx512=avx512: avx512)
-    assert worthwhile(batch, 200) == avx512
+  for batch, hidden in ((64, 200), (32, 512), (16, 1024)):
+    assert worthwhile(batch, hidden), (batch, hidden)
+  assert worthwhile(20, 200) == (name == "lstm")
+  for hidden in (128, 512, 1024):
+    assert not worthwhile(1, hidden)
 
 
-def test_the_cpu_flags_are_read_from_proc_cpuinfo(tmp_path):
-  info = tmp_path / "cpuinfo"
-  info.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512bw\n")
-  assert onednn.cpu_has_avx512(str(info))
-  other = tmp_path / "cpuinfo_avx2"  # (a path is read once: the answer is cached)
-  other.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 fma avx512f_like\n")
-  assert not onednn.cpu_has_avx512(str(other))  # the flag itself, not a prefix of another
-  assert not onednn.cpu_has_avx512(str(tmp_path / "missing"))  # unreadable: the AVX2 rule
-  flags = ""
-  try:
-    with open("/proc/cpuinfo", encoding="utf-8") as f:
-      flags = next((line for line in f if line.startswith("flags")), "")
-  except OSError:
-    pass
-  assert onednn.cpu_has_avx512() == ("avx512f" in flags.split())
-
-
-@needs_onednn
 def test_elman_rnn_on_onednn_only_from_256_units():
   rnn = simple.CELL.kernels[Backend.ONEDNN].worthwhile
   assert not rnn(64, 128) and rnn(1, 256)
