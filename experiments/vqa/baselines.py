@@ -26,9 +26,14 @@ from experiments import common
 from seqjax.data import clevr
 
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("dataset", "sort_of_clevr", sorted(clevr.CONFIGS), "Which generated set.")
-flags.DEFINE_enum("split", "test", sorted(clevr.SPLIT_IDS), "The split to score.")
-flags.DEFINE_string("json", None, "Also write the scores to this JSON file.")
+
+
+def define_flags() -> None:
+  """The CLI's flags, defined only when it runs (importing the functions below defines none, so
+  they can be used beside other absl programs' flags)."""
+  flags.DEFINE_enum("dataset", "sort_of_clevr", sorted(clevr.CONFIGS), "Which generated set.")
+  flags.DEFINE_enum("split", "test", sorted(clevr.SPLIT_IDS), "The split to score.")
+  flags.DEFINE_string("json", None, "Also write the scores to this JSON file.")
 
 NUM_SUBTYPES = len(clevr.SUBTYPE_NAMES)
 
@@ -111,4 +116,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   common.run(main)

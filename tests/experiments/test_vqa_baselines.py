@@ -71,6 +71,13 @@ def test_cli_prints_and_writes_both_baselines(tmp_path):
   assert f"{100 * saved['colour_blind']['accuracy']:.1f}" == lines[2].split()[1]
 
 
+def test_importing_the_functions_defines_no_flag():
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  for name in ("dataset", "split", "json"):  # other modules of the suite may define these
+    assert name not in flags.FLAGS or flags.FLAGS.find_module_defining_flag(name) != \
+        baselines.__name__, name
+
+
 def test_cli_errors_are_one_line(tmp_path):
   assert_one_line_error("experiments.vqa.baselines", ["--split=dev"], "--split")
   assert_one_line_error("experiments.vqa.baselines",
