@@ -326,8 +326,9 @@ def rnn_unsupported(params: Any) -> Optional[str]:
 # benchmarks/README.md, "Small batches") on a 2-core Xeon with AVX-512, where the primitives pay
 # a fixed cost per time step (OpenMP fork and join on work of a few microseconds) that the fused
 # path does not. On a 2-core AMD EPYC (AVX2 only) the same sweep, once every primitive ran on
-# the extension's one thread (commit b5cb596), agreed: the LSTM faster on oneDNN from 4
-# sequences at every width, the GRU level or faster inside this rule.
+# the extension's one thread (commit b5cb596), had the LSTM faster on oneDNN in every cell from
+# 4 sequences; its GRU cells scattered around 1 (0.44-1.58, five of the ten inside this rule
+# below 1), while benchmarks/rnn_speed.py's three GRU shapes ran 1.2-1.5x faster on oneDNN.
 def lstm_worthwhile(batch: int, hidden: int) -> bool:
   """oneDNN's LSTM for ``batch >= 8``, or ``>= 4`` at ``hidden >= 256``."""
   return batch >= 8 or (batch >= 4 and hidden >= 256)

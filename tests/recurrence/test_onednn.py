@@ -334,6 +334,7 @@ def test_auto_takes_onednn_at_the_benchmark_shapes_and_not_at_batch_one(name):
     assert not worthwhile(1, hidden)
 
 
+@needs_onednn
 def test_elman_rnn_on_onednn_only_from_256_units():
   rnn = simple.CELL.kernels[Backend.ONEDNN].worthwhile
   assert not rnn(64, 128) and rnn(1, 256)
@@ -433,6 +434,24 @@ def test_every_primitive_runs_on_one_thread_so_openmp_keeps_one_pool():
   theirs = run(SEQJAX_ONEDNN_CALLER_THREAD="1")
   for a, b in zip(ours["grads"], theirs["grads"]):
     np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+@needs_onednn
+def test_an_error_inside_the_executor_reaches_the_caller_and_the_next_call_runs(monkeypatch):
+  """Fault injected: a workspace one byte long for a training forward. The handler's check,
+  which runs on the executor's thread, comes back to the calling thread as an error naming
+  the workspace (not a hang, not a crash), and the executor still runs the next call."""
+  cell, params = _params("lstm")
+  xs = jnp.asarray(np.random.default_rng(5).normal(size=(3, 11, I)).astype(np.float32))
+  loss = lambda p, x: jnp.sum(unroll(cell, p, x, backend="onednn")[0])
+  monkeypatch.setattr(onednn, "_workspace_bytes", lambda *a: 1)
+  with pytest.raises(Exception, match="workspace buffer smaller than the primitive needs"):
+    jax.block_until_ready(jax.grad(loss)(params, xs))
+  monkeypatch.undo()
+  got = jax.grad(loss)(params, xs)
+  want = jax.grad(lambda p, x: jnp.sum(unroll(cell, p, x, backend="scan")[0]))(params, xs)
+  for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
 def functools_partial(f, **kw):
