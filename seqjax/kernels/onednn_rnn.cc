@@ -255,8 +255,8 @@ ffi::Error CheckInputs(const Key& k, ffi::Buffer<ffi::F32>& h0, ffi::Buffer<ffi:
 // to 100 iterations, so between oneDNN's many short parallel regions (a few per time step) the
 // workers went to sleep and each wake-up was a futex round trip: on 2 cores the RNN kept only
 // 1.1-1.5 of them busy. Calls queue here, run one at a time (each uses every core), and the
-// caller waits for its result. A forked child makes its own (the parent's thread is not
-// copied by fork); the parent's is left alone.
+// caller waits for its result. Defensive, not tested (JAX itself does not support fork): a
+// forked child, which fork gave no copy of the thread, makes its own rather than wait forever.
 class Executor {
  public:
   static Executor& Get() {
