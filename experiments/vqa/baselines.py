@@ -23,6 +23,7 @@ from absl import flags
 import numpy as np
 
 from experiments import common
+from experiments.vqa.task import metric_name
 from seqjax.data import clevr
 
 FLAGS = flags.FLAGS
@@ -36,11 +37,6 @@ def define_flags() -> None:
   flags.DEFINE_string("json", None, "Also write the scores to this JSON file.")
 
 NUM_SUBTYPES = len(clevr.SUBTYPE_NAMES)
-
-
-def subtype_index(q: clevr.Question) -> int:
-  """The question's column in ``clevr.SUBTYPE_NAMES``."""
-  return q.qtype * 3 + q.subtype
 
 
 def all_answers(scene: clevr.Scene) -> np.ndarray:
@@ -59,7 +55,7 @@ def colour_blind_answers(scene: clevr.Scene) -> np.ndarray:
 
 def majority_answers(data: clevr.Images) -> np.ndarray:
   """``[6 subtypes]``: the most frequent answer of each subtype among ``data``'s questions."""
-  st = data.qtype * 3 + data.subtype
+  st = 3 * data.qtype + data.subtype  # Question.kind, over arrays
   return np.array([np.bincount(data.answer[st == k], minlength=len(clevr.ANSWERS)).argmax()
                    for k in range(NUM_SUBTYPES)], np.int64)
 
@@ -72,14 +68,14 @@ def score(data: clevr.Images, answers_of) -> dict:
   for i in range(len(data)):
     guess = answers_of(i)
     for j, q in enumerate(data.questions(i)):
-      k = subtype_index(q)
+      k = q.kind
       total[k] += 1
       right[k] += guess[k] == data.answer[i, j]
   out = {"accuracy": right.sum() / total.sum(),
          "non_relational": right[:3].sum() / total[:3].sum(),
          "relational": right[3:].sum() / total[3:].sum()}
-  for k, name in enumerate(clevr.SUBTYPE_NAMES):
-    out["acc_" + name.split("/")[1]] = right[k] / total[k] if total[k] else float("nan")
+  for k in range(NUM_SUBTYPES):
+    out[metric_name(k)] = right[k] / total[k] if total[k] else float("nan")
   return {k: float(v) for k, v in out.items()}
 
 
@@ -103,7 +99,7 @@ def main(argv):
   try:
     result = baselines(FLAGS.dataset, FLAGS.split)
     names = ["accuracy", "non_relational", "relational"] + [
-        "acc_" + n.split("/")[1] for n in clevr.SUBTYPE_NAMES]
+        metric_name(k) for k in range(NUM_SUBTYPES)]
     print(f"{FLAGS.dataset} {FLAGS.split}: " + " ".join(names))
     for which, s in result.items():
       print(f"{which:13s}" + " ".join(f"{100 * s[n]:.1f}" for n in names))
