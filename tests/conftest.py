@@ -9,6 +9,7 @@ if _flag not in os.environ.get("XLA_FLAGS", ""):
   os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + _flag).strip()
 
 import gc  # noqa: E402
+import re  # noqa: E402
 
 import jax  # noqa: E402
 
@@ -120,3 +121,35 @@ def assert_one_line_error(module: str, args, message: str) -> None:
   assert proc.returncode == 2, proc.stderr
   lines = proc.stderr.strip().splitlines()
   assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], proc.stderr
+
+
+SLOW_LIST = REPO / "tests" / "slow.txt"  # $SEQJAX_SLOW_LIST replaces it (tests/test_slowlist.py)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+  """Marks ``slow`` every test listed in ``tests/slow.txt`` (measured over 2.5 s; written by
+  ``python -m tests.slowlist``), before ``-m`` selects. A line naming no collected test of a
+  module that was collected whole is an error naming the line, so the list cannot go stale
+  silently (a renamed test would otherwise fall back into the default run unnoticed)."""
+  listed = {}
+  path = pathlib.Path(os.environ.get("SEQJAX_SLOW_LIST") or SLOW_LIST)
+  for number, line in enumerate(path.read_text().splitlines(), 1):
+    if line.strip() and not line.startswith("#"):
+      match = re.fullmatch(r"\s*[\d.]+\s+(\S.*?)\s*", line)
+      if match is None:
+        raise pytest.UsageError(f"{path.name} line {number}: not 'SECONDS  TEST': {line!r}")
+      listed[match.group(1)] = number
+  by_id = {item.nodeid: item for item in items}
+  for nodeid in listed:
+    if nodeid in by_id:
+      by_id[nodeid].add_marker(pytest.mark.slow)
+  # Staleness is judged only for whole modules: naming single tests (``file::test``) or
+  # ``-k`` collects part of a module.
+  if config.getoption("keyword") or any("::" in str(a) for a in config.args):
+    return
+  modules = {item.nodeid.split("::")[0] for item in items}
+  for nodeid, number in listed.items():
+    if nodeid.split("::")[0] in modules and nodeid not in by_id:
+      raise pytest.UsageError(f"{path.name} line {number}: no test {nodeid!r} (renamed? "
+                              "rerun `python -m tests.slowlist` or edit the line)")
