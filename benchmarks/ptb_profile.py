@@ -10,7 +10,11 @@ timed forward + backward on its own, with the gradient that flows into it, as a 
   inputs), seqjax on each CPU back end and ``torch.nn.LSTM``;
 - ``softmax``: the output layer and the loss, ``[700, 200] x [200, 10000]``, cross-entropy
   averaged over the batch and summed over time, gradients of the weights and the hidden states;
-- ``step``: the whole training step of ``benchmarks.rnn_speed`` (``ptb-small-train``).
+- ``gemm-fwd``, ``gemm-dx``, ``gemm-dw``: the output layer's three matrix products alone,
+  ``[700, 200] x [200, 10000]``, ``[700, 10000] x [10000, 200]`` and ``[200, 700] x
+  [700, 10000]`` (XLA's dot against PyTorch's, i.e. MKL's, ``mm``).
+
+The whole training step is ``benchmarks.rnn_speed``'s ``ptb-small-train``.
 
 Implementations alternate in every round; the table gives the median of the rounds' medians.
 Both frameworks share this one process, so both get ``seqjax.train.hostmem.tune_malloc`` (as
@@ -65,6 +69,12 @@ def jax_parts():
 
   g = jax.jit(jax.grad(loss, argnums=(0, 1, 2)))
   parts["softmax:seqjax"] = lambda: jax.block_until_ready(g(w, b, h))
+  d_logits = jnp.asarray(rng.normal(size=(B * T, V)).astype(np.float32))
+  products = {"fwd": (lambda h, w, d: h @ w), "dx": (lambda h, w, d: d @ w.T),
+              "dw": (lambda h, w, d: h.T @ d)}
+  for name, fn in products.items():
+    f = jax.jit(fn)
+    parts[f"gemm-{name}:seqjax"] = lambda f=f: jax.block_until_ready(f(h, w, d_logits))
   return parts
 
 
@@ -90,7 +100,13 @@ def torch_parts():
     loss = torch.nn.functional.cross_entropy(out_layer(h), targets, reduction="sum") / B
     loss.backward()
 
-  return {"lstm:torch": lstm_part, "softmax:torch": softmax_part}
+  w = out_layer.weight.detach().T.contiguous()  # [H, V], as seqjax stores it
+  hd = h.detach()
+  d_logits = torch.tensor(rng.normal(size=(B * T, V)).astype(np.float32))
+  return {"lstm:torch": lstm_part, "softmax:torch": softmax_part,
+          "gemm-fwd:torch": lambda: torch.mm(hd, w),
+          "gemm-dx:torch": lambda: torch.mm(d_logits, w.T),
+          "gemm-dw:torch": lambda: torch.mm(hd.T, d_logits)}
 
 
 def main():
