@@ -12,7 +12,10 @@ timed forward + backward on its own, with the gradient that flows into it, as a 
   averaged over the batch and summed over time, gradients of the weights and the hidden states;
 - ``gemm-fwd``, ``gemm-dx``, ``gemm-dw``: the output layer's three matrix products alone,
   ``[700, 200] x [200, 10000]``, ``[700, 10000] x [10000, 200]`` and ``[200, 700] x
-  [700, 10000]`` (XLA's dot against PyTorch's, i.e. MKL's, ``mm``).
+  [700, 10000]`` (XLA's dot against PyTorch's, i.e. MKL's, ``mm``);
+- ``fwd-logits``, ``fwd-loss``: forward only, the output layer's logits (product and bias), and
+  the same followed by the loss: their difference is what the loss's forward costs after the
+  product in one program.
 
 The whole training step is ``benchmarks.rnn_speed``'s ``ptb-small-train``.
 
@@ -69,6 +72,10 @@ def jax_parts():
 
   g = jax.jit(jax.grad(loss, argnums=(0, 1, 2)))
   parts["softmax:seqjax"] = lambda: jax.block_until_ready(g(w, b, h))
+  fl = jax.jit(lambda w, b, h: h @ w + b[None, :])
+  parts["fwd-logits:seqjax"] = lambda: jax.block_until_ready(fl(w, b, h))
+  fs = jax.jit(loss)
+  parts["fwd-loss:seqjax"] = lambda: jax.block_until_ready(fs(w, b, h))
   d_logits = jnp.asarray(rng.normal(size=(B * T, V)).astype(np.float32))
   products = {"fwd": (lambda h, w, d: h @ w), "dx": (lambda h, w, d: d @ w.T),
               "dw": (lambda h, w, d: h.T @ d)}
@@ -103,7 +110,14 @@ def torch_parts():
   w = out_layer.weight.detach().T.contiguous()  # [H, V], as seqjax stores it
   hd = h.detach()
   d_logits = torch.tensor(rng.normal(size=(B * T, V)).astype(np.float32))
+  def forward(with_loss):
+    with torch.no_grad():
+      logits = out_layer(h)
+      if with_loss:
+        torch.nn.functional.cross_entropy(logits, targets, reduction="sum")
+
   return {"lstm:torch": lstm_part, "softmax:torch": softmax_part,
+          "fwd-logits:torch": lambda: forward(False), "fwd-loss:torch": lambda: forward(True),
           "gemm-fwd:torch": lambda: torch.mm(hd, w),
           "gemm-dx:torch": lambda: torch.mm(d_logits, w.T),
           "gemm-dw:torch": lambda: torch.mm(hd.T, d_logits)}

@@ -9,7 +9,6 @@ if _flag not in os.environ.get("XLA_FLAGS", ""):
   os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + _flag).strip()
 
 import gc  # noqa: E402
-import re  # noqa: E402
 
 import jax  # noqa: E402
 
@@ -132,14 +131,16 @@ def pytest_collection_modifyitems(config, items):
   ``python -m tests.slowlist``), before ``-m`` selects. A line naming no collected test of a
   module that was collected whole is an error naming the line, so the list cannot go stale
   silently (a renamed test would otherwise fall back into the default run unnoticed)."""
-  listed = {}
+  from tests import slowlist  # pylint: disable=g-import-not-at-top
   path = pathlib.Path(os.environ.get("SEQJAX_SLOW_LIST") or SLOW_LIST)
-  for number, line in enumerate(path.read_text().splitlines(), 1):
-    if line.strip() and not line.startswith("#"):
-      match = re.fullmatch(r"\s*[\d.]+\s+(\S.*?)\s*", line)
-      if match is None:
-        raise pytest.UsageError(f"{path.name} line {number}: not 'SECONDS  TEST': {line!r}")
-      listed[match.group(1)] = number
+  try:
+    listed = slowlist.read(path)
+  except ValueError as e:
+    raise pytest.UsageError(str(e)) from None
+  for nodeid, number in listed.items():  # a file renamed or deleted: stale wherever one runs
+    if not (REPO / nodeid.split("::")[0]).is_file():
+      raise pytest.UsageError(f"{path.name} line {number}: no file {nodeid.split('::')[0]!r} "
+                              "(renamed? rerun `python -m tests.slowlist` or edit the line)")
   by_id = {item.nodeid: item for item in items}
   for nodeid in listed:
     if nodeid in by_id:

@@ -20,6 +20,7 @@ import collections
 import pathlib
 import re
 import subprocess
+import sys
 
 KEEP = {
     "tests/interop/test_torch.py::test_outputs_final_states_and_gradients[lstm-2-True-3-lengths]",
@@ -44,6 +45,24 @@ def durations(log: str) -> dict[str, float]:
   return total
 
 
+def read(path: pathlib.Path) -> dict[str, int]:
+  """The list at ``path``: node id -> its line number. ``ValueError`` names a line that is not
+  ``SECONDS  TEST``."""
+  listed = {}
+  for number, line in enumerate(path.read_text().splitlines(), 1):
+    if line.strip() and not line.startswith("#"):
+      match = re.fullmatch(r"\s*[\d.]+\s+(\S.*?)\s*", line)
+      if match is None:
+        raise ValueError(f"{path.name} line {number}: not 'SECONDS  TEST': {line!r}")
+      listed[match.group(1)] = number
+  return listed
+
+
+def _fail(message: str):
+  print(f"error: {message}", file=sys.stderr)
+  raise SystemExit(2)
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("logs", nargs="+", help="pytest output with a --durations=0 report")
@@ -53,9 +72,13 @@ def main():
   args = parser.parse_args()
   runs = []
   for log in args.logs:
+    if not pathlib.Path(log).is_file():
+      _fail(f"{log} is not a file")
     runs.append(durations(log))
     if not runs[-1]:
-      raise SystemExit(f"error: {log} has no --durations report")
+      _fail(f"{log} has no --durations report")
+  if args.threshold <= 0:
+    _fail(f"--threshold must be > 0; got {args.threshold}")
   longest: dict[str, float] = {}
   for run in runs:
     for n, s in run.items():

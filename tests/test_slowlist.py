@@ -31,9 +31,15 @@ def test_the_list_holds_what_took_over_the_threshold_in_any_log(tmp_path):
   assert [l.split() for l in lines] == [["3.3", "tests/test_metrics.py::test_a"],
                                        ["2.6", "tests/test_metrics.py::test_c"]]
   (tmp_path / "empty.log").write_text("no report here\n")
-  proc = subprocess.run([sys.executable, "-m", "tests.slowlist", str(tmp_path / "empty.log"),
-                         "--out", str(out)], cwd=REPO, capture_output=True, text=True)
-  assert proc.returncode != 0 and "has no --durations report" in proc.stderr
+  for args, message in (([str(tmp_path / "empty.log")], "empty.log has no --durations report"),
+                        ([str(tmp_path / "missing.log")], "missing.log is not a file"),
+                        ([str(tmp_path / "a.log"), "--threshold", "0"], "--threshold must be > 0")):
+    proc = subprocess.run([sys.executable, "-m", "tests.slowlist", *args, "--out", str(out)],
+                          cwd=REPO, capture_output=True, text=True)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and message in lines[0], proc.stderr
+  assert [l.split() for l in out.read_text().splitlines() if not l.startswith("#")][0] == [
+      "3.3", "tests/test_metrics.py::test_a"]  # a refused run leaves the list as it was
 
 
 def _collect(listing, tmp_path, *args):
@@ -66,5 +72,9 @@ def test_a_listed_test_is_slow_and_a_stale_or_malformed_line_is_refused(tmp_path
   part = _collect(listing + "  3.0  tests/test_masks.py::test_that_was_renamed\n", tmp_path,
                   "-k", tests[1].split("::")[1].split("[")[0])
   assert part.returncode == 0, part.stdout + part.stderr
+  # A listed file that no longer exists is stale even when nothing of it is collected.
+  gone = _collect(listing + "  3.0  tests/test_renamed_file.py::test_x\n", tmp_path)
+  assert gone.returncode != 0
+  assert "slow.txt line 3: no file 'tests/test_renamed_file.py'" in gone.stdout + gone.stderr
   bad = _collect("tests/test_masks.py::x\n", tmp_path)
   assert bad.returncode != 0 and "slow.txt line 1: not 'SECONDS  TEST'" in bad.stdout + bad.stderr
