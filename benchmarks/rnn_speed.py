@@ -29,9 +29,12 @@ Cases (single layer, float32, batch-major, zero initial state): training step = 
   vocabulary 10,000, batch 20 x 35, clip 5) in seqjax (``experiments/lm/task.py`` through ``seqjax.train.trainer``) and the same model
   in PyTorch; words/s.
 
-The JAX worker applies ``seqjax.train.hostmem.tune_malloc`` first, as seqjax's trainer does
-on the CPU (``SEQJAX_TUNE_MALLOC=0`` in the environment turns it off); PyTorch runs with
-glibc's defaults unless ``--malloc_tuned`` gives both workers ``../shared/bench``'s settings.
+The JAX worker imports seqjax (one malloc arena, ``seqjax._malloc``) and applies
+``seqjax.train.hostmem.tune_malloc`` first, as seqjax's trainer does on the CPU
+(``SEQJAX_TUNE_MALLOC=0`` in the environment turns both off); PyTorch runs with glibc's
+defaults unless ``--malloc_tuned`` gives both workers ``../shared/bench``'s settings. Each row
+gives the cores busy (``cpu``) and the minor page faults per step (``faults``: memory mapped
+afresh every step), medians over the rounds.
 
 ``--device gpu`` (``GPU_CASES``): the two GPU shapes (B·T·H 64·35·650 and 128·100·1024,
 I = H) for training and inference, the three CPU shapes for training, and PTB small and medium
@@ -48,6 +51,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -102,7 +106,9 @@ MALLOC_TUNED = {"MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_"
 
 
 def time_batch(fn, n):
-  """Runs ``fn()`` ``n`` times; per-iteration wall times and CPU use."""
+  """Runs ``fn()`` ``n`` times; per-iteration wall times, CPU use (cores busy) and minor page
+  faults per iteration (fresh pages touched: memory mapped anew every step)."""
+  f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
   c0, w0 = time.process_time(), time.perf_counter()
   times = []
   for _ in range(n):
@@ -110,7 +116,8 @@ def time_batch(fn, n):
     fn()
     times.append(time.perf_counter() - t0)
   cpu = (time.process_time() - c0) / max(time.perf_counter() - w0, 1e-12)
-  return {"times": times, "cpu": cpu}
+  faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0) / n
+  return {"times": times, "cpu": cpu, "faults": faults}
 
 
 def serve(builders):
@@ -519,7 +526,10 @@ def drive(args):
     env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
   else:
     env["JAX_PLATFORMS"] = "cpu"
-  workers = {k: Worker(k, log, env, args.device, args.tiny) for k in ("jax", "torch")}
+  # PyTorch keeps glibc's defaults (or MALLOC_TUNED's): importing seqjax there, were it to
+  # happen, must not give it seqjax's single malloc arena.
+  workers = {k: Worker(k, log, env if k == "jax" else {**env, "SEQJAX_TUNE_MALLOC": "0"},
+                       args.device, args.tiny) for k in ("jax", "torch")}
   items = []
   for kind, w in workers.items():
     items += [(kind, i) for i in w.call(cmd="items")["items"]]
@@ -567,7 +577,8 @@ def drive(args):
       random.Random(rnd * 1000 + len(case)).shuffle(order)
       for kind, item in order:
         r = workers[kind].call(cmd="time", id=item, n=n_iter[item])
-        results.setdefault(item, []).append((statistics.median(r["times"]), r["cpu"]))
+        results.setdefault(item, []).append((statistics.median(r["times"]), r["cpu"],
+                                             r["faults"]))
         time.sleep(0.02)
     for kind, item in timed:
       workers[kind].call(cmd="free", id=item)
@@ -575,26 +586,28 @@ def drive(args):
     ref = f"{case}:torch"
     print(f"\n{case}: {tokens} tokens per step, {args.rounds} rounds")
     print(f"  {'implementation':<14} {'ms/step':>9} {'spread':>7} {'tok/s':>10} "
-          f"{'x torch (min-max)':>20} {'cpu':>5}")
+          f"{'x torch (min-max)':>20} {'cpu':>5} {'faults':>7}")
     flax_item = f"{case}:flax"
     for _, item in sorted(timed, key=lambda ki: statistics.median(
-        t for t, _ in results[ki[1]])):
-      times = [t for t, _ in results[item]]
+        t for t, _, _ in results[ki[1]])):
+      times = [t for t, _, _ in results[item]]
       med = statistics.median(times)
       spread = (max(times) - min(times)) / med
-      ratios = ([a / b for (a, _), (b, _) in zip(results[ref], results[item])]
+      ratios = ([a / b for (a, _, _), (b, _, _) in zip(results[ref], results[item])]
                 if ref in results else [float("nan")])
-      cpu = statistics.median(c for _, c in results[item])
+      cpu = statistics.median(c for _, c, _ in results[item])
+      faults = statistics.median(f for _, _, f in results[item])
       line = (f"  {item.split(':')[1]:<14} {med * 1e3:9.2f} {spread:6.1%} {tokens / med:10,.0f} "
               f"{statistics.median(ratios):7.2f} ({min(ratios):.2f}-{max(ratios):.2f}) "
-              f"{cpu:5.2f}")
+              f"{cpu:5.2f} {faults:7.0f}")
       if flax_item in results and item.split(":")[1].startswith("seqjax"):
-        fr = [a / b for (a, _), (b, _) in zip(results[flax_item], results[item])]
+        fr = [a / b for (a, _, _), (b, _, _) in zip(results[flax_item], results[item])]
         line += f"  x flax {statistics.median(fr):.2f}"
       print(line, flush=True)
       rows.append({"case": case, "impl": item.split(":")[1], "ms": med * 1e3,
                    "tok_s": tokens / med, "x_torch": statistics.median(ratios),
-                   "x_torch_min": min(ratios), "x_torch_max": max(ratios), "spread": spread})
+                   "x_torch_min": min(ratios), "x_torch_max": max(ratios), "spread": spread,
+                   "cpu": cpu, "faults": faults})
     save()
   for w in workers.values():
     w.call(cmd="quit")
