@@ -1,7 +1,11 @@
 """``seqjax.train.hostmem``: after ``tune_malloc`` a large freed block stays with the process
 (reused by the next step) instead of going back to the system; ``SEQJAX_TUNE_MALLOC=0`` keeps
-glibc's defaults. Each case runs in a fresh process, since the settings are process-wide."""
+glibc's defaults. Importing seqjax limits malloc to one arena where JAX runs on the CPU, so a
+block over 64 MiB that XLA allocates on a pool thread is reused too (counted in page faults),
+and leaves the arenas alone where an accelerator is expected or the user set
+``MALLOC_ARENA_MAX``. Each case runs in a fresh process, since the settings are process-wide."""
 
+import importlib.util
 import os
 import pathlib
 import subprocess
@@ -46,3 +50,96 @@ def test_a_freed_large_block_stays_only_when_tuned():
   default = _run(SEQJAX_TUNE_MALLOC="0")
   assert default["done"] is None
   assert default["touched_mb"] > 190 and default["held_mb"] < 20  # unmapped on free
+
+
+# Minor page faults count fresh pages: a block reused from the heap costs none, one mapped
+# afresh costs all its pages. Two measurements in a fresh process:
+# - ``thread``: a new thread (which gets an arena of its own unless there is one arena)
+#   allocates, writes and frees 96 MiB five times; an arena other than the main one holds at
+#   most 64 MiB, so only with one arena is the block reused;
+# - ``jit``: a jitted function whose temporary (exp(x) * x, kept for the reduction: XLA:CPU
+#   does not fuse a producer into a reduction) is 64 MiB, called 30 times; the last 25 count.
+ARENA_SCRIPT = """
+import ctypes, json, resource, threading
+import seqjax  # limits malloc to one arena here, before JAX's backend starts
+from seqjax import _malloc
+from seqjax.train import hostmem
+import jax, jax.numpy as jnp
+done = hostmem.tune_malloc()
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+size = 96 << 20
+thread = []
+def rounds():
+  for _ in range(5):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    p = libc.malloc(size)
+    ctypes.memset(p, 1, size)
+    libc.free(p)
+    thread.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+t = threading.Thread(target=rounds)
+t.start()
+t.join()
+x = jnp.full((8192, 2048), 0.5, jnp.float32)
+f = jax.jit(lambda x: jnp.max(jnp.exp(x) * x, axis=1) + jnp.sum(jnp.sin(x), axis=1))
+jit = []
+for call in range(30):
+  before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+  f(x).block_until_ready()
+  jit.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+print(json.dumps({"done": done, "arenas": _malloc.arenas(), "thread": thread[1:],
+                  "jit": jit[5:], "pages": {"thread": size // 4096,
+                                            "jit": 8192 * 2048 * 4 // 4096}}))
+"""
+
+
+def _arena_run(**env):
+  full = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
+  out = subprocess.run([sys.executable, "-c", ARENA_SCRIPT], capture_output=True, text=True,
+                       cwd=REPO, env={**full, "JAX_PLATFORMS": "cpu", **env}, timeout=300)
+  assert out.returncode == 0, out.stderr
+  import json  # pylint: disable=g-import-not-at-top
+  r = json.loads(out.stdout.strip().splitlines()[-1])
+  for k in ("thread", "jit"):  # calls that touched at least half the block's pages afresh
+    r[f"{k}_faulting"] = sum(f > r["pages"][k] // 2 for f in r[k])
+  return r
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc on Linux")
+def test_one_arena_keeps_a_block_over_64_mib_for_the_next_step():
+  tuned = _arena_run()
+  assert tuned["arenas"] == "one malloc arena" and "one malloc arena" in tuned["done"]
+  assert tuned["thread_faulting"] == 0, tuned["thread"]
+  # Heap fragmentation makes a few calls grow the heap again (at most 4 of 25 were seen).
+  assert tuned["jit_faulting"] < len(tuned["jit"]) // 2, tuned["jit"]
+  # The thresholds alone, with the user's eight arenas: the new thread's arena cannot hold
+  # the block, so it is mapped afresh every time; the log says why.
+  user = _arena_run(MALLOC_ARENA_MAX="8")
+  assert user["arenas"] == "MALLOC_ARENA_MAX=8 from the environment"
+  assert "MALLOC_ARENA_MAX=8 from the environment" in user["done"]
+  assert user["thread_faulting"] == len(user["thread"]), user["thread"]
+  off = _arena_run(SEQJAX_TUNE_MALLOC="0")
+  assert off["done"] is None and off["arenas"] is None
+  assert off["thread_faulting"] == len(off["thread"]), off["thread"]
+  assert off["jit_faulting"] >= 0.8 * len(off["jit"]), off["jit"]
+
+
+def test_no_arena_limit_where_jax_may_run_on_an_accelerator(monkeypatch):
+  from seqjax import _malloc  # pylint: disable=g-import-not-at-top
+  monkeypatch.setattr(_malloc, "_state", {})
+  monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+  monkeypatch.delenv("SEQJAX_TUNE_MALLOC", raising=False)
+  monkeypatch.setattr(_malloc, "glibc", lambda: pytest.fail("mallopt must not be reached"))
+  monkeypatch.setenv("JAX_PLATFORMS", "cuda,cpu")
+  assert _malloc.accelerator() == "JAX_PLATFORMS=cuda,cpu"
+  assert _malloc.limit_arenas() is None and _malloc.arenas() is None
+  monkeypatch.setenv("JAX_PLATFORMS", "cpu")
+  assert _malloc.accelerator() is None
+  monkeypatch.delenv("JAX_PLATFORMS")
+  real = importlib.util.find_spec
+  monkeypatch.setattr(importlib.util, "find_spec",
+                      lambda name, *a: object() if name == "jax_cuda12_plugin" else real(name, *a))
+  assert _malloc.accelerator() == "jax_cuda12_plugin is installed"
+  monkeypatch.setattr(_malloc, "_state", {})
+  assert _malloc.limit_arenas() is None
