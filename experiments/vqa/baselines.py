@@ -10,6 +10,11 @@ accuracy must beat to show that a model reads the question.
   is the best any answerer can do without binding the question's colour to an object. A model
   scoring near it has learnt the image's statistics (how many squares, which half holds more
   objects), not the question.
+- ``pixels``: answers read from the image's pixels alone, as a model receives them: each object
+  found by its colour, its centre the middle of its pixels' bounding box, a square when at least
+  three corners of that box have its colour. It checks the images and answers a model trains on
+  (``tests/experiments/test_vqa.py`` runs it on the trainer's own batches): near 100%, short of
+  it only where an object hides part of another (centres 10 pixels apart may overlap).
 
 Images are drawn straight from the generator (as ``experiments.vqa.view`` does), so nothing
 needs preparing.
@@ -60,23 +65,77 @@ def majority_answers(data: clevr.Images) -> np.ndarray:
                    for k in range(NUM_SUBTYPES)], np.int64)
 
 
-def score(data: clevr.Images, answers_of) -> dict:
+def pixel_objects(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  """``(centres [6, 2] as (x, y), shapes [6])`` of the objects in ``image`` (``[75, 75, 3]``
+  uint8, white background), found by their colours (``clevr.RGB``): a centre is the middle of
+  the bounding box of the colour's pixels, a shape is square (0) when at least three of that
+  box's corners have the colour. A colour with no pixel is a ``ValueError``."""
+  centres, shapes = np.zeros((clevr.NUM_OBJECTS, 2)), np.zeros(clevr.NUM_OBJECTS, np.int64)
+  for k in range(clevr.NUM_OBJECTS):
+    mask = np.all(image == clevr.RGB[k], axis=-1)
+    ys, xs = np.nonzero(mask)
+    if not len(xs):
+      raise ValueError(f"no {clevr.COLORS[k]} pixel in the image")
+    x0, x1, y0, y1 = xs.min(), xs.max(), ys.min(), ys.max()
+    centres[k] = (x0 + x1) / 2, (y0 + y1) / 2
+    shapes[k] = 0 if mask[[y0, y0, y1, y1], [x0, x1, x0, x1]].sum() >= 3 else 1
+  return centres, shapes
+
+
+def pixel_answer(objects: tuple[np.ndarray, np.ndarray], q: clevr.Question) -> int:
+  """The answer to ``q`` (index in ``clevr.ANSWERS``) from ``pixel_objects``, by the rules of
+  ``clevr.answer``."""
+  centres, shapes = objects
+  c = q.color
+  if q.qtype == clevr.NONREL:
+    if q.subtype == 0:
+      return int(shapes[c])
+    if q.subtype == 1:
+      return clevr.ANSWERS.index("left" if centres[c, 0] < clevr.IMAGE_SIZE / 2 else "right")
+    return clevr.ANSWERS.index("top" if centres[c, 1] < clevr.IMAGE_SIZE / 2 else "bottom")
+  if q.subtype == 2:
+    return clevr.ANSWERS.index(str(int(np.sum(shapes == shapes[c]))))
+  d = np.sum((centres - centres[c]) ** 2, axis=1)
+  d[c] = np.inf if q.subtype == 0 else -np.inf
+  return int(shapes[np.argmin(d) if q.subtype == 0 else np.argmax(d)])
+
+
+def score_questions(data: clevr.Images, answer_of) -> dict:
   """Accuracy overall, non-relational, relational and per subtype (``acc_<subtype>``, as the
-  trainer names them) of ``answers_of(i) -> [6 subtypes]`` over every question of ``data``."""
+  trainer names them) of ``answer_of(i, questions of image i) -> [20 answers]`` over every
+  question of ``data``."""
   right = np.zeros(NUM_SUBTYPES)
   total = np.zeros(NUM_SUBTYPES)
   for i in range(len(data)):
-    guess = answers_of(i)
-    for j, q in enumerate(data.questions(i)):
+    qs = data.questions(i)
+    guess = answer_of(i, qs)
+    for j, q in enumerate(qs):
       k = q.kind
       total[k] += 1
-      right[k] += guess[k] == data.answer[i, j]
+      right[k] += guess[j] == data.answer[i, j]
   out = {"accuracy": right.sum() / total.sum(),
          "non_relational": right[:3].sum() / total[:3].sum(),
          "relational": right[3:].sum() / total[3:].sum()}
   for k in range(NUM_SUBTYPES):
     out[metric_name(k)] = right[k] / total[k] if total[k] else float("nan")
   return {k: float(v) for k, v in out.items()}
+
+
+def score(data: clevr.Images, answers_of) -> dict:
+  """``score_questions`` of an answerer that gives one answer per subtype,
+  ``answers_of(i) -> [6 subtypes]`` (it does not read the question's colour)."""
+  def answer_of(i, qs):
+    guess = answers_of(i)
+    return [guess[q.kind] for q in qs]
+  return score_questions(data, answer_of)
+
+
+def pixel_scores(data: clevr.Images) -> dict:
+  """The pixel answerer's scores on ``data``."""
+  def answer_of(i, qs):
+    objects = pixel_objects(data.images[i])
+    return [pixel_answer(objects, q) for q in qs]
+  return score_questions(data, answer_of)
 
 
 def colour_blind_scores(dataset: str, split: str) -> dict:
@@ -86,12 +145,14 @@ def colour_blind_scores(dataset: str, split: str) -> dict:
 
 
 def baselines(dataset: str, split: str) -> dict:
-  """``{"majority": scores, "colour_blind": scores}`` on ``split`` of ``dataset``."""
+  """``{"majority": scores, "colour_blind": scores, "pixels": scores}`` on ``split`` of
+  ``dataset``."""
   train = clevr.generated(dataset, "train")
   data = train if split == "train" else clevr.generated(dataset, split)
   majority = majority_answers(train)
   return {"majority": score(data, lambda i: majority),
-          "colour_blind": score(data, lambda i: colour_blind_answers(data.scene(i)))}
+          "colour_blind": score(data, lambda i: colour_blind_answers(data.scene(i))),
+          "pixels": pixel_scores(data)}
 
 
 def main(argv):

@@ -181,6 +181,18 @@ def question_vector(q: Question) -> np.ndarray:
   return v
 
 
+def vector_question(v: np.ndarray) -> Question:
+  """The ``Question`` (template 0) an 11-bit vector encodes, the inverse of ``question_vector``;
+  a ``ValueError`` for a vector that is not three one-hot groups."""
+  v = np.asarray(v)
+  groups = (v[:len(COLORS)], v[len(COLORS):len(COLORS) + 2], v[len(COLORS) + 2:])
+  if v.shape != (VECTOR_SIZE,) or any(
+      np.count_nonzero(g) != 1 or g.max() != 1 for g in groups):
+    raise ValueError(f"not a Sort-of-CLEVR question vector (colour, type and subtype one-hot, "
+                     f"{VECTOR_SIZE} values): {v.tolist()}")
+  return Question(*(int(np.argmax(g)) for g in groups))
+
+
 def question_text(q: Question) -> str:
   return TEMPLATES[(q.qtype, q.subtype)][q.template].format(c=COLORS[q.color])
 

@@ -1,6 +1,6 @@
 """The untrained answerers of ``experiments.vqa.baselines``: the colour-blind oracle checked on a
-hand-made scene and, by brute force over every answer, on generated ones; the scores' sums; the
-CLI's output, JSON file and one-line errors."""
+hand-made scene and, by brute force over every answer, on generated ones; the pixel answerer
+against the drawn objects; the scores' sums; the CLI's output, JSON file and one-line errors."""
 
 import json
 import subprocess
@@ -57,7 +57,37 @@ def test_scores_add_up_and_the_oracle_beats_the_majority():
     assert np.isclose(per[:3] @ counts[:3] / counts[:3].sum(), s["non_relational"])
 
 
-def test_cli_prints_and_writes_both_baselines(tmp_path):
+def test_vector_question_inverts_the_11_bits():
+  for c in range(6):
+    for t in (clevr.NONREL, clevr.REL):
+      for sub in range(3):
+        q = clevr.Question(c, t, sub)
+        assert clevr.vector_question(clevr.question_vector(q)) == q
+  bad = clevr.question_vector(clevr.Question(2, 1, 0))
+  bad[3] = 1.0  # two colours
+  with pytest.raises(ValueError, match="not a Sort-of-CLEVR question vector"):
+    clevr.vector_question(bad)
+  with pytest.raises(ValueError, match="11 values"):
+    clevr.vector_question(np.zeros(10))
+
+
+def test_pixel_answerer_finds_the_objects_of_drawn_scenes():
+  data = clevr.generated("sort_of_clevr_tiny", "train", 0, 30)
+  for i in range(len(data)):
+    centres, shapes = baselines.pixel_objects(data.images[i])
+    scene = data.scene(i)
+    hidden = np.abs(centres - np.stack([scene.x, scene.y], 1)).max(1) > 0
+    # An object can hide part of another; otherwise the pixels give centre and shape exactly.
+    assert hidden.sum() <= 2, i
+    np.testing.assert_array_equal(shapes[~hidden], scene.shape[~hidden])
+  scores = baselines.pixel_scores(clevr.generated("sort_of_clevr_tiny", "test"))
+  assert scores["accuracy"] >= 0.99 and scores["relational"] >= 0.98
+  blank = np.full((75, 75, 3), 255, np.uint8)
+  with pytest.raises(ValueError, match="no red pixel"):
+    baselines.pixel_objects(blank)
+
+
+def test_cli_prints_and_writes_every_baseline(tmp_path):
   proc = subprocess.run([sys.executable, "-m", "experiments.vqa.baselines",
                          "--dataset=sort_of_clevr_tiny", "--split=validation",
                          f"--json={tmp_path}/b.json"], cwd=REPO, capture_output=True, text=True,
@@ -65,7 +95,8 @@ def test_cli_prints_and_writes_both_baselines(tmp_path):
   assert proc.returncode == 0, proc.stderr
   lines = proc.stdout.strip().splitlines()
   assert lines[0].startswith("sort_of_clevr_tiny validation: accuracy non_relational")
-  assert lines[1].split()[0] == "majority" and lines[2].split()[0] == "colour_blind"
+  assert [line.split()[0] for line in lines[1:4]] == ["majority", "colour_blind", "pixels"]
+  assert float(lines[3].split()[1]) >= 99.0
   saved = json.loads((tmp_path / "b.json").read_text())
   assert saved["split"] == "validation"
   assert f"{100 * saved['colour_blind']['accuracy']:.1f}" == lines[2].split()[1]
