@@ -190,7 +190,7 @@ def test_the_trainer_s_batches_can_be_answered_from_their_pixels(data_dir):
         total += 1
   assert total == 64 * 20  # every training question once
   assert right / total >= 0.99
-  assert swapped / total < 0.8
+  assert swapped / total < 0.6  # 44.8% measured
 
 
 def test_scores_do_not_depend_on_the_evaluation_batch_size(data_dir):
