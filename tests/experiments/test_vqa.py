@@ -173,7 +173,7 @@ def test_batch_norm_over_two_devices_is_the_one_device_run(data_dir, tmp_path):
 def test_the_trainer_s_batches_can_be_answered_from_their_pixels(data_dir):
   """What a model is given is enough: the pixel answerer (objects found by colour) reads every
   training batch's images and 11-bit questions and gets nearly every answer; with each row's
-  image swapped for another row's it falls to the colour-blind level."""
+  image swapped for another row's it falls below half (the answers are the image's own)."""
   data = vqa.TASK.data(config(data_dir, "cnn_mlp"), None)
   right = total = swapped = 0
   for k in range(data.train.num_batches(0)):
