@@ -176,7 +176,8 @@ def fit(state: TrainState, *, train_step: Callable[[TrainState, dict], tuple[Tra
         batches: Batches, options: LoopOptions, workdir: str,
         evaluate: Optional[Callable[[TrainState], dict[str, float]]] = None,
         derive: Callable[[dict[str, float]], dict[str, float]] = lambda m: {},
-        meta: Optional[dict] = None, log: Callable[[str], None] = print_flush
+        meta: Optional[dict] = None, log: Callable[[str], None] = print_flush,
+        on_restore: Optional[Callable[[TrainState, dict], TrainState]] = None
         ) -> tuple[TrainState, dict[str, Any]]:
   """Trains ``state`` to ``options.num_steps`` steps; see the module docstring.
 
@@ -186,6 +187,8 @@ def fit(state: TrainState, *, train_step: Callable[[TrainState, dict], tuple[Tra
   are logged and kept in the summary but not written to TensorBoard. ``derive`` adds metrics
   computed from a metric dict (perplexity, bits per character). Returns the final state and a summary with
   ``best`` (the best evaluation), ``best_step`` and ``stopped`` (why the loop ended).
+  ``on_restore(state, saved meta) -> state`` adjusts a state restored from a checkpoint before
+  the first step (the trainer's ``apply_config_learning_rate``).
   """
   meta = dict(meta or {})
   ckpt = Checkpointer(workdir, keep=options.keep_checkpoints)
@@ -205,6 +208,8 @@ def fit(state: TrainState, *, train_step: Callable[[TrainState, dict], tuple[Tra
     except BaseException:
       ckpt.close()
       raise
+    if on_restore is not None:
+      state = on_restore(state, saved_meta)
     batches.set_state(data_state)
     last_saved = int(state.step)
     summary.update(saved_meta.get("loop", {}))

@@ -104,6 +104,17 @@ def learning_rate(opt_state: Any) -> float:
   return float(_hyperparams(opt_state)["learning_rate"])
 
 
+def set_learning_rate(opt_state: Any, rate: float) -> Any:
+  """Sets the injected learning rate to ``rate`` (same dtype and placement); a resumed run
+  whose config changed ``optimizer.learning_rate`` (``seqjax.train.trainer``)."""
+  hp = _hyperparams(opt_state)
+  old = hp["learning_rate"]
+  value = jnp.asarray(rate, dtype=old.dtype)
+  hp["learning_rate"] = (jax.device_put(value, old.sharding) if isinstance(old, jax.Array)
+                         else value)
+  return opt_state
+
+
 def decay_learning_rate(opt_state: Any, factor: float) -> Any:
   """Multiplies the injected learning rate by ``factor`` (plateau schedule)."""
   hp = _hyperparams(opt_state)

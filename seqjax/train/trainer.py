@@ -39,6 +39,7 @@ from seqjax.train import record as record_lib
 from seqjax.train import checkpoint
 from seqjax.train import config as config_lib
 from seqjax.train import hostmem
+from seqjax.train import optim
 from seqjax.train import workdir as workdir_lib
 from seqjax.train.checkpoint import CheckpointError
 from seqjax.train.loop import Interrupted, LoopOptions, fit, print_flush
@@ -324,6 +325,37 @@ def check_resume(task: Task, saved_meta: dict, config: ml_collections.ConfigDict
                    f"{step}) with the new config")
 
 
+def apply_config_learning_rate(config: ml_collections.ConfigDict, log: Callable[[str], None]
+                               ) -> Callable[[Any, dict], Any]:
+  """``fit``'s ``on_restore``: a resumed run trains at the config's learning rate.
+
+  With a constant or plateau schedule optax keeps the rate in the optimizer state, so a
+  checkpoint brings back the rate it was trained with. When the config changed
+  ``optimizer.learning_rate`` (``--allow_config_change``), the restored rate is multiplied by
+  new / old (the config's rate itself, unless plateau decays had lowered it: those are kept),
+  and the log says so. Other schedules compute the rate from the config at every step."""
+  def on_restore(state: Any, saved_meta: dict) -> Any:
+    opt = config.get("optimizer")
+    if opt is None or opt.get("schedule", "constant") not in ("constant", "plateau"):
+      return state
+    saved = json.loads(saved_meta.get("config", "{}")).get("optimizer", {})
+    old, new = saved.get("learning_rate"), opt.get("learning_rate")
+    if old is None or new is None or old == new:
+      return state
+    try:
+      restored = optim.learning_rate(state.opt_state)
+    except (AttributeError, IndexError, KeyError, TypeError):  # a task's own optimizer
+      log(f"optimizer.learning_rate {old!r} -> {new!r}: this task's optimizer state has no "
+          "learning rate to set; the change applies as the task's optimizer reads the config")
+      return state
+    decayed = abs(restored - old) > 1e-6 * abs(old)  # beyond float32's rounding of ``old``
+    rate = restored * new / old if decayed else new
+    log(f"optimizer.learning_rate {old!r} -> {new!r}: the restored rate {restored:g} becomes "
+        f"{rate:g}" + (" (the plateau decays so far are kept)" if decayed else ""))
+    return state.replace(opt_state=optim.set_learning_rate(state.opt_state, rate))
+  return on_restore
+
+
 def _write_stop(workdir: str, summary: dict, steps: int, steps_per_epoch: int,
                 stopped: str) -> None:
   _write_json(workdir, "results.json", {
@@ -429,7 +461,8 @@ def _train_locked(task: Task, config: ml_collections.ConfigDict, workdir: str,
                          batches=par.batches(data.train, batch_size), options=options,
                          workdir=workdir,
                          evaluate=lambda s: task.evaluate(run, variables(s), select),
-                         derive=lambda m: task.derive(m, config), meta=meta, log=log)
+                         derive=lambda m: task.derive(m, config), meta=meta, log=log,
+                         on_restore=apply_config_learning_rate(config, log))
   except Interrupted as e:
     _write_stop(workdir, getattr(e, "summary", {}), e.step, steps_per_epoch,
                 f"interrupted ({loop_signal_name(e.signum)})" + (

@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 
-from seqjax.train import checkpoint, trainer
+from seqjax.train import checkpoint, optim, trainer
 from seqjax.train.task import InputError
 from seqjax.train.writer import read_metrics
 from tests.train.test_trainer import ToyTask, train_losses
@@ -164,6 +164,46 @@ def test_resume_refuses_a_changed_model_key_and_leaves_the_workdir_as_it_was(tmp
                              log=logs.append)
   assert any("--allow_config_change: resuming step 30" in line and
              "optimizer.learning_rate 0.1 -> 0.01" in line for line in logs)
+
+
+def test_a_learning_rate_changed_on_resume_is_the_one_trained_with(tmp_path):
+  """optax keeps a constant rate in the optimizer state; the checkpoint's must not silently
+  win over the config's when --allow_config_change changes it."""
+  task, config = toy(num_steps=20, log_every=1)
+  trainer.train_and_evaluate(task, config, str(tmp_path), **QUIET)
+  logs = []
+  config.train.num_steps, config.optimizer.learning_rate = 30, 0.01
+  trainer.train_and_evaluate(task, config, str(tmp_path), allow_config_change=True,
+                             log=logs.append)
+  assert "optimizer.learning_rate 0.1 -> 0.01: the restored rate 0.1 becomes 0.01" in logs
+  rates = {m["step"]: m["learning_rate"] for m in read_metrics(str(tmp_path))
+           if m["split"] == "train"}
+  assert rates[20] == pytest.approx(0.1) and rates[21] == pytest.approx(0.01)
+  assert rates[30] == pytest.approx(0.01)
+  # The same learning rate again: nothing is set or logged.
+  logs.clear()
+  config.train.num_steps = 35
+  trainer.train_and_evaluate(task, config, str(tmp_path), allow_config_change=True,
+                             log=logs.append)
+  assert not any("the restored rate" in line for line in logs)
+
+
+def test_a_plateau_decayed_rate_keeps_its_decays_when_the_base_rate_changes():
+  task, config = toy()
+  data = task.data(config, None)
+  model = task.model(config, data.meta, data)
+  optimizer = task.optimizer(config, data.steps_per_epoch, 10)
+  state = trainer.state_initializer(task, config, model, optimizer, data.meta, 16)()
+  state = state.replace(opt_state=optim.decay_learning_rate(state.opt_state, 0.5))  # 0.05
+  saved = {"config": config.to_json()}
+  config.optimizer.learning_rate = 0.01
+  logs = []
+  state = trainer.apply_config_learning_rate(config, logs.append)(state, saved)
+  assert optim.learning_rate(state.opt_state) == pytest.approx(0.005)
+  assert logs == ["optimizer.learning_rate 0.1 -> 0.01: the restored rate 0.05 becomes 0.005 "
+                  "(the plateau decays so far are kept)"]
+  config.optimizer.schedule = "warmup_cosine"  # the schedule reads the config every step
+  assert trainer.apply_config_learning_rate(config, logs.append)(state, saved) is state
 
 
 def test_a_workdir_of_another_task_is_refused(tmp_path):
