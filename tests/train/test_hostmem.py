@@ -143,3 +143,19 @@ def test_no_arena_limit_where_jax_may_run_on_an_accelerator(monkeypatch):
   assert _malloc.accelerator() == "jax_cuda12_plugin is installed"
   monkeypatch.setattr(_malloc, "_state", {})
   assert _malloc.limit_arenas() is None
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc on Linux")
+def test_a_cpu_run_without_the_arena_limit_says_so_and_how_to_get_it(monkeypatch):
+  """An accelerator plugin installed, but JAX fell back to the CPU: the limit was not set at
+  import, and the trainer's log line must say so rather than look like the tuned case."""
+  from seqjax import _malloc  # pylint: disable=g-import-not-at-top
+  from seqjax.train import hostmem  # pylint: disable=g-import-not-at-top
+  monkeypatch.delenv("SEQJAX_TUNE_MALLOC", raising=False)
+  monkeypatch.setattr(hostmem, "_done", [])
+  monkeypatch.setattr(_malloc, "_state", {"arenas": None})
+  monkeypatch.setattr(_malloc, "accelerator", lambda: "jax_cuda12_plugin is installed")
+  done = hostmem.tune_malloc()  # the same thresholds as the trainer sets: harmless here
+  assert "one arena per thread (jax_cuda12_plugin is installed at import): XLA's blocks over " \
+         "64 MiB are still mapped afresh every step; MALLOC_ARENA_MAX=1 in the environment " \
+         "avoids it" in done
