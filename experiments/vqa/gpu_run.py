@@ -71,6 +71,10 @@ def _env(dry_run: bool) -> dict:
     env["gpu"] = None
   env["commit"] = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
                                  text=True).stdout.strip() or None
+  # The device tool copies the working tree over the checkout's first commit: say so.
+  dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+                         capture_output=True, text=True)
+  env["tree_differs_from_commit"] = bool(dirty.stdout.strip()) if dirty.returncode == 0 else None
   return env
 
 
@@ -163,12 +167,15 @@ def run_model(model: str, args, data_name: str, data_dir: str) -> dict:
   flags = _flags(model, args, data_name, data_dir, workdir)
   # Side by side on one GPU, each process takes memory as it needs it, not 75% up front.
   env = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"} if args.parallel else None
+  start = max((r["step"] for r in _read_metrics(workdir) if r.get("split") == "train"),
+              default=0)  # a resumed run: the steps before this one
   rc, wall, stopped = _train(main + flags, budget, os.path.join(out_dir, "train.log"), env)
   row = {"model": model, "train_rc": rc, "train_s": round(wall, 1), "stopped_by_budget": stopped,
          "budget_s": budget}
   rows = _read_metrics(workdir)
   train_steps = [r["step"] for r in rows if r.get("split") == "train"]
   row["steps"] = max(train_steps) if train_steps else 0
+  row["start_step"] = start
   evals = [r for r in rows if r.get("split") == "eval"]
   row["validation"] = [(r["step"], r.get("accuracy")) for r in evals]
   if not evals:
@@ -204,18 +211,22 @@ def results_md(env: dict, prep_s: float, rows: list[dict], args) -> str:
   head = "# Sort-of-CLEVR GPU run" + (" (DRY RUN on CPU: tiny data, not a result)"
                                       if args.dry_run else "")
   norm = args.norm or "each config's own"
-  side = "; the models trained side by side (--parallel)" if getattr(args, "parallel", False) else ""
+  side = ("; the models trained side by side (--parallel)" if getattr(args, "parallel", False)
+          else "")
   lines = [head, "", f"GPU: {env.get('gpu')}; JAX {env['versions'].get('jax')} "
-           f"({env['jax_backend']}); commit {env.get('commit')}; dataset prepared in "
+           f"({env['jax_backend']}); commit {env.get('commit')}"
+           + (" with local changes" if env.get("tree_differs_from_commit") else "")
+           + "; dataset prepared in "
            f"{prep_s:.0f} s. Encoder normalisation: {norm}{side}.", "",
-           "| model | steps | train s | s/step (all in) | best validation | test | relational | "
-           "non-relational | " + " | ".join(SUBTYPES) + " |",
+           "| model | steps | train s | s/step (this run, all in) | best validation | test | "
+           "relational | non-relational | " + " | ".join(SUBTYPES) + " |",
            "|" + "---|" * (8 + len(SUBTYPES))]
   for row in rows:
     t = _test_scores(row)
     pct = lambda k, t=t: f"{100 * t[k]:.1f}%" if isinstance(t.get(k), (int, float)) else "-"
     best = max((a for _, a in row["validation"] if a is not None), default=None)
-    per_step = row["train_s"] / row["steps"] if row["steps"] else float("nan")
+    ran = row["steps"] - row.get("start_step", 0)  # this run's steps (not a resumed run's)
+    per_step = row["train_s"] / ran if ran > 0 else float("nan")
     lines.append(
         f"| {row['model']} | {row['steps']} | {row['train_s']:.0f} | {per_step:.3f} | "
         + (f"{100 * best:.1f}%" if best is not None else "-") + f" | {pct('accuracy')} | "

@@ -55,6 +55,7 @@ def test_the_dry_run_stops_the_rn_by_its_budget_and_scores_both(tmp_path):
   assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
   rn2 = json.loads([line for line in again.stdout.splitlines() if line.startswith("{")][0])
   assert rn2["steps"] > rn["steps"], (rn, rn2)
+  assert rn2["start_step"] == rn["steps"]  # s/step counts this run's steps only
   assert "resum" in (tmp_path / "out2" / "rn" / "train.log").read_text().lower()
 
 
@@ -84,3 +85,36 @@ def test_results_md_puts_the_colour_blind_oracle_beside_the_models():
   assert cells[5:8] == ["69.7%", "76.5%", "62.9%"] and cells[8:] == [
       "50.0%", "51.0%", "52.0%", "53.0%", "54.0%", "55.0%"]
   assert "Encoder normalisation: batch." in md and "- RN >= 94%: not measured" in md
+
+
+def test_budgets_parse_and_fall_back_and_a_bad_one_is_named():
+  from experiments.vqa import gpu_run  # pylint: disable=g-import-not-at-top
+  budgets = gpu_run.parse_budgets("rn_bn=400,default=250")
+  assert budgets == {"rn_bn": 400.0, "default": 250.0}
+  args = type("Args", (), {"budgets": budgets, "rn_seconds": 300.0, "cnn_mlp_seconds": 120.0,
+                           "san_seconds": 90.0})()
+  assert gpu_run.budget_of("rn_bn", args) == 400.0  # named
+  assert gpu_run.budget_of("cnn_mlp", args) == 120.0  # its own flag
+  assert gpu_run.budget_of("rn_bn_g256", args) == 250.0  # the default
+  args.budgets = {}
+  assert gpu_run.budget_of("rn_bn_g256", args) == 300.0  # --rn_seconds
+  for bad in ("rn_bn", "rn_bn=0", "rn_bn=x", "mlp=10"):
+    with pytest.raises(ValueError, match=f"--budget: {bad!r} is not MODEL=SECONDS"):
+      gpu_run.parse_budgets(bad)
+
+
+def test_results_md_times_only_this_run_s_steps_of_a_resumed_run():
+  from experiments.vqa import gpu_run  # pylint: disable=g-import-not-at-top
+  args = type("Args", (), {"dry_run": False, "norm": "", "blind": None, "parallel": True})()
+  env = {"gpu": "H200", "versions": {"jax": "0.x"}, "jax_backend": "gpu", "commit": "abc",
+         "tree_differs_from_commit": True}
+  test = {"accuracy": 0.95, "relational": 0.92, "non_relational": 0.995,
+          **{f"acc_{s}": 0.9 for s in gpu_run.SUBTYPES}}
+  rows = [{"model": "rn_bn", "train_s": 300.0, "steps": 160_000, "start_step": 100_000,
+           "stopped_by_budget": True, "validation": [(160_000, 0.96)], "eval": {"test": test}}]
+  md = gpu_run.results_md(env, 1.0, rows, args)
+  row = [line for line in md.splitlines() if line.startswith("| rn_bn |")][0]
+  assert row.startswith("| rn_bn | 160000 | 300 | 0.005 | 96.0% | 95.0% | 92.0% | 99.5% |")
+  assert "commit abc with local changes;" in md
+  assert "Encoder normalisation: each config's own; the models trained side by side" in md
+  assert "- RN >= 94% relational and non-relational (rn_bn): 92.0% / 99.5%: not met" in md
