@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from experiments.vqa import baselines
+from experiments.vqa import margins
 from experiments.vqa import task as vqa
 from experiments.vqa.configs import tiny
 from seqjax.data import clevr
@@ -295,3 +296,87 @@ def test_too_many_training_images_is_one_line(data_dir, tmp_path):
                         ["--config=experiments/vqa/configs/tiny.py", f"--workdir={tmp_path}",
                          f"--config.data.data_dir={data_dir}", "--config.data.train_images=65"],
                         "data.train_images=65: sort_of_clevr_tiny has 64 training images")
+
+
+def one_scene_images(xy, shape):
+  """``clevr.Images`` of one blank image with objects at ``xy`` and its 20 questions: the six
+  subtypes about colours 0, 1 and 2, two about colour 3, answered by ``clevr.answer``."""
+  scene = clevr.Scene(shape=np.asarray(shape), x=np.asarray([p[0] for p in xy]),
+                      y=np.asarray([p[1] for p in xy]))
+  qs = [clevr.Question(j // 6, (j % 6) // 3, j % 3) for j in range(20)]
+  arr = lambda f: np.asarray([[f(q) for q in qs]])
+  return clevr.Images(images=np.zeros((1, 75, 75, 3), np.uint8), shape=scene.shape[None],
+                      x=scene.x[None], y=scene.y[None], color=arr(lambda q: q.color),
+                      qtype=arr(lambda q: q.qtype), subtype=arr(lambda q: q.subtype),
+                      template=arr(lambda q: 0), answer=arr(lambda q: clevr.answer(scene, q)))
+
+
+def test_margins_gap_is_the_runner_up_s_distance_minus_the_answer_s():
+  # Colour 0 at (10, 10): the others at distances 10, 12, sqrt(30^2 + 30^2), 50 and 55.
+  data = one_scene_images([(10, 10), (20, 10), (10, 22), (40, 40), (60, 10), (10, 65)],
+                          [0, 0, 1, 1, 0, 0])
+  gap, other = margins.gaps(data)
+  qs = data.questions(0)
+  for j, q in enumerate(qs):
+    if q.qtype == clevr.NONREL or q.subtype == 2:
+      assert np.isnan(gap[0, j]) and not other[0, j]
+  closest0 = [j for j, q in enumerate(qs) if (q.color, q.qtype, q.subtype) == (0, 1, 0)]
+  furthest1 = [j for j, q in enumerate(qs) if (q.color, q.qtype, q.subtype) == (1, 1, 1)]
+  assert closest0 and furthest1
+  # closest to colour 0: colour 1 (10 px, a square), runner-up colour 2 (12 px, a circle)
+  assert gap[0, closest0[0]] == pytest.approx(2.0) and other[0, closest0[0]]
+  # furthest from colour 1 (20, 10): colour 5 (sqrt(100 + 3025) px), runner-up colour 4
+  # (40 px); both squares
+  assert gap[0, furthest1[0]] == pytest.approx(np.sqrt(3125) - 40.0)
+  assert not other[0, furthest1[0]]
+
+
+def test_margins_table_of_the_true_and_of_the_runner_up_s_answers():
+  data = clevr.generated("sort_of_clevr", "test", 0, 60)
+  gap, other = margins.gaps(data)
+  rows = margins.table(data, data.answer)
+  assert [r["subtype"] for r in rows] == ["closest"] * 6 + ["furthest"] * 6
+  for name in ("closest", "furthest"):
+    mine = [r for r in rows if r["subtype"] == name]
+    k = 3 + list(margins.SUBTYPES.values()).index(name)
+    assert mine[-1]["questions"] == int(np.sum(data.qtype * 3 + data.subtype == k))
+    assert sum(r["questions"] for r in mine[:-1]) == mine[-1]["questions"]  # bins cover gaps
+    assert all(r["accuracy"] == 1.0 for r in mine if r["questions"])
+  # Answering with the runner-up's shape: right exactly where it has the same shape.
+  runner_up = data.answer.copy()
+  runner_up[other] = 1 - data.answer[other]  # the other shape (answers 0 square, 1 circle)
+  rows = margins.table(data, runner_up)
+  for r in rows:
+    if r["other_shape"]:
+      assert r["accuracy_other_shape"] == 0.0
+      assert r["accuracy"] == pytest.approx(1 - r["other_shape"] / r["questions"])
+  assert sum(r["other_shape"] for r in rows if (r["lo"], r["hi"]) == (0, np.inf)) == other.sum()
+  text = margins.format_table(rows).splitlines()
+  assert [line.split()[:4] for line in text[1:] if line.split()[1] == ">="] == [
+      ["closest", ">=", "8", str(rows[4]["questions"])],
+      ["furthest", ">=", "8", str(rows[10]["questions"])]]
+  with pytest.raises(ValueError, match=r"predictions have shape \(60, 19\)"):
+    margins.table(data, data.answer[:, :19])
+
+
+def test_margins_cli_scores_a_trained_workdir(trained, tmp_path):
+  out = cli("experiments.vqa.margins", f"--workdir={trained['rn']}", "--split=test",
+            f"--json={tmp_path}/m.json", "--batch_images=3")
+  assert out.returncode == 0, out.stderr
+  import json  # pylint: disable=g-import-not-at-top
+  got = json.loads((tmp_path / "m.json").read_text())
+  assert got["dataset"] == "sort_of_clevr_tiny" and got["step"] == 4
+  # The model's own answers, batched otherwise, give the same table.
+  run = restore(vqa.TASK, trained["rn"])
+  data = clevr.generated("sort_of_clevr_tiny", "test")
+  want = margins.table(data, margins.model_answers(run, data, batch_images=16))
+  for a, b in zip(got["rows"], want):
+    assert a["questions"] == b["questions"] and a["other_shape"] == b["other_shape"]
+    assert a["accuracy"] == b["accuracy"] or (np.isnan(b["accuracy"]) and a["accuracy"] is None
+                                              or a["accuracy"] != a["accuracy"])
+  assert "closest and furthest questions by the gap to the runner-up" in out.stdout
+  assert_one_line_error("experiments.vqa.margins", [f"--workdir={tmp_path}/none"],
+                        f"{tmp_path}/none")
+  assert_one_line_error("experiments.vqa.margins", [f"--workdir={trained['rn']}",
+                                                    "--batch_images=0"],
+                        "--batch_images must be >= 1; got 0")
