@@ -43,7 +43,7 @@ def test_the_dry_run_stops_the_rn_by_its_budget_and_scores_both(tmp_path):
   assert results.startswith("# Sort-of-CLEVR GPU run (DRY RUN on CPU")
   assert "| rn | " in results and "| cnn_mlp | " in results
   assert f"- rn: stopped by its budget at step {rn['steps']}" in results
-  assert "RN >= 94% relational and non-relational:" in results
+  assert "RN >= 94% relational and non-relational (rn):" in results
   blind = baselines.colour_blind_scores("sort_of_clevr_tiny", "test")
   assert (f"| colour-blind oracle (no training; `experiments.vqa.baselines`) |  |  |  |  | "
           f"{100 * blind['accuracy']:.1f}% | {100 * blind['relational']:.1f}% |") in results
@@ -118,3 +118,19 @@ def test_results_md_times_only_this_run_s_steps_of_a_resumed_run():
   assert "commit abc with local changes;" in md
   assert "Encoder normalisation: each config's own; the models trained side by side" in md
   assert "- RN >= 94% relational and non-relational (rn_bn): 92.0% / 99.5%: not met" in md
+
+
+@pytest.mark.slow  # ~1 min: two trainings side by side and two evaluations
+def test_parallel_runs_the_models_side_by_side_with_their_own_budgets(tmp_path):
+  proc = run_script(tmp_path / "out", tmp_path / "work", "--dry-run", "--parallel",
+                    "--models", "rn_bn,cnn_mlp", "--budget", "rn_bn=30")
+  assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+  rows = {r["model"]: r for r in (json.loads(line) for line in proc.stdout.splitlines()
+                                  if line.startswith("{"))}
+  assert rows["rn_bn"]["budget_s"] == 30.0 and rows["rn_bn"]["stopped_by_budget"]
+  assert rows["cnn_mlp"]["train_rc"] == 0 and rows["cnn_mlp"]["steps"] == 6
+  config = json.loads((tmp_path / "out" / "rn_bn" / "config.json").read_text())
+  assert config["model"]["norm"] == "batch" and config["train"]["questions_per_image"] == 1
+  results = (tmp_path / "out" / "results.md").read_text()
+  assert "the models trained side by side (--parallel)" in results
+  assert results.index("| rn_bn |") < results.index("| cnn_mlp |")  # the order asked for
