@@ -6,12 +6,16 @@ train it for ~20 epochs, 61k steps).
 1. ``env.json``: the GPU, JAX's devices, the versions, the commit.
 2. The dataset (``sort_of_clevr``: 9,800 / 200 / 1,000 images, generated, nothing downloaded),
    prepared once under ``--work`` (its time is in ``results.md``).
-3. For each model (``--models``, default ``rn,cnn_mlp``): ``experiments.vqa.main`` with its
-   config (the RN at the paper's g of 4 x 256 units; ``--norm=batch`` for the paper's batch
-   normalisation in the encoder), validated every ``--eval_every`` steps,
-   stopped with SIGTERM when its budget (``--rn_seconds``, ``--cnn_mlp_seconds``) is spent (the
+3. For each model (``--models``, default ``rn,cnn_mlp``; ``CONFIGS`` below: ``rn`` at the
+   paper's g of 4 x 256 units, ``rn_bn`` and ``rn_bn_g256`` the batch-normalised recipe of
+   ``configs/rn_bn.py`` as it is and at the paper's g, ``cnn_mlp``, ``san``):
+   ``experiments.vqa.main`` with its config (``--norm=batch`` puts the paper's batch
+   normalisation in every model's encoder; ``--steps`` sets ``train.num_steps``), validated
+   every ``--eval_every`` steps, stopped with SIGTERM when its budget (``--budget=MODEL=S,
+   default=S``, else ``--rn_seconds``, ``--cnn_mlp_seconds``, ``--san_seconds``) is spent (the
    trainer finishes the step, saves it and exits 143), then ``--mode=eval`` scores the best
-   checkpoint on the test set. ``<model>/`` in ``--out`` gets ``eval_best.json``,
+   checkpoint on the test set. One model after the other, or with ``--parallel`` side by side
+   (one process each on the one GPU, memory taken as needed). ``<model>/`` in ``--out`` gets ``eval_best.json``,
    ``metrics.jsonl``, ``config.json``, ``curves.png`` and the logs (not the checkpoints).
 4. ``results.md``: steps, epochs, wall time and seconds per step, test accuracy overall,
    relational, non-relational and per subtype, and the issue's targets (RN >= 94% on both
