@@ -15,8 +15,9 @@ train it for ~20 epochs, 61k steps).
    default=S``, else ``--rn_seconds``, ``--cnn_mlp_seconds``, ``--san_seconds``) is spent (the
    trainer finishes the step, saves it and exits 143), then ``--mode=eval`` scores the best
    checkpoint on the test set. One model after the other, or with ``--parallel`` side by side
-   (one process each on the one GPU, memory taken as needed). ``<model>/`` in ``--out`` gets ``eval_best.json``,
-   ``metrics.jsonl``, ``config.json``, ``curves.png`` and the logs (not the checkpoints).
+   (one process each on the one GPU, memory taken as needed). ``<model>/`` in ``--out`` gets
+   ``eval_best.json``, ``metrics.jsonl``, ``config.json``, ``curves.png`` and the logs (not the
+   checkpoints).
 4. ``results.md``: steps, epochs, wall time and seconds per step, test accuracy overall,
    relational, non-relational and per subtype, and the issue's targets (RN >= 94% on both
    kinds; the CNN+MLP far below the RN on relational questions).
@@ -133,6 +134,24 @@ def parse_budgets(text: str) -> dict:
                        f"{sorted(CONFIGS) + ['default']} and SECONDS > 0")
     budgets[name] = seconds
   return budgets
+
+
+def check_models(models: list[str], args) -> str:
+  """What is wrong with ``--models`` and the flags that depend on it, in one line naming the
+  flag ("" when nothing is): unknown or repeated models (two runs of one workdir), a
+  ``--budget`` for a model not run, a negative ``--steps``."""
+  unknown = sorted(set(models) - set(CONFIGS))
+  if unknown or not models:
+    return f"--models: unknown {unknown or 'empty'}; choose from {sorted(CONFIGS)}"
+  repeated = sorted({m for m in models if models.count(m) > 1})
+  if repeated:
+    return f"--models: {repeated} named twice (one workdir each)"
+  idle = sorted(set(args.budgets) - set(models) - {"default"})
+  if idle:
+    return f"--budget: {idle} not among --models={','.join(models)}"
+  if args.steps < 0:
+    return f"--steps={args.steps}: must be >= 0 (0: each config's own)"
+  return ""
 
 
 def _train(cmd: list[str], budget_s: float, log_path: str,
@@ -298,10 +317,9 @@ def main(argv=None) -> int:
     print(f"error: --norm={args.norm!r}: choose from {list(NORMS)}", file=sys.stderr)
     return 2
   models = [m for m in args.models.split(",") if m]
-  unknown = sorted(set(models) - set(CONFIGS))
-  if unknown or not models:
-    print(f"error: --models: unknown {unknown or 'empty'}; choose from {sorted(CONFIGS)}",
-          file=sys.stderr)
+  problem = check_models(models, args)
+  if problem:
+    print(f"error: {problem}", file=sys.stderr)
     return 2
   os.makedirs(args.out, exist_ok=True)
   env = _env(args.dry_run)

@@ -52,9 +52,7 @@ def gaps(data: clevr.Images) -> tuple[np.ndarray, np.ndarray]:
   other = np.zeros(data.answer.shape, bool)
   for i in range(len(data)):
     scene = data.scene(i)
-    dx = scene.x[:, None].astype(np.float64) - scene.x[None, :]
-    dy = scene.y[:, None].astype(np.float64) - scene.y[None, :]
-    dist = np.sqrt(dx * dx + dy * dy)
+    dist = np.sqrt(clevr.squared_distances(scene).astype(np.float64))
     for j, q in enumerate(data.questions(i)):
       if q.qtype != clevr.REL or q.subtype not in SUBTYPES:
         continue
@@ -136,11 +134,14 @@ def main(argv):
         f"{FLAGS.workdir}: closest and furthest questions by the gap to the runner-up")
   print(format_table(rows))
   if FLAGS.json:
-    with open(FLAGS.json, "w", encoding="utf-8") as f:
-      json.dump({"workdir": FLAGS.workdir, "checkpoint": FLAGS.checkpoint,
-                 "step": restored.step, "dataset": dataset, "split": FLAGS.split,
-                 "rows": [{**r, "hi": None if math.isinf(r["hi"]) else r["hi"]} for r in rows]},
-                f, indent=1)
+    try:
+      with open(FLAGS.json, "w", encoding="utf-8") as f:
+        json.dump({"workdir": FLAGS.workdir, "checkpoint": FLAGS.checkpoint,
+                   "step": restored.step, "dataset": dataset, "split": FLAGS.split,
+                   "rows": [{**r, "hi": None if math.isinf(r["hi"]) else r["hi"]}
+                            for r in rows]}, f, indent=1)
+    except OSError as e:
+      common.fail(f"--json={FLAGS.json}: {e.strerror or e}")
     print(f"wrote {FLAGS.json}")
 
 

@@ -96,7 +96,8 @@ class Question:
     return 3 * self.qtype + self.subtype
 
 
-def _squared_distances(scene: Scene) -> np.ndarray:
+def squared_distances(scene: Scene) -> np.ndarray:
+  """``[6, 6]`` int64: the squared distance in pixels between every two objects' centres."""
   dx = scene.x[:, None].astype(np.int64) - scene.x[None, :]
   dy = scene.y[:, None].astype(np.int64) - scene.y[None, :]
   return dx * dx + dy * dy
@@ -104,7 +105,7 @@ def _squared_distances(scene: Scene) -> np.ndarray:
 
 def _ties(scene: Scene) -> bool:
   """Whether some object's closest or furthest other object is not unique."""
-  d = _squared_distances(scene)
+  d = squared_distances(scene)
   for k in range(NUM_OBJECTS):
     others = np.delete(d[k], k)
     if np.sum(others == others.min()) > 1 or np.sum(others == others.max()) > 1:
@@ -153,7 +154,7 @@ def answer(scene: Scene, q: Question) -> int:
     if q.subtype == 1:
       return ANSWERS.index("left" if scene.x[c] < IMAGE_SIZE / 2 else "right")
     return ANSWERS.index("top" if scene.y[c] < IMAGE_SIZE / 2 else "bottom")
-  d = _squared_distances(scene)[c].astype(np.float64)
+  d = squared_distances(scene)[c].astype(np.float64)
   if q.subtype == 2:
     return ANSWERS.index(str(int(np.sum(scene.shape == scene.shape[c]))))
   d[c] = np.inf if q.subtype == 0 else -np.inf

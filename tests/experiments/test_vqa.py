@@ -374,7 +374,16 @@ def test_margins_cli_scores_a_trained_workdir(trained, tmp_path):
     assert a["questions"] == b["questions"] and a["other_shape"] == b["other_shape"]
     assert a["accuracy"] == b["accuracy"] or (np.isnan(b["accuracy"]) and a["accuracy"] is None
                                               or a["accuracy"] != a["accuracy"])
+  # Its "all" rows agree with the trainer's own evaluation of the same checkpoint.
+  tdata, _, _ = harness.build(vqa.TASK, run.config)
+  scores = harness.evaluate(vqa.TASK, run.config, tdata, run.model, run.params, "test")
+  for row in got["rows"]:
+    if row["lo"] == 0 and row["hi"] is None:
+      assert row["accuracy"] == pytest.approx(scores[f"acc_{row['subtype']}"], abs=1e-9)
   assert "closest and furthest questions by the gap to the runner-up" in out.stdout
+  assert_one_line_error("experiments.vqa.margins", [f"--workdir={trained['rn']}",
+                                                    f"--json={tmp_path}/no/such/dir/m.json"],
+                        f"--json={tmp_path}/no/such/dir/m.json: No such file or directory")
   assert_one_line_error("experiments.vqa.margins", [f"--workdir={tmp_path}/none"],
                         f"{tmp_path}/none")
   assert_one_line_error("experiments.vqa.margins", [f"--workdir={trained['rn']}",

@@ -103,6 +103,19 @@ def test_budgets_parse_and_fall_back_and_a_bad_one_is_named():
       gpu_run.parse_budgets(bad)
 
 
+def test_bad_model_lists_budgets_and_steps_are_named():
+  from experiments.vqa import gpu_run  # pylint: disable=g-import-not-at-top
+  args = lambda budgets={}, steps=0: type("Args", (), {"budgets": budgets, "steps": steps})()
+  assert gpu_run.check_models(["rn_bn", "cnn_mlp"], args({"rn_bn": 9.0, "default": 5.0})) == ""
+  assert "--models: unknown ['bn']" in gpu_run.check_models(["rn", "bn"], args())
+  assert gpu_run.check_models(["rn_bn", "rn_bn"], args()) == (
+      "--models: ['rn_bn'] named twice (one workdir each)")
+  assert gpu_run.check_models(["rn_bn"], args({"rn": 9.0})) == (
+      "--budget: ['rn'] not among --models=rn_bn")
+  assert gpu_run.check_models(["rn_bn"], args(steps=-1)) == (
+      "--steps=-1: must be >= 0 (0: each config's own)")
+
+
 def test_results_md_times_only_this_run_s_steps_of_a_resumed_run():
   from experiments.vqa import gpu_run  # pylint: disable=g-import-not-at-top
   args = type("Args", (), {"dry_run": False, "norm": "", "blind": None, "parallel": True})()
