@@ -8,7 +8,9 @@ train it for ~20 epochs, 61k steps).
    prepared once under ``--work`` (its time is in ``results.md``).
 3. For each model (``--models``, default ``rn,cnn_mlp``; ``CONFIGS`` below: ``rn`` at the
    paper's g of 4 x 256 units, ``rn_bn`` and ``rn_bn_g256`` the batch-normalised recipe of
-   ``configs/rn_bn.py`` as it is and at the paper's g, ``cnn_mlp``, ``san``):
+   ``configs/rn_bn.py`` as it is and at the paper's g, ``rn_bn_text`` the same with English
+   questions, ``rn_bn_wide`` and ``rn_bn_wide_cos`` with the paper's encoder (constant and
+   cosine-decayed learning rate), ``cnn_mlp``, ``san``):
    ``experiments.vqa.main`` with its config (``--norm=batch`` puts the paper's batch
    normalisation in every model's encoder; ``--steps`` sets ``train.num_steps``), validated
    every ``--eval_every`` steps, stopped with SIGTERM when its budget (``--budget=MODEL=S,
@@ -42,12 +44,20 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 G256 = "--config.model.g_sizes=256,256,256,256"  # the paper's g
+COSINE = ["--config.optimizer.schedule=warmup_cosine", "--config.optimizer.warmup_steps=1000",
+          "--config.optimizer.total_steps=130000"]
 CONFIGS = {
     "rn": ("experiments/vqa/configs/rn.py", [G256]),
     # the recipe that left the colour-blind plateau on 2 CPU cores (configs/rn_bn.py: batch
     # normalisation, g of 2 x 128, 64 images x 1 question), as it is and at the paper's g
     "rn_bn": ("experiments/vqa/configs/rn_bn.py", []),
     "rn_bn_g256": ("experiments/vqa/configs/rn_bn.py", [G256]),
+    # the same with English questions through a 128-unit LSTM (configs/rn_bn_text.py)
+    "rn_bn_text": ("experiments/vqa/configs/rn_bn_text.py", []),
+    # the paper's encoder (32, 64, 128, 256 kernels) and g (configs/rn_bn_wide.py), with a
+    # constant learning rate and with a linear warmup then cosine decay to 0 at step 130,000
+    "rn_bn_wide": ("experiments/vqa/configs/rn_bn_wide.py", []),
+    "rn_bn_wide_cos": ("experiments/vqa/configs/rn_bn_wide.py", COSINE),
     "cnn_mlp": ("experiments/vqa/configs/cnn_mlp.py", []),
     "san": ("experiments/vqa/configs/san.py", []),
 }
