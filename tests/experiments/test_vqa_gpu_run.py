@@ -8,6 +8,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import warnings
 
 import pytest
 
@@ -147,3 +148,34 @@ def test_parallel_runs_the_models_side_by_side_with_their_own_budgets(tmp_path):
   results = (tmp_path / "out" / "results.md").read_text()
   assert "the models trained side by side (--parallel)" in results
   assert results.index("| rn_bn |") < results.index("| cnn_mlp |")  # the order asked for
+
+
+@pytest.mark.parametrize("model", sorted(__import__("experiments.vqa.gpu_run",
+                                                    fromlist=["CONFIGS"]).CONFIGS))
+def test_every_gpu_model_s_config_and_overrides_validate(model, monkeypatch):
+  """What the GPU run would train, checked here: each model's config file with its override
+  flags (the paper's g, the cosine schedule) parses and passes the task's and the loop's
+  checks, and the overrides took effect."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
+  from experiments.vqa import gpu_run, task  # pylint: disable=g-import-not-at-top
+  from seqjax.train import trainer  # pylint: disable=g-import-not-at-top
+  path, extra = gpu_run.CONFIGS[model]
+  values = flags.FlagValues()
+  with warnings.catch_warnings():  # ml_collections loads the file with load_module()
+    warnings.simplefilter("ignore", DeprecationWarning)
+    config_flags.DEFINE_config_file("config", default=str(REPO / path), flag_values=values)
+    argv = ["gpu_run", f"--config={REPO / path}", *extra]
+    monkeypatch.setattr(sys, "argv", argv)  # ml_collections reads the overrides from argv
+    values(argv)
+    config = values.config
+  task.TASK.check(config)
+  trainer.check_loop(config.train, config.get("optimizer"))
+  if gpu_run.G256 in extra or model == "rn_bn_wide":
+    assert tuple(config.model.g_sizes) == (256,) * 4
+  if model.startswith("rn_bn_wide"):
+    assert tuple(config.model.channels) == (32, 64, 128, 256)
+  if model == "rn_bn_wide_cos":
+    assert (config.optimizer.schedule, config.optimizer.total_steps) == ("warmup_cosine", 130000)
+  if model == "rn_bn_text":
+    assert config.model.question == "text"
