@@ -1,7 +1,9 @@
 """glibc's malloc settings for XLA:CPU, with the standard library only.
 
 ``seqjax/__init__.py`` calls ``limit_arenas`` before it imports anything that starts JAX's
-backend, because the setting only helps when it comes before XLA's thread pools allocate.
+backend, because the setting only helps when it comes before XLA's thread pools allocate, and
+``keep_large_blocks`` (the mmap and trim thresholds of ``seqjax.train.hostmem.tune_malloc``),
+so that a training loop of the user's own, not only seqjax's trainer, reuses its blocks.
 
 Why: XLA:CPU runs a step's thunks on its pool threads, and glibc gives each thread that
 allocates an arena of its own. An arena other than the main one lives in heaps of at most
@@ -13,7 +15,7 @@ about 125 to about 98 ms with one arena (``benchmarks/README.md``, "Page faults"
 arena every thread allocates from the main heap, where ``seqjax.train.hostmem.tune_malloc``'s
 thresholds keep freed blocks for the next step.
 
-The limit is set only where JAX will run on the CPU: ``JAX_PLATFORMS`` names ``cpu`` first, or
+Both are set only where JAX will run on the CPU: ``JAX_PLATFORMS`` names ``cpu`` first, or
 no accelerator plugin is installed (a GPU or TPU step keeps its buffers on the device). It is
 not set when ``SEQJAX_TUNE_MALLOC=0``, when ``MALLOC_ARENA_MAX`` is in the environment (the
 user's own choice), or where the C library is not glibc.
@@ -29,6 +31,9 @@ import sys
 from typing import Optional
 
 M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -2, -3, -8
+MMAP_THRESHOLD = 1 << 30  # blocks under 1 GiB come from the heap, not a fresh mapping
+TRIM_THRESHOLD = 2**31 - 1  # the heap's free top goes back to the system only past 2 GiB
+THRESHOLD_VARIABLES = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
 ACCELERATOR_MODULES = ("jax_cuda12_plugin", "jax_cuda13_plugin", "jax_rocm6_plugin",
                        "jax_rocm7_plugin", "libtpu")
 
@@ -86,6 +91,37 @@ def limit_arenas() -> Optional[str]:
       reason = "one malloc arena"
   _state["arenas"] = reason
   return reason
+
+
+def keep_large_blocks() -> Optional[str]:
+  """glibc's mmap threshold raised to 1 GiB and its trim threshold to 2 GiB, where JAX will run
+  on the CPU (the conditions of ``limit_arenas``); once per process. Without them a block over
+  glibc's mmap threshold (at most 32 MiB) is mapped afresh and unmapped on every call: the
+  oneDNN LSTM's training step at 64x35x200x200, whose forward keeps a 35.6 MB workspace, took
+  about 6,400 page faults and 56-60 ms a step in a loop of the user's own, against none and
+  42-45 ms with these thresholds (benchmarks/README.md, "A training loop of one's own").
+  Returns what was set, or why nothing was (``None``: disabled, an accelerator expected, not
+  glibc); the user's ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` are left alone."""
+  if "thresholds" in _state:
+    return _state["thresholds"]
+  reason: Optional[str] = None
+  user = [name for name in THRESHOLD_VARIABLES if name in os.environ]
+  if disabled() or accelerator() is not None:
+    reason = None
+  elif user:
+    reason = f"{user[0]}={os.environ[user[0]]} from the environment"
+  else:
+    found = glibc()
+    if (found is not None and found[0].mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+        and found[0].mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)):
+      reason = "mmap threshold 1 GiB, trim threshold 2 GiB"
+  _state["thresholds"] = reason
+  return reason
+
+
+def thresholds() -> Optional[str]:
+  """What ``keep_large_blocks`` did (``None``: nothing, or not called)."""
+  return _state.get("thresholds")
 
 
 def arenas() -> Optional[str]:

@@ -17,8 +17,11 @@ step pays the page faults of touching them again, for two reasons:
   alone, none with one arena, and about 125 against 98 ms a step.
 
 The process keeps its peak memory instead of returning it between steps, which a training loop
-reaches every step anyway. The trainer calls ``tune_malloc`` once per process on the CPU backend
-(``train_and_evaluate``) and logs what is in effect; ``SEQJAX_TUNE_MALLOC=0`` keeps glibc's
+reaches every step anyway. Importing seqjax sets the thresholds too where JAX will run on the
+CPU (``seqjax._malloc.keep_large_blocks``), so a training loop of the user's own gets them
+without calling anything. The trainer calls ``tune_malloc`` once per process on the CPU backend
+(``train_and_evaluate``), which also covers a process where import expected an accelerator and
+JAX fell back to the CPU, and logs what is in effect; ``SEQJAX_TUNE_MALLOC=0`` keeps glibc's
 defaults (both settings). Nothing is done where the C library is not glibc. The same effect
 from outside: ``MALLOC_ARENA_MAX=1 MALLOC_MMAP_THRESHOLD_=1073741824
 MALLOC_TRIM_THRESHOLD_=2147483647`` in the environment.
@@ -34,8 +37,7 @@ import jax
 from seqjax import _malloc
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = _malloc.M_TRIM_THRESHOLD, _malloc.M_MMAP_THRESHOLD
-MMAP_THRESHOLD = 1 << 30
-TRIM_THRESHOLD = 2**31 - 1
+MMAP_THRESHOLD, TRIM_THRESHOLD = _malloc.MMAP_THRESHOLD, _malloc.TRIM_THRESHOLD
 _lock = threading.Lock()
 _done: list[str] = []
 

@@ -159,3 +159,65 @@ def test_a_cpu_run_without_the_arena_limit_says_so_and_how_to_get_it(monkeypatch
   assert "one arena per thread (jax_cuda12_plugin is installed at import): XLA's blocks over " \
          "64 MiB are still mapped afresh every step; MALLOC_ARENA_MAX=1 in the environment " \
          "avoids it" in done
+
+
+# Importing seqjax alone, no ``tune_malloc``: a loop of the user's own. ``jit`` is the 64 MiB
+# temporary above; ``lstm`` the oneDNN LSTM's training step (its forward's workspace is
+# 35.6 MB, over glibc's largest default mmap threshold), where the extension is built.
+IMPORT_SCRIPT = """
+import json, resource
+import seqjax
+from seqjax import _malloc
+import jax, jax.numpy as jnp
+from seqjax.cells import lstm
+from seqjax.recurrence import onednn, unroll
+
+def faults(f, arg, calls=25, warm=3):
+  out = []
+  for call in range(warm + calls):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    jax.block_until_ready(f(*arg))
+    out.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+  return out[warm:]
+
+x = jnp.full((8192, 2048), 0.5, jnp.float32)
+jit = faults(jax.jit(lambda x: jnp.max(jnp.exp(x) * x, axis=1) + jnp.sum(jnp.sin(x), axis=1)),
+             (x,))
+steps = None
+if onednn.available():
+  p = lstm.CELL.init(jax.random.PRNGKey(0), 200, 200)
+  xs = jax.random.normal(jax.random.PRNGKey(1), (64, 35, 200))
+  step = jax.jit(jax.grad(lambda p, x: jnp.sum(unroll(lstm.CELL, p, x, backend="onednn")[0])))
+  steps = faults(step, (p, xs), calls=10)
+print(json.dumps({"thresholds": _malloc.thresholds(), "jit": jit, "lstm": steps,
+                  "pages": 8192 * 2048 * 4 // 4096}))
+"""
+
+
+def _import_run(**env):
+  full = {k: v for k, v in os.environ.items()
+          if k not in ("MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")}
+  out = subprocess.run([sys.executable, "-c", IMPORT_SCRIPT], capture_output=True, text=True,
+                       cwd=REPO, env={**full, "JAX_PLATFORMS": "cpu", **env}, timeout=300)
+  assert out.returncode == 0, out.stderr
+  import json  # pylint: disable=g-import-not-at-top
+  r = json.loads(out.stdout.strip().splitlines()[-1])
+  r["jit_faulting"] = sum(f > r["pages"] // 2 for f in r["jit"])
+  return r
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc on Linux")
+def test_importing_seqjax_keeps_large_blocks_for_a_loop_of_one_s_own():
+  mine = _import_run()
+  assert mine["thresholds"] == "mmap threshold 1 GiB, trim threshold 2 GiB"
+  assert mine["jit_faulting"] < len(mine["jit"]) // 2, mine["jit"]
+  off = _import_run(SEQJAX_TUNE_MALLOC="0")
+  assert off["thresholds"] is None
+  assert off["jit_faulting"] >= 0.8 * len(off["jit"]), off["jit"]
+  if mine["lstm"] is not None:  # 35.6 MB of workspace: ~8,700 pages if mapped afresh
+    assert sorted(mine["lstm"])[len(mine["lstm"]) // 2] < 1000, mine["lstm"]
+    assert min(off["lstm"]) > 4000, off["lstm"]
+  # The user's own threshold in the environment is theirs: seqjax sets neither.
+  user = _import_run(MALLOC_MMAP_THRESHOLD_="65536")
+  assert user["thresholds"] == "MALLOC_MMAP_THRESHOLD_=65536 from the environment"
+  assert user["jit_faulting"] >= 0.8 * len(user["jit"]), user["jit"]
