@@ -16,13 +16,15 @@ train it for ~20 epochs, 61k steps).
    every ``--eval_every`` steps, stopped with SIGTERM when its budget (``--budget=MODEL=S,
    default=S``, else ``--rn_seconds``, ``--cnn_mlp_seconds``, ``--san_seconds``) is spent (the
    trainer finishes the step, saves it and exits 143), then ``--mode=eval`` scores the best
-   checkpoint on the test set. One model after the other, or with ``--parallel`` side by side
+   checkpoint on the test set, and for an RN ``experiments.vqa.margins`` scores it by the gap
+   to the runner-up. One model after the other, or with ``--parallel`` side by side
    (one process each on the one GPU, memory taken as needed). ``<model>/`` in ``--out`` gets
-   ``eval_best.json``, ``metrics.jsonl``, ``config.json``, ``curves.png`` and the logs (not the
-   checkpoints).
+   ``eval_best.json``, ``metrics.jsonl``, ``config.json``, ``curves.png``, the logs and, for an
+   RN, ``margins.json`` / ``margins.txt`` (not the checkpoints).
 4. ``results.md``: steps, epochs, wall time and seconds per step, test accuracy overall,
-   relational, non-relational and per subtype, and the issue's targets (RN >= 94% on both
-   kinds; the CNN+MLP far below the RN on relational questions).
+   relational, non-relational and per subtype, each RN's closest and furthest accuracy over
+   every gap, at gaps of 8 px or more and on near ties of the other shape, and the issue's
+   targets (RN >= 94% on both kinds; the CNN+MLP far below the RN on relational questions).
 
 The defaults fit the device tool's 600 s per command: preparing ~60 s, the RN 300 s, the
 CNN+MLP 120 s, two evaluations and JAX's compilations. ``--dry-run`` runs the same code on a CPU
@@ -225,6 +227,8 @@ def run_model(model: str, args, data_name: str, data_dir: str) -> dict:
     else:
       with open(path, encoding="utf-8") as f:
         row["eval"] = json.load(f)
+      if model.startswith("rn"):
+        row.update(_margins(model, workdir, out_dir, env))
   for name in ("eval_best.json", "metrics.jsonl", "config.json"):
     if os.path.exists(os.path.join(workdir, name)):
       shutil.copy(os.path.join(workdir, name), out_dir)
@@ -233,6 +237,40 @@ def run_model(model: str, args, data_name: str, data_dir: str) -> dict:
     diagnostics.plot_training_curves(workdir, os.path.join(out_dir, "curves.png"),
                                      metrics=("loss", "accuracy"))
   return row
+
+
+def _margins(model: str, workdir: str, out_dir: str, env: dict | None) -> dict:
+  """``experiments.vqa.margins`` on the best checkpoint (test split): closest and furthest
+  accuracy by the gap to the runner-up, into ``margins.txt`` / ``margins.json``; returns
+  ``{"margins": rows}`` or ``{"margins_error": why}``."""
+  path = os.path.join(out_dir, "margins.json")
+  out = subprocess.run([sys.executable, "-m", "experiments.vqa.margins", f"--workdir={workdir}",
+                        "--checkpoint=best", "--split=test", f"--json={path}"], cwd=REPO,
+                       capture_output=True, text=True, timeout=300,
+                       env={**os.environ, **(env or {})})
+  with open(os.path.join(out_dir, "margins.txt"), "w", encoding="utf-8") as f:
+    f.write(out.stdout + out.stderr)
+  if out.returncode != 0 or not os.path.exists(path):
+    return {"margins_error": f"margins failed (exit {out.returncode}); see {model}/margins.txt"}
+  with open(path, encoding="utf-8") as f:
+    return {"margins": json.load(f)["rows"]}
+
+
+def _margin_cells(rows: list[dict]) -> list[str]:
+  """Closest and furthest: accuracy over every gap, at gaps of 8 px or more, and on near ties
+  (under 2 px) whose runner-up has the other shape (50% is a coin toss there)."""
+  cells = []
+  for subtype in ("closest", "furthest"):
+    mine = [r for r in rows if r["subtype"] == subtype]
+    every = next(r for r in mine if r["lo"] == 0 and r["hi"] is None)
+    wide = [r for r in mine if r["lo"] >= 8 and r["hi"] is None]
+    near = [r for r in mine if r["hi"] is not None and r["hi"] <= 2]
+    n = sum(r["other_shape"] for r in near)
+    right = sum(r["other_shape"] * r["accuracy_other_shape"] for r in near if r["other_shape"])
+    pct = lambda v: "-" if v is None or v != v else f"{100 * v:.1f}%"
+    cells += [pct(every["accuracy"]), pct(wide[0]["accuracy"] if wide else None),
+              pct(right / n if n else None)]
+  return cells
 
 
 def _test_scores(row: dict) -> dict:
@@ -271,6 +309,14 @@ def results_md(env: dict, prep_s: float, rows: list[dict], args) -> str:
              + [f"{100 * blind[k]:.1f}%" for k in ("accuracy", "relational", "non_relational")]
              + [f"{100 * blind['acc_' + s]:.1f}%" for s in SUBTYPES])
     lines.append("| " + " | ".join(cells) + " |")
+  margins = [row for row in rows if row.get("margins")]
+  if margins:
+    lines += ["", "## Relational questions by the gap to the runner-up (`experiments.vqa.margins`)",
+              "", "| model | closest | closest, gap >= 8 px | closest, near ties of the other "
+              "shape | furthest | furthest, gap >= 8 px | furthest, near ties of the other "
+              "shape |", "|" + "---|" * 7]
+    for row in margins:
+      lines.append(f"| {row['model']} | " + " | ".join(_margin_cells(row["margins"])) + " |")
   lines += ["", "## Targets", ""]
   by = {row["model"]: _test_scores(row) for row in rows}
   rns = {m: t for m, t in by.items() if m.startswith("rn") and "relational" in t}
@@ -287,6 +333,8 @@ def results_md(env: dict, prep_s: float, rows: list[dict], args) -> str:
       lines.append(f"- RN ({name}) - CNN+MLP on relational questions: {100 * gap:+.1f} points "
                    "(the paper: 94% vs 63%)")
   for row in rows:
+    if "margins_error" in row:
+      lines.append(f"- {row['model']}: {row['margins_error']}")
     if "error" in row:
       lines.append(f"- {row['model']}: {row['error']}")
     elif row["stopped_by_budget"]:

@@ -34,6 +34,7 @@ def test_the_dry_run_stops_the_rn_by_its_budget_and_scores_both(tmp_path):
     assert {"eval_best.json", "metrics.jsonl", "config.json", "curves.png", "train.log",
             "eval.log"} <= names, (model, names)
     assert not any(n.startswith("checkpoint") for n in names)  # checkpoints stay in --work
+    assert ({"margins.json", "margins.txt"} <= names) == (model == "rn"), (model, names)
   rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
   rn, cnn = rows
   assert rn["stopped_by_budget"] and rn["train_rc"] == 143 and rn["steps"] > 6, rn
@@ -51,6 +52,15 @@ def test_the_dry_run_stops_the_rn_by_its_budget_and_scores_both(tmp_path):
   scored = json.loads((out / "rn" / "eval_best.json").read_text())
   assert f"| rn | {rn['steps']} |" in results and f"{100 * scored['test']['accuracy']:.1f}%" \
       in results.split("| rn |")[1].split("\n")[0]  # the test split's accuracy, not validation's
+  # The RN's relational questions by gap: margins on its best checkpoint, in results.md too.
+  margins = json.loads((out / "rn" / "margins.json").read_text())
+  assert margins["split"] == "test" and margins["step"] == scored["step"]
+  every = {r["subtype"]: r for r in margins["rows"] if r["lo"] == 0 and r["hi"] is None}
+  section = results.split("## Relational questions by the gap")[1].split("## Targets")[0]
+  assert section.count("| rn | ") == 1 and "| cnn_mlp |" not in section
+  cells = section.split("| rn | ")[1].split("\n")[0].split(" | ")
+  assert cells[0] == f"{100 * every['closest']['accuracy']:.1f}%"
+  assert cells[3] == f"{100 * every['furthest']['accuracy']:.1f}%"
   # A second run resumes the kept workdirs: the RN goes on from its saved step.
   again = run_script(tmp_path / "out2", tmp_path / "work", "--dry-run", "--models", "rn")
   assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
@@ -179,3 +189,19 @@ def test_every_gpu_model_s_config_and_overrides_validate(model, monkeypatch):
     assert (config.optimizer.schedule, config.optimizer.total_steps) == ("warmup_cosine", 130000)
   if model == "rn_bn_text":
     assert config.model.question == "text"
+
+
+def test_margin_cells_read_every_gap_wide_gaps_and_near_ties_of_the_other_shape():
+  from experiments.vqa import gpu_run  # pylint: disable=g-import-not-at-top
+  row = lambda subtype, lo, hi, acc, other, acc_other: {
+      "subtype": subtype, "lo": lo, "hi": hi, "questions": 10, "accuracy": acc,
+      "other_shape": other, "accuracy_other_shape": acc_other}
+  rows = [row("closest", 0.0, 1.0, 0.5, 4, 0.25), row("closest", 1.0, 2.0, 0.6, 6, 0.5),
+          row("closest", 2.0, 4.0, 0.7, 5, 0.6), row("closest", 8.0, None, 0.9, 5, 0.8),
+          row("closest", 0.0, None, 0.8, 20, 0.6),
+          row("furthest", 0.0, 1.0, 0.5, 0, float("nan")), row("furthest", 1.0, 2.0, 0.5, 0,
+                                                                float("nan")),
+          row("furthest", 8.0, None, float("nan"), 0, float("nan")),
+          row("furthest", 0.0, None, 0.75, 0, float("nan"))]
+  # closest near ties: (4 * 0.25 + 6 * 0.5) / 10 = 40%; furthest has none, and no wide gaps
+  assert gpu_run._margin_cells(rows) == ["80.0%", "90.0%", "40.0%", "75.0%", "-", "-"]
