@@ -23,7 +23,9 @@ Answers are one of ``ANSWERS`` (12). A question exists in two forms:
 
 Splits (builder config ``sort_of_clevr``): 9,800 training images as the paper, 200 validation
 images (they pick the checkpoint), and 1,000 test images (the paper tests on 200; 20,000 test
-questions give accuracies to about +-0.3%). ``sort_of_clevr_tiny`` (64 / 16 / 16) is for tests.
+questions give accuracies to about +-0.3%). ``sort_of_clevr_49k`` has 49,000 training images
+and the same validation and test images (not in the paper: whether more images help a model
+that overfits). ``sort_of_clevr_tiny`` (64 / 16 / 16) is for tests.
 Image ``i`` of split ``s`` is drawn from ``np.random.default_rng([seed, split id, i])``.
 """
 
@@ -264,6 +266,10 @@ class Sizes:
 
 
 CONFIGS = {"sort_of_clevr": Sizes(9800, 200, 1000),
+           # five times the paper's training images, not in the paper: the same seed, so its
+           # first 9,800 training images and its validation and test splits are sort_of_clevr's
+           # (is a model that overfits 9,800 images limited by the data?)
+           "sort_of_clevr_49k": Sizes(49000, 200, 1000),
            "sort_of_clevr_tiny": Sizes(64, 16, 16)}
 SPLIT_IDS = {"train": 0, "validation": 1, "test": 2}
 _QUESTIONS = 2 * QUESTIONS_PER_TYPE

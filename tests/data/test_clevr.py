@@ -74,6 +74,25 @@ def test_generation_is_a_pure_function_of_seed_split_and_index():
   assert not np.array_equal(clevr.example(0, 0, 5)["image"], clevr.example(0, 1, 5)["image"])
 
 
+def test_the_49k_set_extends_the_training_split_and_shares_the_others():
+  """``sort_of_clevr_49k`` (five times the training images, not in the paper) scores on the same
+  images as ``sort_of_clevr``: its validation and test splits and its first 9,800 training
+  images are the paper-sized set's."""
+  big, paper = clevr.CONFIGS["sort_of_clevr_49k"], clevr.CONFIGS["sort_of_clevr"]
+  assert (big.train, big.validation, big.test) == (49000, paper.validation, paper.test)
+  for split, first, count in (("validation", 0, 200), ("test", 990, 10), ("train", 9790, 10)):
+    a = clevr.generated("sort_of_clevr_49k", split, first, count)
+    b = clevr.generated("sort_of_clevr", split, first, count)
+    for field in ("images", "shape", "x", "y", "color", "answer"):
+      np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+  beyond = clevr.generated("sort_of_clevr_49k", "train", 9800, 5)  # new images past the paper's
+  assert len(beyond) == 5 and not any(
+      np.array_equal(beyond.images[i], clevr.generated("sort_of_clevr", "train", 0, 5).images[i])
+      for i in range(5))
+  with pytest.raises(ValueError, match="the sort_of_clevr train split has 9800 images"):
+    clevr.generated("sort_of_clevr", "train", 9800, 5)
+
+
 def test_question_forms():
   for (qtype, subtype) in clevr.TEMPLATES:
     for color in range(6):

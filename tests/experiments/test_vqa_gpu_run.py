@@ -175,12 +175,16 @@ def test_every_gpu_model_s_config_and_overrides_validate(model, monkeypatch):
   with warnings.catch_warnings():  # ml_collections loads the file with load_module()
     warnings.simplefilter("ignore", DeprecationWarning)
     config_flags.DEFINE_config_file("config", default=str(REPO / path), flag_values=values)
-    argv = ["gpu_run", f"--config={REPO / path}", *extra]
+    dataset = gpu_run.dataset_of(model, dry_run=False)
+    argv = ["gpu_run", f"--config={REPO / path}", *extra, f"--config.data.name={dataset}"]
     monkeypatch.setattr(sys, "argv", argv)  # ml_collections reads the overrides from argv
     values(argv)
     config = values.config
   task.TASK.check(config)
   trainer.check_loop(config.train, config.get("optimizer"))
+  assert config.data.name == dataset
+  assert dataset == ("sort_of_clevr_49k" if model.endswith("_49k") else "sort_of_clevr")
+  assert gpu_run.dataset_of(model, dry_run=True) == "sort_of_clevr_tiny"
   if gpu_run.G256 in extra or model == "rn_bn_wide":
     assert tuple(config.model.g_sizes) == (256,) * 4
   if model.startswith("rn_bn_wide"):
