@@ -18,7 +18,7 @@ def test_every_dataset_is_registered_once_with_its_kind():
       "diginetica": "sessions", "diginetica_sample": "sessions", "yoochoose": "sessions",
       "sunspots": "forecast", "co2": "forecast", "elnino": "forecast", "airline": "forecast",
       "japanese_vowels": "series", "basic_motions": "series", "italy_power_demand": "series",
-      "sort_of_clevr": "vqa", "sort_of_clevr_tiny": "vqa",
+      "sort_of_clevr": "vqa", "sort_of_clevr_49k": "vqa", "sort_of_clevr_tiny": "vqa",
       "scene_captions": "captions", "scene_captions_tiny": "captions", "flickr8k": "captions",
       "flickr8k_karpathy": "captions", "flickr30k_karpathy": "captions",
       "coco_karpathy": "captions"}
