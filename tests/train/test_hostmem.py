@@ -206,6 +206,7 @@ def _import_run(**env):
   return r
 
 
+@pytest.mark.slow  # ~18 s: three fresh processes, each timing the oneDNN LSTM step
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc on Linux")
 def test_importing_seqjax_keeps_large_blocks_for_a_loop_of_one_s_own():
   mine = _import_run()
