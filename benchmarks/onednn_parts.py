@@ -31,24 +31,25 @@ import statistics
 import subprocess
 import sys
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKER = r"""
-import json, resource, sys, time
+import json, sys
 import numpy as np
+from benchmarks.rnn_speed import time_batch
 what, B, T, I, H, rounds, calls = sys.argv[1], *map(int, sys.argv[2:8])
 
 def timed(fns):
+  # median over the rounds of each part's mean ms a call (calls a round, the parts
+  # interleaved), and the minor page faults a call over every part
   for f in fns.values():
     f(); f()
-  out = {k: [] for k in fns}
-  f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+  ms, faults = {k: [] for k in fns}, []
   for _ in range(rounds):
     for k, f in fns.items():
-      t = time.perf_counter()
-      for _ in range(calls):
-        f()
-      out[k].append((time.perf_counter() - t) / calls * 1e3)
-  faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0) / (rounds * calls * len(fns))
-  return {k: float(np.median(v)) for k, v in out.items()}, faults
+      batch = time_batch(f, calls)
+      ms[k].append(1e3 * float(np.mean(batch["times"])))
+      faults.append(batch["faults"])
+  return {k: float(np.median(v)) for k, v in ms.items()}, float(np.mean(faults))
 
 if what == "torch":
   import torch
@@ -97,7 +98,7 @@ print(json.dumps({"ms": ms, "faults": faults}))
 
 def _worker(what: str, shape, rounds: int, calls: int, env: dict) -> dict:
   out = subprocess.run([sys.executable, "-c", WORKER, what, *map(str, shape), str(rounds),
-                        str(calls)], capture_output=True, text=True,
+                        str(calls)], capture_output=True, text=True, cwd=REPO,
                        env={**os.environ, **env}, timeout=900)
   if out.returncode != 0:
     raise RuntimeError(f"{what} worker failed:\n{out.stderr[-2000:]}")
@@ -105,7 +106,7 @@ def _worker(what: str, shape, rounds: int, calls: int, env: dict) -> dict:
 
 
 def _cell(values: list[float]) -> str:
-  return f"{statistics.median(values):.1f} ({min(values):.1f}-{max(values):.1f})"
+  return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
 
 
 def parts(shape, processes: int, rounds: int, calls: int) -> None:
@@ -155,6 +156,10 @@ def main(argv=None) -> int:
     print(f"error: --shape={args.shape!r}: expected BxTxIxH, four positive integers",
           file=sys.stderr)
     return 2
+  for name in ("processes", "rounds", "calls"):
+    if getattr(args, name) < 1:
+      print(f"error: --{name}={getattr(args, name)}: must be >= 1", file=sys.stderr)
+      return 2
   unknown = set(filter(None, args.only.split(","))) - {"parts", "loop"}
   if unknown:
     print(f"error: --only: unknown {sorted(unknown)}; choose from parts, loop", file=sys.stderr)

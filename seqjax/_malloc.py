@@ -101,11 +101,15 @@ def keep_large_blocks() -> Optional[str]:
   about 6,400 page faults and 56-60 ms a step in a loop of the user's own, against none and
   42-45 ms with these thresholds (benchmarks/README.md, "A training loop of one's own").
   Returns what was set, or why nothing was (``None``: disabled, an accelerator expected, not
-  glibc); the user's ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` are left alone."""
+  glibc); the user's ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` (or either
+  threshold in ``GLIBC_TUNABLES``) are left alone."""
   if "thresholds" in _state:
     return _state["thresholds"]
   reason: Optional[str] = None
   user = [name for name in THRESHOLD_VARIABLES if name in os.environ]
+  tunables = os.environ.get("GLIBC_TUNABLES", "")
+  if any(f"glibc.malloc.{t}_threshold" in tunables for t in ("mmap", "trim")):
+    user.append("GLIBC_TUNABLES")
   if disabled() or accelerator() is not None:
     reason = None
   elif user:

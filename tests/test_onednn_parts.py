@@ -2,6 +2,7 @@
 and its one-line errors for bad flags."""
 
 import importlib.util
+import re
 import subprocess
 import sys
 
@@ -17,6 +18,8 @@ def test_bad_flags_are_one_line_exit_2(capsys):
                                              "positive integers")
   assert onednn_parts.main(["--only", "parts,speed"]) == 2
   assert "--only: unknown ['speed']" in capsys.readouterr().err
+  assert onednn_parts.main(["--processes", "0"]) == 2
+  assert capsys.readouterr().err.strip() == "error: --processes=0: must be >= 1"
 
 
 @pytest.mark.slow  # four fresh processes, each importing JAX
@@ -32,7 +35,18 @@ def test_both_tables_at_a_tiny_shape():
   rows = {line.split()[0]: line for line in lines if line.split()[:1] in (
       ["fwd_train"], ["fwd_infer"], ["bwd"], ["train"])}
   assert set(rows) == {"fwd_train", "fwd_infer", "bwd", "train"}
-  for line in rows.values():  # two "median (min-max)" cells and a positive ratio
-    assert float(line.split()[-1]) > 0 and line.count("(") == 2
+  medians = {}
+  for part, line in rows.items():  # "median (min-max)" for seqjax, then PyTorch, then the ratio
+    cells = re.findall(r"([\d.]+) \(([\d.]+)-([\d.]+)\)", line)
+    assert len(cells) == 2, line
+    for median, low, high in cells:
+      assert 0 < float(low) <= float(median) <= float(high), line
+    medians[part] = [float(c[0]) for c in cells]
+    assert float(line.split()[-1]) == pytest.approx(medians[part][1] / medians[part][0],
+                                                    rel=0.1, abs=0.011), line
+  # One process each: the training row is the sum of its two parts.
+  for k in range(2):
+    assert medians["train"][k] == pytest.approx(
+        medians["fwd_train"][k] + medians["bwd"][k], abs=0.011)
   assert any(line.startswith("seqjax's settings") and "faults" in line for line in lines)
   assert any(line.startswith("SEQJAX_TUNE_MALLOC=0") and "faults" in line for line in lines)

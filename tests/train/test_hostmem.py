@@ -196,7 +196,8 @@ print(json.dumps({"thresholds": _malloc.thresholds(), "jit": jit, "lstm": steps,
 
 def _import_run(**env):
   full = {k: v for k, v in os.environ.items()
-          if k not in ("MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")}
+          if k not in ("MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_",
+                       "GLIBC_TUNABLES")}
   out = subprocess.run([sys.executable, "-c", IMPORT_SCRIPT], capture_output=True, text=True,
                        cwd=REPO, env={**full, "JAX_PLATFORMS": "cpu", **env}, timeout=300)
   assert out.returncode == 0, out.stderr
@@ -206,7 +207,7 @@ def _import_run(**env):
   return r
 
 
-@pytest.mark.slow  # ~18 s: three fresh processes, each timing the oneDNN LSTM step
+@pytest.mark.slow  # ~25 s: four fresh processes, each timing the oneDNN LSTM step
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc on Linux")
 def test_importing_seqjax_keeps_large_blocks_for_a_loop_of_one_s_own():
   mine = _import_run()
@@ -222,3 +223,7 @@ def test_importing_seqjax_keeps_large_blocks_for_a_loop_of_one_s_own():
   user = _import_run(MALLOC_MMAP_THRESHOLD_="65536")
   assert user["thresholds"] == "MALLOC_MMAP_THRESHOLD_=65536 from the environment"
   assert user["jit_faulting"] >= 0.8 * len(user["jit"]), user["jit"]
+  tuned = _import_run(GLIBC_TUNABLES="glibc.malloc.mmap_threshold=65536")
+  assert tuned["thresholds"] == ("GLIBC_TUNABLES=glibc.malloc.mmap_threshold=65536 from the "
+                                 "environment")
+  assert tuned["jit_faulting"] >= 0.8 * len(tuned["jit"]), tuned["jit"]
