@@ -71,7 +71,14 @@ libc.malloc.restype = ctypes.c_void_p
 libc.free.argtypes = [ctypes.c_void_p]
 size = 96 << 20
 thread = []
+own_arena = []
 def rounds():
+  # glibc's chunk header: bit 2 of the size word (NON_MAIN_ARENA) is set when the chunk
+  # belongs to a thread arena. Where the arena limit is already reached, glibc hands a new
+  # thread an existing arena, possibly the main one.
+  q = libc.malloc(1024)
+  own_arena.append(bool(ctypes.c_size_t.from_address(q - 8).value & 4))
+  libc.free(q)
   for _ in range(5):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     p = libc.malloc(size)
@@ -89,6 +96,7 @@ for call in range(30):
   f(x).block_until_ready()
   jit.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 print(json.dumps({"done": done, "arenas": _malloc.arenas(), "thread": thread[1:],
+                  "own_arena": own_arena[0],
                   "jit": jit[5:], "pages": {"thread": size // 4096,
                                             "jit": 8192 * 2048 * 4 // 4096}}))
 """
@@ -110,14 +118,18 @@ def _arena_run(**env):
 def test_one_arena_keeps_a_block_over_64_mib_for_the_next_step():
   tuned = _arena_run()
   assert tuned["arenas"] == "one malloc arena" and "one malloc arena" in tuned["done"]
+  assert not tuned["own_arena"]  # one arena: the thread shares the main one
   assert tuned["thread_faulting"] == 0, tuned["thread"]
   # Heap fragmentation makes a few calls grow the heap again (at most 4 of 25 were seen).
   assert tuned["jit_faulting"] < len(tuned["jit"]) // 2, tuned["jit"]
-  # The thresholds alone, with the user's eight arenas: the new thread's arena cannot hold
-  # the block, so it is mapped afresh every time; the log says why.
-  user = _arena_run(MALLOC_ARENA_MAX="8")
-  assert user["arenas"] == "MALLOC_ARENA_MAX=8 from the environment"
-  assert "MALLOC_ARENA_MAX=8 from the environment" in user["done"]
+  # The thresholds alone, with the user's own arena limit: the new thread's arena cannot
+  # hold the block, so it is mapped afresh every time; the log says why. The limit is well
+  # above the process's thread count: at a limit of 8, JAX's threads sometimes used up the
+  # arenas first and the new thread was handed the main one (which keeps the block).
+  user = _arena_run(MALLOC_ARENA_MAX="64")
+  assert user["arenas"] == "MALLOC_ARENA_MAX=64 from the environment"
+  assert "MALLOC_ARENA_MAX=64 from the environment" in user["done"]
+  assert user["own_arena"], "the new thread was handed the main arena"
   assert user["thread_faulting"] == len(user["thread"]), user["thread"]
   off = _arena_run(SEQJAX_TUNE_MALLOC="0")
   assert off["done"] is None and off["arenas"] is None
