@@ -193,6 +193,7 @@ def jax_builders(device: str = "cpu", tiny: bool = False):
         f = jax.jit(lambda p, x: unroll(cell, p, x, **kw)[0])
       fn = lambda: block(f(params, x))
       fn.backend = choose_backend(cell, params, UnrollOptions(**kw), batch_size=shape[0]).value
+      fn.hlo = lambda: f.lower(params, x).compile().as_text()  # for benchmarks.step_profile
       return fn
     return build
 
@@ -262,6 +263,7 @@ def jax_builders(device: str = "cpu", tiny: bool = False):
       def fn():
         holder[0], metrics = step(holder[0], batch)
         block(metrics)
+      fn.hlo = lambda: step.lower(holder[0], batch).compile().as_text()
       return fn
     return build
 
