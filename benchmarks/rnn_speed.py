@@ -7,7 +7,8 @@
 
 The method is ``../shared/bench``'s (its README explains it): one worker process per framework
 (``--worker jax`` / ``--worker torch``), driven over JSON lines so that only one computes at a
-time; each item is compiled and warmed up, then timed in batches of at least 0.3 s; in each of
+time; each item is compiled and warmed up, then timed in batches of at least ``--batch_seconds``
+(0.3 s; ``--ptb_batch_seconds``, 2 s, for the PTB cases, whose steps take over 0.1 s); in each of
 ``--rounds`` rounds every implementation of a case is timed in a freshly shuffled order; the
 reported time is the median over rounds of each round's median, and ratios are computed per
 round then their median taken (min-max in brackets).
@@ -570,7 +571,8 @@ def drive(args):
         continue
       timed.append((kind, item))
       warm = statistics.median(r["warm"]["times"])
-      n_iter[item] = max(1, min(50, int(args.batch_seconds / max(warm, 1e-6)) + 1))
+      seconds = args.ptb_batch_seconds if mode == "ptb" else args.batch_seconds
+      n_iter[item] = max(1, min(50, int(seconds / max(warm, 1e-6)) + 1))
       print(f"  setup {item:<45} first call {r['first']:6.2f}s  warm {warm * 1e3:9.2f} ms "
             f"-> {n_iter[item]} iters{'  backend=' + r['backend'] if r.get('backend') else ''}",
             flush=True)
@@ -626,7 +628,11 @@ def main():
                       help=f"every shape {TINY} (a dry run of the driver, not a measurement)")
   parser.add_argument("--only", default="", help="comma-separated substrings of case names")
   parser.add_argument("--rounds", type=int, default=5)
-  parser.add_argument("--batch_seconds", type=float, default=0.3)
+  parser.add_argument("--batch_seconds", type=float, default=0.3,
+                      help="each implementation is timed in batches of at least this long")
+  parser.add_argument("--ptb_batch_seconds", type=float, default=2.0,
+                      help="the same for the PTB cases: at 0.3 s a PTB batch is 1-3 steps, "
+                           "and PyTorch's first steps after a pause are slow")
   parser.add_argument("--budget_s", type=float, default=0.0,
                       help="start no case after this many seconds (0: no limit)")
   parser.add_argument("--json", default="", help="write the table rows here")
