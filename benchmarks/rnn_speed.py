@@ -435,20 +435,9 @@ def loop_kernels(hlo_text):
   """Per while-loop body of an optimized HLO module: kernels per iteration and how many are
   GEMMs (``dot`` / custom calls) or dynamic-update-slices (stacked residuals)."""
   import re  # pylint: disable=g-import-not-at-top
+  from benchmarks import hlo  # pylint: disable=g-import-not-at-top
   skip = {"parameter", "get-tuple-element", "tuple", "constant", "bitcast"}
-  comps, cur = {}, None
-  for line in hlo_text.splitlines():
-    if line.endswith("{") and not line.startswith(" "):
-      m = re.match(r"^(?:ENTRY )?%?([\w.\-]+) ", line)
-      cur = m.group(1) if m else None
-      comps[cur] = []
-      continue
-    if cur is None or " = " not in line:
-      continue
-    lhs, rhs = line.split(" = ", 1)
-    m = re.search(r" ([a-z][a-z0-9_\-]*)\(", " " + rhs)
-    if m:
-      comps[cur].append((lhs.strip().replace("ROOT ", "").lstrip("%"), m.group(1), rhs))
+  comps, _ = hlo.computations(hlo_text)
   out = []
   for instrs in list(comps.values()):
     for _, op, rhs in instrs:
@@ -469,9 +458,9 @@ def hlo_report(shape=(64, 35, 200, 200)):
   from seqjax.cells import gru, lstm  # pylint: disable=g-import-not-at-top
   from seqjax.recurrence import unroll  # pylint: disable=g-import-not-at-top
   x = jnp.asarray(_inputs(shape))
-  for name, cell in (("lstm", lstm), ("gru", gru)):
+  for name, cell in (("lstm", lstm.CELL), ("gru", gru.CELL)):
     params = cell.init(jax.random.PRNGKey(0), shape[2], shape[3])
-    for label, kw in (("seqjax (fused)", {}), ("seqjax-scan", {"backend": "scan"})):
+    for label, kw in (("seqjax-fused", {"backend": "fused"}), ("seqjax-scan", {"backend": "scan"})):
       f = jax.jit(jax.grad(lambda p, x: jnp.sum(unroll(cell, p, x, **kw)[0])))
       stats = loop_kernels(f.lower(params, x).compile().as_text())
       print(f"{name} train {label:15s}: " + " | ".join(
@@ -512,6 +501,14 @@ class Worker:
         raise ItemFailed(reply["skip"], skip=reply["skip"])
       raise ItemFailed(f"{self.kind}: {reply.get('error')}\n{reply.get('tb', '')}")
     return reply
+
+
+def batch_iterations(mode: str, warm_s: float, batch_seconds: float,
+                     ptb_batch_seconds: float) -> int:
+  """Calls per timed batch: enough to last ``batch_seconds`` (``ptb_batch_seconds`` for the
+  PTB cases) at the warm call's time ``warm_s``, between 1 and 50."""
+  seconds = ptb_batch_seconds if mode == "ptb" else batch_seconds
+  return max(1, min(50, int(seconds / max(warm_s, 1e-6)) + 1))
 
 
 def drive(args):
@@ -571,8 +568,7 @@ def drive(args):
         continue
       timed.append((kind, item))
       warm = statistics.median(r["warm"]["times"])
-      seconds = args.ptb_batch_seconds if mode == "ptb" else args.batch_seconds
-      n_iter[item] = max(1, min(50, int(seconds / max(warm, 1e-6)) + 1))
+      n_iter[item] = batch_iterations(mode, warm, args.batch_seconds, args.ptb_batch_seconds)
       print(f"  setup {item:<45} first call {r['first']:6.2f}s  warm {warm * 1e3:9.2f} ms "
             f"-> {n_iter[item]} iters{'  backend=' + r['backend'] if r.get('backend') else ''}",
             flush=True)
@@ -643,6 +639,10 @@ def main():
   parser.add_argument("--hlo", action="store_true",
                       help="kernels per scan iteration of the seqjax training steps")
   args = parser.parse_args()
+  for name in ("batch_seconds", "ptb_batch_seconds"):
+    if getattr(args, name) <= 0:
+      print(f"error: --{name}={getattr(args, name)}: must be > 0", file=sys.stderr)
+      sys.exit(2)
   if args.worker == "jax":
     from seqjax.train import hostmem  # pylint: disable=g-import-not-at-top
     hostmem.tune_malloc()  # as seqjax's trainer does (SEQJAX_TUNE_MALLOC=0: glibc's defaults)

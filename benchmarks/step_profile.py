@@ -13,7 +13,8 @@ what that benchmark times), in a fresh process of its own, one after the other. 
   of thunks, one per top-level operation (a fusion, a product, a custom call, a loop), each
   named after its HLO instruction; every thunk of a call is summed by name, and its kind is read
   from the compiled HLO (``matmul (YNNPACK)``, ``matmul (Eigen)``, ``custom call <target>``,
-  ``reduction``, ``elementwise``, ``loop``, ...). ``level`` is ``step`` for the program's own
+  ``reduction``, ``elementwise``, ``loop``, ``call`` for a small computation XLA compiled as
+  one thunk, ...). ``level`` is ``step`` for the program's own
   operations and ``loop`` for those inside a ``while`` (a scan's body; their time is also inside
   the loop's). The share is of the step-level sum. Independent thunks may run at the same time
   on XLA's threads, so that sum can exceed the call's wall time; where it is well under it, the
@@ -38,32 +39,15 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
-from benchmarks import rnn_speed
-
-_INSTR = re.compile(r"^\s*(?:ROOT )?%([\w.\-]+) = .*? ([a-z][\w\-]*)\((.*)$")
-_HEADER = re.compile(r"^(ENTRY )?%([\w.\-]+) .*\{\s*$")
+from benchmarks import hlo, rnn_speed
 
 
 def hlo_ops(text: str) -> dict:
   """Instruction name -> ``{"kind", "level", "what"}`` for the instructions that XLA:CPU runs
   as thunks: those of the entry computation (``step``) and of ``while`` bodies and conditions
   (``loop``). ``what`` is the JAX operation it came from (the end of its ``op_name``)."""
-  comps, entry, current = {}, None, None
-  for line in text.splitlines():
-    h = _HEADER.match(line)
-    if h:
-      current = h.group(2)
-      comps[current] = []
-      if h.group(1):
-        entry = current
-      continue
-    m = _INSTR.match(line)
-    if m and current is not None:
-      comps[current].append((m.group(1), m.group(2), m.group(3)))
-  if entry is None:
-    raise ValueError("no ENTRY computation in the compiled HLO")
+  comps, entry = hlo.computations(text)
 
   def kind(opcode, rest):
     if opcode == "custom-call":
@@ -83,6 +67,10 @@ def hlo_ops(text: str) -> dict:
       return "matmul (Eigen)"
     if opcode == "while":
       return "loop"
+    if opcode == "call":  # XLA:CPU compiles a small called computation as one thunk
+      called = re.search(r"to_apply=%([\w.\-]+)", rest)
+      inner = {op for _, op, _ in comps.get(called.group(1) if called else "", [])}
+      return "call (a loop inside)" if "while" in inner else "call"
     return opcode
 
   out = {}
@@ -108,11 +96,8 @@ def hlo_ops(text: str) -> dict:
 
 
 def _timed(fn, calls):
-  times = []
-  for _ in range(calls):
-    t = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - t)
+  """Median and min ms a call, by ``rnn_speed``'s own timing loop."""
+  times = rnn_speed.time_batch(fn, calls)["times"]
   return statistics.median(times) * 1e3, min(times) * 1e3
 
 
@@ -137,6 +122,31 @@ def trace_calls(trace_file: str, ops: dict) -> list:
   return out
 
 
+def summarize(per_call: list, ops: dict, calls: int) -> tuple[dict, float]:
+  """``({operation: (median ms a call, median runs a call)}, step-level total ms)`` over the
+  profiled calls (an operation absent from a call counts 0 ms there). Refuses a trace that
+  does not hold the ``calls`` calls, or none of the program's operations: the profiler's names
+  no longer matching the compiled program's would otherwise print an empty table."""
+  if len(per_call) != calls:
+    raise ValueError(f"the trace holds {len(per_call)} profiled calls, not {calls}")
+  sums, counts = collections.defaultdict(list), collections.defaultdict(list)
+  for _, rows in per_call:
+    by, n = collections.defaultdict(float), collections.Counter()
+    for name, _, ms, _ in rows:
+      by[name] += ms
+      n[name] += 1
+    for name in n:
+      sums[name].append(by[name])
+      counts[name].append(n[name])
+  table = {name: (statistics.median(v + [0.0] * (calls - len(v))),
+                  statistics.median(counts[name])) for name, v in sums.items()}
+  step_total = sum(ms for name, (ms, _) in table.items() if ops[name]["level"] == "step")
+  if step_total <= 0:
+    raise ValueError("no operation of the compiled program took time in the trace: its "
+                     f"thunk names do not match the program's ({len(ops)} operations)")
+  return table, step_total
+
+
 def jax_report(case, impl, calls, warmup, top, timeline, tiny):
   import jax  # pylint: disable=g-import-not-at-top
   from seqjax.train import hostmem  # pylint: disable=g-import-not-at-top
@@ -159,21 +169,7 @@ def jax_report(case, impl, calls, warmup, top, timeline, tiny):
   backend = getattr(fn, "backend", "")
   print(f"{case} {impl}{f' (back end: {backend})' if backend else ''}: {med:.2f} ms a call "
         f"(min {low:.2f}), median of {calls}; profiled {len(per_call)} calls")
-  sums = collections.defaultdict(list)
-  counts = collections.defaultdict(list)
-  for _, rows in per_call:
-    by = collections.defaultdict(float)
-    n = collections.Counter()
-    for name, _, ms, _ in rows:
-      by[name] += ms
-      n[name] += 1
-    for name in ops:
-      if n[name]:
-        sums[name].append(by[name])
-        counts[name].append(n[name])
-  table = {name: (statistics.median(v + [0.0] * (len(per_call) - len(v))),
-                  statistics.median(counts[name])) for name, v in sums.items()}
-  step_total = sum(ms for name, (ms, _) in table.items() if ops[name]["level"] == "step")
+  table, step_total = summarize(per_call, ops, calls)
   profiled = statistics.median(wall for wall, _ in per_call)
   print(f"  step-level operations sum to {step_total:.2f} ms a call; the profiled calls took "
         f"{profiled:.2f} ms (median)")
@@ -182,14 +178,14 @@ def jax_report(case, impl, calls, warmup, top, timeline, tiny):
   rows = sorted(table.items(), key=lambda kv: -kv[1][0])
   for name, (ms, n) in rows[:top]:
     op = ops[name]
-    share = f"{100 * ms / step_total:5.1f}%" if op["level"] == "step" and step_total else ""
+    share = f"{100 * ms / step_total:5.1f}%" if op["level"] == "step" else ""
     print(f"  {name:28s} {op['kind']:28s} {op['level']:5s} {n:5.0f} {ms:8.2f} {share:>6s}"
           f"  {op['what']}")
   rest = [ms for name, (ms, _) in rows[top:] if ops[name]["level"] == "step"]
   if rest:
     print(f"  {'(the other ' + str(len(rest)) + ' step-level)':28s} {'':28s} {'step':5s} "
           f"{'':5s} {sum(rest):8.2f} {100 * sum(rest) / step_total:5.1f}%")
-  if timeline and per_call:
+  if timeline:
     wall, rows = per_call[len(per_call) // 2]
     print(f"  timeline of call {len(per_call) // 2}, {wall:.2f} ms (step level; start ms, ms, "
           "thread):")
@@ -260,6 +256,9 @@ def main(argv=None) -> int:
                    args.tiny)
     except rnn_speed.Skip as e:
       print(f"{args.case} {args.worker}: skipped: {e}")
+    except (ValueError, RuntimeError) as e:  # a trace that cannot be read as the program's
+      print(f"error: {args.case} {args.worker}: {e}", file=sys.stderr)
+      return 1
     return 0
   status = 0
   for impl in impls:  # a fresh process each: JAX and PyTorch bring their own OpenMP and heaps

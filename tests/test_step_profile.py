@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from benchmarks import step_profile
+from benchmarks import hlo, step_profile
 
 
 def test_operation_kinds_and_levels_of_a_compiled_scan():
@@ -100,3 +100,43 @@ def test_both_tables_at_a_tiny_shape(case, impl, header, kind):
   for r in torch_rows:  # operator, runs, self ms, share, total ms
     m = re.fullmatch(r"  (\S.*?) +(\d+) +([\d.]+) +([\d.]+)% +([\d.]+)", r)
     assert m and float(m.group(3)) <= float(m.group(5)) + 0.01, r
+
+
+def test_a_call_is_summarized_by_operation_and_a_trace_that_does_not_match_is_refused():
+  ops = {"dot.1": {"level": "step"}, "fusion.2": {"level": "step"}, "dot.3": {"level": "loop"}}
+  per_call = [(5.0, [("dot.1", 0.0, 3.0, "t"), ("dot.3", 0.1, 0.5, "t"), ("dot.3", 0.7, 0.5, "t"),
+                     ("fusion.2", 3.0, 1.0, "t")]),
+              (6.0, [("dot.1", 0.0, 4.0, "t"), ("dot.3", 0.1, 0.7, "t"), ("dot.3", 0.9, 0.7, "t")]),
+              (7.0, [("dot.1", 0.0, 5.0, "t"), ("dot.3", 0.1, 0.9, "t"), ("dot.3", 1.1, 0.9, "t"),
+                     ("fusion.2", 5.0, 2.0, "t")])]
+  table, step_total = step_profile.summarize(per_call, ops, 3)
+  # Medians over the calls; fusion.2 missing from a call counts 0 ms there: median(1, 0, 2).
+  assert table == {"dot.1": (4.0, 1), "dot.3": (1.4, 2), "fusion.2": (1.0, 1)}
+  assert step_total == 5.0  # the loop's own operations are inside its time, not added
+  # Fault injection: a trace whose thunk names are not the program's, and one short of calls.
+  renamed = [(w, [(n.replace(".", "_"), *rest) for n, *rest in rows]) for w, rows in per_call]
+  with pytest.raises(ValueError, match="thunk names do not match the program's"):
+    step_profile.summarize([(w, [r for r in rows if r[0] in ops]) for w, rows in renamed],
+                           ops, 3)
+  with pytest.raises(ValueError, match="the trace holds 2 profiled calls, not 3"):
+    step_profile.summarize(per_call[:2], ops, 3)
+
+
+def test_the_shared_hlo_reader_finds_the_entry_and_the_loop_body():
+  x = jnp.ones((5, 4))
+  text = jax.jit(lambda x: jax.lax.scan(lambda c, xt: (c + xt, c * 2), jnp.zeros(4), x)[1]).lower(
+      x).compile().as_text()
+  comps, entry = hlo.computations(text)
+  # XLA:CPU may wrap a small loop in a call, compiled as one thunk: step_profile names it so.
+  whiles = [rhs for instrs in comps.values() for _, op, rhs in instrs if op == "while"]
+  assert len(whiles) == 1
+  calls = [op["kind"] for op in step_profile.hlo_ops(text).values()
+           if op["kind"].startswith("call")]
+  if any(op == "while" for _, op, _ in comps[entry]):  # the loop is the program's own thunk
+    assert calls == []
+  else:
+    assert calls == ["call (a loop inside)"]
+  body = re.search(r"body=%?([\w.\-]+)", whiles[0]).group(1)
+  assert body in comps and comps[body] and all(op for _, op, _ in comps[body])
+  assert all(" = " not in name and not name.startswith(("%", "ROOT")) for name, _, _ in
+             comps[entry])
