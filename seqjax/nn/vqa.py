@@ -73,8 +73,8 @@ class RelationHead(nn.Module):
                        f"{self.reduce!r}")
     bsz, n = objs.shape[:2]
     h = nn.relu(a[:, :, None, :] + b[:, None, :, :] + c[:, None, None, :])  # [B, N, N, G]
-    # g's later layers as products over the B N^2 rows: XLA:CPU runs them and their gradient
-    # about 1.6x faster than on the 4-D array (benchmarks/vision_speed.py)
+    # g's later layers as products over the B N^2 rows: with their gradient, 1.4x faster on
+    # XLA:CPU than on the 4-D array, a training step 1.15-1.18x (benchmarks/relation_speed.py)
     h = h.reshape(bsz * n * n, first)
     for k, size in enumerate(self.g_sizes[1:], start=1):
       h = nn.relu(nn.Dense(size, name=f"g_{k}")(h))
@@ -142,7 +142,7 @@ class VQAModel(nn.Module):
       (stacked attention).
     question: ``"vector"`` or ``"text"`` (see ``QuestionEncoder``).
     num_answers: the answer vocabulary.
-    channels, norm, invert, conv: the ``ConvEncoder`` (``norm="batch"`` gives the model state: apply
+    channels, norm, invert: the ``ConvEncoder`` (``norm="batch"`` gives the model state: apply
       it with ``{"params": ..., "batch_stats": ...}``, and while training, not
       ``deterministic``, with ``mutable=["batch_stats"]``; ``image_mask [B]`` then leaves filler
       images out of the batch statistics).
@@ -156,7 +156,6 @@ class VQAModel(nn.Module):
   channels: Sequence[int] = (24, 24, 24, 24)
   norm: str = "none"
   invert: bool = False
-  conv: str = "auto"
   g_sizes: Sequence[int] = (256, 256, 256, 256)
   pair_reduce: str = "mean"
   mlp_size: int = 256
@@ -182,7 +181,7 @@ class VQAModel(nn.Module):
                        f"{'11' if self.question == 'vector' else 'L'}] for images [B, ...]; got "
                        f"{question.shape} for {images.shape}")
     b, nq = question.shape[:2]
-    fmap = ConvEncoder(tuple(self.channels), self.norm, self.invert, self.conv, name="encoder")(
+    fmap = ConvEncoder(tuple(self.channels), self.norm, self.invert, name="encoder")(
         images, train=not deterministic, mask=image_mask)
     fmap = jnp.repeat(fmap, nq, axis=0)  # [B q, h, w, C]: one image encoding per question
     flat = question.reshape((b * nq,) + question.shape[2:])

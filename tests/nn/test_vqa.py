@@ -15,23 +15,26 @@ def relu(x):
   return np.maximum(x, 0.0)
 
 
-@pytest.mark.parametrize("reduce", ["sum", "mean"])
-def test_relation_head_is_g_over_every_pair_then_pooled(reduce):
+@pytest.mark.parametrize("reduce,g_sizes", [("sum", (6, 7)), ("mean", (6, 7)),
+                                             ("mean", (6, 7, 5))])
+def test_relation_head_is_g_over_every_pair_then_pooled(reduce, g_sizes):
   rng = np.random.default_rng(0)
   objs = rng.normal(size=(2, 5, 4)).astype(np.float32)
   q = rng.normal(size=(2, 3)).astype(np.float32)
-  head = vqa.RelationHead((6, 7), reduce)
+  head = vqa.RelationHead(g_sizes, reduce)
   params = head.init(jax.random.key(0), objs, q)["params"]
   got = np.asarray(head.apply({"params": params}, objs, q))
   p = jax.tree.map(np.asarray, params)
   w0 = np.concatenate([p["g_0_i"]["kernel"], p["g_0_j"]["kernel"], p["g_0_q"]["kernel"]])
-  want = np.zeros((2, 7))
+  want = np.zeros((2, g_sizes[-1]))
   for b in range(2):
     for i in range(5):
       for j in range(5):
         x = np.concatenate([objs[b, i], objs[b, j], q[b]])  # g([o_i; o_j; q])
         h = relu(x @ w0 + p["g_0_q"]["bias"])
-        want[b] += relu(h @ p["g_1"]["kernel"] + p["g_1"]["bias"])
+        for k in range(1, len(g_sizes)):
+          h = relu(h @ p[f"g_{k}"]["kernel"] + p[f"g_{k}"]["bias"])
+        want[b] += h
   want = want / 25 if reduce == "mean" else want
   np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5)
 
