@@ -16,7 +16,8 @@ def relu(x):
 
 
 @pytest.mark.parametrize("reduce,g_sizes", [("sum", (6, 7)), ("mean", (6, 7)),
-                                             ("mean", (6, 7, 5))])
+                                             ("mean", (6, 7, 5))],
+                         ids=["sum", "mean", "mean-g3"])
 def test_relation_head_is_g_over_every_pair_then_pooled(reduce, g_sizes):
   rng = np.random.default_rng(0)
   objs = rng.normal(size=(2, 5, 4)).astype(np.float32)
