@@ -69,10 +69,13 @@ def layout(name: str):
     yield
   finally:
     vqa_nn.RelationHead = saved
+
+
 HEAD = "g_pairs"  # the RN's g alone, forward and gradients
 
 
 def cpu_name() -> str:
+  """The CPU's model name, for the report's first line."""
   try:
     with open("/proc/cpuinfo") as f:
       for line in f:
