@@ -7,8 +7,9 @@ and parameters; only how XLA lays out the products and their gradients differs.
     python -m benchmarks.relation_speed --only rn_bn --rounds 3
     python -m benchmarks.relation_speed --tiny --rounds 1      # a dry run (tests)
 
-``rn_bn`` and ``rn_bn_g256`` are a whole training step as the trainer runs it (forward with
-dropout and batch statistics, the cross entropy, every gradient and an Adam update) at the
+``rn_bn`` and ``rn_bn_g256`` are a whole training step built here the way the trainer's is
+(forward with dropout and batch statistics, the cross entropy, every gradient and an Adam
+update; the trainer adds its metrics, the gradient norm among them) at the
 configs' batch of 64 images with one question each; ``g_pairs`` is g alone (2 x 128, 64 x 625
 pairs), forward and gradients. In each round the two are timed in a fresh random order,
 ``--calls`` calls each; the report is the median over rounds of each round's median, and the

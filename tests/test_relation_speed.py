@@ -1,7 +1,8 @@
 """``benchmarks/relation_speed.py``: the 4-D g it times against the rows is the same function
 with the same parameters as ``RelationHead`` (so the comparison is of layouts only), the 4-D
 layout is what its training step really compiles, a dry run prints both layouts of every case,
-and bad flags are one line and exit 2."""
+bad flags are one line and exit 2, and a 4-D head that computed another function would be
+refused before any timing."""
 
 import re
 import subprocess
@@ -66,3 +67,16 @@ def test_bad_flags_are_one_line_and_exit_2(flags, message):
                      capture_output=True, text=True)
   assert r.returncode == 2 and r.stdout == ""
   assert r.stderr.strip() == message
+
+
+def test_a_layout_that_computes_another_function_is_refused(monkeypatch, capsys):
+  class Wrong(relation_speed.FourDRelationHead):  # the fault: g's output doubled
+
+    def __call__(self, objs, question):
+      return 2.0 * super().__call__(objs, question)
+  monkeypatch.setattr(relation_speed, "FourDRelationHead", Wrong)
+  rc = relation_speed.main(["--tiny", "--only", "g_pairs", "--rounds", "1", "--calls", "1"])
+  err = capsys.readouterr().err
+  assert rc == 1
+  assert re.fullmatch(r"error: g_pairs: rows computes \S+ where 4d computes \S+; not the same "
+                      r"function\n", err), err
