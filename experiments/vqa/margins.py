@@ -8,7 +8,10 @@ second furthest, object from the one of the colour asked about).
 A small gap means a near tie: the model has to place both objects to within a pixel or two
 from the encoder's 5 x 5 feature map. Choosing the runner-up is wrong only where it has the
 other shape, so each row also gives those questions alone (there, a model that cannot tell
-the two apart scores 50%). The generator refuses exact ties (``clevr.draw_scene``), not near
+the two apart scores 50%). A second table gives the same questions by the answer object's
+own distance from the object of the colour asked about (``distance_table``), with a column
+for the *clear* ones: a gap of ``--clear_gap`` pixels or more and a runner-up of the other
+shape, where a model that places objects well should be right. The generator refuses exact ties (``clevr.draw_scene``), not near
 ones. Images are drawn straight from the generator (``clevr.generated``), so nothing needs
 preparing; the model answers all 20 questions of each image.
 """
@@ -30,6 +33,8 @@ from seqjax.train import hostmem, trainer
 
 FLAGS = flags.FLAGS
 BINS = (0.0, 1.0, 2.0, 4.0, 8.0, math.inf)  # gap in pixels: [lo, hi)
+# the answer object's distance in pixels, [lo, hi): centres are 2 * SIZE = 10 px apart or more
+DISTANCE_BINS = (0.0, 15.0, 20.0, 30.0, 50.0, 75.0, math.inf)
 SUBTYPES = {0: "closest", 1: "furthest"}  # relational subtypes whose answer is an object
 
 
@@ -39,7 +44,10 @@ def define_flags() -> None:
   flags.DEFINE_enum("checkpoint", "best", ["best", "last"], "Which checkpoint to score.")
   flags.DEFINE_enum("split", "test", sorted(clevr.SPLIT_IDS), "The split to score.")
   flags.DEFINE_integer("batch_images", 25, "Images per forward pass (20 questions each).")
-  flags.DEFINE_string("json", None, "Also write the table to this JSON file.")
+  flags.DEFINE_float("clear_gap", 8.0, "The distance table's clear questions: a gap to the "
+                     "runner-up of this many pixels or more (and the runner-up of the other "
+                     "shape).")
+  flags.DEFINE_string("json", None, "Also write the tables to this JSON file.")
   flags.mark_flags_as_required(["workdir"])
 
 
@@ -48,8 +56,22 @@ def gaps(data: clevr.Images) -> tuple[np.ndarray, np.ndarray]:
   difference in pixels between the runner-up's distance and the answer object's distance (> 0:
   the generator has no exact ties), and whether the runner-up has the other shape; ``nan`` and
   ``False`` for every other question."""
+  gap, other, _ = _geometry(data)
+  return gap, other
+
+
+def answer_distances(data: clevr.Images) -> np.ndarray:
+  """``[N, 20]``: for a ``closest``/``furthest`` question, the distance in pixels between the
+  centre of the object of the colour asked about and that of the object that answers it;
+  ``nan`` for every other question."""
+  return _geometry(data)[2]
+
+
+def _geometry(data: clevr.Images) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """``(gap, other_shape, answer_distance)`` of ``gaps`` and ``answer_distances``."""
   gap = np.full(data.answer.shape, np.nan)
   other = np.zeros(data.answer.shape, bool)
+  distance = np.full(data.answer.shape, np.nan)
   for i in range(len(data)):
     scene = data.scene(i)
     dist = np.sqrt(clevr.squared_distances(scene).astype(np.float64))
@@ -60,7 +82,8 @@ def gaps(data: clevr.Images) -> tuple[np.ndarray, np.ndarray]:
       order = sorted(rest, key=lambda k: dist[q.color, k], reverse=q.subtype == 1)
       gap[i, j] = abs(dist[q.color, order[1]] - dist[q.color, order[0]])
       other[i, j] = scene.shape[order[1]] != scene.shape[order[0]]
-  return gap, other
+      distance[i, j] = dist[q.color, order[0]]
+  return gap, other, distance
 
 
 def table(data: clevr.Images, predictions: np.ndarray) -> list[dict]:
@@ -87,16 +110,52 @@ def table(data: clevr.Images, predictions: np.ndarray) -> list[dict]:
   return rows
 
 
-def format_table(rows: list[dict]) -> str:
-  """``table``'s rows as aligned text, percentages to one decimal."""
+def distance_table(data: clevr.Images, predictions: np.ndarray,
+                   clear_gap: float = 8.0) -> list[dict]:
+  """Rows ``{subtype, lo, hi, questions, accuracy, clear, accuracy_clear}`` of ``predictions
+  [N, 20]`` on ``data``, per subtype (closest, furthest) and bin ``[lo, hi)`` of the answer
+  object's distance (``DISTANCE_BINS``), then one row per subtype over every distance.
+  ``clear`` counts the questions whose runner-up has the other shape and is ``clear_gap``
+  pixels or more behind (``gaps``); ``accuracy_clear`` is the accuracy on those alone. An
+  empty cell's accuracy is ``nan``."""
+  predictions = np.asarray(predictions)
+  if predictions.shape != data.answer.shape:
+    raise ValueError(f"predictions have shape {predictions.shape}; the split's questions "
+                     f"{data.answer.shape}")
+  if not clear_gap >= 0:
+    raise ValueError(f"--clear_gap must be >= 0; got {clear_gap}")
+  gap, other, distance = _geometry(data)
+  clear = other & (gap >= clear_gap)
+  right = predictions == data.answer
+  acc = lambda m: float(right[m].mean()) if m.any() else float("nan")
+  rows = []
+  for subtype, name in SUBTYPES.items():
+    kind = (data.qtype == clevr.REL) & (data.subtype == subtype)
+    for lo, hi in list(zip(DISTANCE_BINS[:-1], DISTANCE_BINS[1:])) + [(0.0, math.inf)]:
+      m = kind & (distance >= lo) & (distance < hi)
+      rows.append({"subtype": name, "lo": lo, "hi": hi, "questions": int(m.sum()),
+                   "accuracy": acc(m), "clear": int((m & clear).sum()),
+                   "accuracy_clear": acc(m & clear)})
+  return rows
+
+
+def format_table(rows: list[dict], clear_gap: float | None = None) -> str:
+  """``table``'s rows as aligned text, percentages to one decimal; ``distance_table``'s when
+  ``clear_gap`` (the gap it was made with) is given."""
   pct = lambda v: "-" if math.isnan(v) else f"{100 * v:.1f}%"
-  lines = [f"{'subtype':9s} {'gap (px)':>10s} {'questions':>9s} {'accuracy':>8s}   "
-           f"{'runner-up of the other shape: questions':>39s} {'accuracy':>8s}"]
+  if clear_gap is None:
+    head, count, score = "gap (px)", "other_shape", "accuracy_other_shape"
+    sub = "runner-up of the other shape: questions"
+  else:
+    head, count, score = "distance", "clear", "accuracy_clear"
+    sub = f"clear (gap >= {clear_gap:g} px, other shape): questions"
+  lines = [f"{'subtype':9s} {head:>10s} {'questions':>9s} {'accuracy':>8s}   "
+           f"{sub:>39s} {'accuracy':>8s}"]
   for r in rows:
     span = "all" if (r["lo"], r["hi"]) == (0.0, math.inf) else (
         f"[{r['lo']:g}, {r['hi']:g})" if math.isfinite(r["hi"]) else f">= {r['lo']:g}")
     lines.append(f"{r['subtype']:9s} {span:>10s} {r['questions']:9d} {pct(r['accuracy']):>8s}"
-                 f"   {r['other_shape']:39d} {pct(r['accuracy_other_shape']):>8s}")
+                 f"   {r[count]:{max(39, len(sub))}d} {pct(r[score]):>8s}")
   return "\n".join(lines)
 
 
@@ -123,23 +182,30 @@ def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
   hostmem.tune_malloc()  # the RN's [images, 20, 625, g] activations: heap, not fresh mmaps
+  if not FLAGS.clear_gap >= 0:  # before the restore: a bad flag costs nothing
+    common.fail(f"--clear_gap must be >= 0; got {FLAGS.clear_gap}")
   try:
     restored = trainer.restore(vqa.TASK, FLAGS.workdir, FLAGS.checkpoint)
     dataset = restored.config.data.name
     data = clevr.generated(dataset, FLAGS.split)
-    rows = table(data, model_answers(restored, data, FLAGS.batch_images))
+    answers = model_answers(restored, data, FLAGS.batch_images)
+    rows = table(data, answers)
+    by_distance = distance_table(data, answers, FLAGS.clear_gap)
   except (ValueError, OSError) as e:
     common.fail(common.one_line(e))
   print(f"{dataset} {FLAGS.split}, {FLAGS.checkpoint} checkpoint (step {restored.step}) of "
         f"{FLAGS.workdir}: closest and furthest questions by the gap to the runner-up")
   print(format_table(rows))
+  print("\nthe same questions by the answer object's distance from the object asked about")
+  print(format_table(by_distance, FLAGS.clear_gap))
+  finite = lambda rs: [{**r, "hi": None if math.isinf(r["hi"]) else r["hi"]} for r in rs]
   if FLAGS.json:
     try:
       with open(FLAGS.json, "w", encoding="utf-8") as f:
         json.dump({"workdir": FLAGS.workdir, "checkpoint": FLAGS.checkpoint,
                    "step": restored.step, "dataset": dataset, "split": FLAGS.split,
-                   "rows": [{**r, "hi": None if math.isinf(r["hi"]) else r["hi"]}
-                            for r in rows]}, f, indent=1)
+                   "rows": finite(rows), "clear_gap": FLAGS.clear_gap,
+                   "by_distance": finite(by_distance)}, f, indent=1)
     except OSError as e:
       common.fail(f"--json={FLAGS.json}: {e.strerror or e}")
     print(f"wrote {FLAGS.json}")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 import time
 from typing import Any, Callable, Optional
 
@@ -166,6 +167,27 @@ def shape_difference(saved: Any, target: Any) -> Optional[str]:
   return first + more
 
 
+class _Sealer:
+  """Runs ``seal_fn`` on a thread now; ``join`` waits for it and raises what it raised."""
+
+  def __init__(self, seal_fn: Callable[[], None]):
+    self._error: Optional[BaseException] = None
+
+    def run():
+      try:
+        seal_fn()
+      except BaseException as e:  # pylint: disable=broad-except  # raised again in join
+        self._error = e
+
+    self._thread = threading.Thread(target=run, name="seqjax-seal", daemon=True)
+    self._thread.start()
+
+  def join(self) -> None:
+    self._thread.join()
+    if self._error is not None:
+      raise self._error
+
+
 class Checkpointer:
   """``workdir/checkpoints`` keeps the last ``keep`` steps; ``workdir/best`` the best one."""
 
@@ -204,9 +226,11 @@ class Checkpointer:
            wait: bool = False):
     """Saves ``step`` (also as the best when ``best``) asynchronously: the arrays are copied
     off the devices before this returns, and orbax writes them while training goes on. The
-    checkpoint is sealed (``seal``) once written: before the next save, a restore, ``finish``
-    or ``close``, or here with ``wait``. Until then it does not verify, so a run killed
-    mid-write resumes from the previous sealed checkpoint, saying why."""
+    checkpoint is sealed (``seal``) once written: in a one-process run by a thread that waits
+    for the write, so a reader of the workdir (evaluation, ``predict``) can take it while the
+    run goes on; in a multi-process run (whose seal ends in a barrier) before the next save, a
+    restore, ``finish`` or ``close``; here with ``wait``. Until then it does not verify, so a
+    run killed mid-write resumes from the previous sealed checkpoint, saying why."""
     self.finish()
     args = self._save_args(state, data_state, meta)
     self.last.save(step, args=args, force=True)
@@ -215,18 +239,29 @@ class Checkpointer:
     self._pending = (step, best)
     if wait:
       self.finish()
+    elif jax.process_count() == 1:
+      self._sealer = _Sealer(lambda: self._seal(step, best))
 
-  def finish(self) -> None:
-    """Waits for a save in flight and seals it (a no-op when none is)."""
-    pending, self._pending = getattr(self, "_pending", None), None
-    if pending is None:
-      return
-    step, best = pending
+  def _seal(self, step: int, best: bool) -> None:
+    """Waits for the save of ``step`` to be written and seals it (the first process only)."""
     self.wait()
     if jax.process_index() == 0:
       seal(self.step_dir(step))
       if best:
         seal(self.step_dir(step, "best"))
+
+  def finish(self) -> None:
+    """Waits for a save in flight and seals it (a no-op when none is); an error of the
+    sealing thread (a full disk) is raised here."""
+    pending, self._pending = getattr(self, "_pending", None), None
+    sealer, self._sealer = getattr(self, "_sealer", None), None
+    if pending is None:
+      return
+    if sealer is not None:
+      sealer.join()
+    else:
+      self._seal(*pending)
+    if jax.process_index() == 0:
       workdir_lib.sync(self.local)  # a mirror's records follow its newest checkpoint
     _sync("seqjax_checkpoint_sealed")  # no process reads a checkpoint before its seal
 

@@ -14,7 +14,8 @@
   SIGTERM: the current step finishes, is saved, then ``Interrupted`` is raised) or preempted
   (orbax's ``reached_preemption``: the same, once every process has seen the notice).
   Saves are asynchronous: orbax writes while the next steps train, and a checkpoint is sealed
-  once written (before the next save, a restore, and at the end);
+  once written (by a thread in a one-process run, so another process can read it while the
+  run goes on; before the next save, a restore, and at the end in a multi-process one);
 - stops with ``FloatingPointError`` naming the step when the loss or the gradient norm is not
   finite, or when a parameter or optimizer state about to be saved is not, leaving the last
   good checkpoint in place: no checkpoint holds a non-finite value;

@@ -537,17 +537,34 @@ def _pick(workdir: str, which: str, log: Callable[[str], None]) -> tuple[str, in
       raise FileNotFoundError(str(e)) from None
   if not workdir_lib.path(workdir).is_dir():
     raise FileNotFoundError(f"--workdir={workdir!r} is not a directory")
+  live = workdir_lib.live_holder(workdir)
+  if live:  # a checkpoint it is saving has no seal yet: say so, not that the files are bad
+    running = (f"pid {live['pid']} is training in --workdir={workdir} now (since "
+               f"{live.get('since', '?')}), so a checkpoint it is still saving does not verify "
+               "yet")
+    plain = log
+    log = lambda m: plain(f"{m} ({running})" if "does not verify" in m else m)
   try:
     step, meta = checkpoint.read_meta(workdir, which=which, log=log)
     return which, step, meta
   except (CheckpointError, FileNotFoundError) as e:
     if which != "best":
+      if live and isinstance(e, CheckpointError):
+        raise CheckpointError(f"no {which} checkpoint of --workdir={workdir} verifies yet: "
+                              f"{running}; wait for its next save") from None
       raise
     try:
       step, meta = checkpoint.read_meta(workdir, which="last", log=log)
     except (CheckpointError, FileNotFoundError):
+      if live and isinstance(e, CheckpointError):
+        raise CheckpointError(f"no checkpoint of --workdir={workdir} verifies yet: {running}; "
+                              "wait for its next save") from None
       raise e from None
-    log(f"{e}; using the newest verified last checkpoint (step {step}) instead")
+    if live:
+      plain(f"no best checkpoint of --workdir={workdir} verifies yet ({running}); using the "
+          f"newest verified last checkpoint (step {step}) instead")
+    else:
+      log(f"{e}; using the newest verified last checkpoint (step {step}) instead")
     return "last", step, meta
 
 

@@ -134,6 +134,28 @@ def holder(workdir: str) -> Optional[dict]:
     return None
 
 
+def live_holder(workdir: str) -> Optional[dict]:
+  """The lock record of a trainer that is running in a local ``workdir`` now, on this host
+  (its pid alive, not this process), else None. It reads the record and never takes the lock,
+  so a trainer starting meanwhile is not disturbed. Used to word what a reader of a live
+  workdir sees: a checkpoint being saved does not verify yet."""
+  if is_remote(workdir):
+    return None
+  record = holder(workdir)
+  if not isinstance(record, dict) or record.get("host") != socket.gethostname():
+    return None
+  pid = record.get("pid")
+  if not isinstance(pid, int) or pid <= 0 or pid == os.getpid():
+    return None
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return None
+  except PermissionError:  # alive, another user's
+    pass
+  return record
+
+
 class WorkdirLock:
   """``with WorkdirLock(workdir):`` holds the workdir exclusively, else ``WorkdirBusy``.
 

@@ -329,6 +329,10 @@ def test_margins_gap_is_the_runner_up_s_distance_minus_the_answer_s():
   # (40 px); both squares
   assert gap[0, furthest1[0]] == pytest.approx(np.sqrt(3125) - 40.0)
   assert not other[0, furthest1[0]]
+  distance = margins.answer_distances(data)
+  assert distance[0, closest0[0]] == pytest.approx(10.0)
+  assert distance[0, furthest1[0]] == pytest.approx(np.sqrt(3125))
+  assert np.array_equal(np.isnan(distance), np.isnan(gap))
 
 
 def test_margins_table_of_the_true_and_of_the_runner_up_s_answers():
@@ -359,6 +363,42 @@ def test_margins_table_of_the_true_and_of_the_runner_up_s_answers():
     margins.table(data, data.answer[:, :19])
 
 
+def test_margins_distance_table_of_the_true_and_of_the_runner_up_s_answers():
+  data = clevr.generated("sort_of_clevr", "test", 0, 60)
+  gap, other = margins.gaps(data)
+  distance = margins.answer_distances(data)
+  clear = other & (gap >= 4.0)
+  rows = margins.distance_table(data, data.answer, clear_gap=4.0)
+  per = len(margins.DISTANCE_BINS)  # the bins, then "all"
+  assert [r["subtype"] for r in rows] == ["closest"] * per + ["furthest"] * per
+  for name, subtype in (("closest", 0), ("furthest", 1)):
+    mine = [r for r in rows if r["subtype"] == name]
+    kind = (data.qtype == clevr.REL) & (data.subtype == subtype)
+    assert (mine[-1]["lo"], mine[-1]["hi"]) == (0.0, np.inf)
+    assert mine[-1]["questions"] == int(kind.sum())
+    assert mine[-1]["clear"] == int((kind & clear).sum())
+    assert sum(r["questions"] for r in mine[:-1]) == mine[-1]["questions"]  # bins cover all
+    assert all(r["accuracy"] == 1.0 for r in mine if r["questions"])
+    for r in mine[:-1]:
+      m = kind & (distance >= r["lo"]) & (distance < r["hi"])
+      assert r["questions"] == int(m.sum()) and r["clear"] == int((m & clear).sum())
+  # closest answers sit near the object asked about, furthest ones far from it
+  near = rows[0]
+  assert near["hi"] == 15.0 and near["questions"] > 0
+  assert rows[per]["questions"] == 0 and np.isnan(rows[per]["accuracy"])
+  # Answering with the runner-up's shape: every clear question is wrong.
+  runner_up = data.answer.copy()
+  runner_up[other] = 1 - data.answer[other]
+  for r in margins.distance_table(data, runner_up, clear_gap=4.0):
+    if r["clear"]:
+      assert r["accuracy_clear"] == 0.0
+  text = margins.format_table(rows, 4.0).splitlines()
+  assert "clear (gap >= 4 px, other shape): questions" in text[0]
+  assert text[1].split()[:4] == ["closest", "[0,", "15)", str(near["questions"])]
+  with pytest.raises(ValueError, match="--clear_gap must be >= 0; got -1"):
+    margins.distance_table(data, data.answer, clear_gap=-1)
+
+
 def test_margins_cli_scores_a_trained_workdir(trained, tmp_path):
   out = cli("experiments.vqa.margins", f"--workdir={trained['rn']}", "--split=test",
             f"--json={tmp_path}/m.json", "--batch_images=3")
@@ -381,6 +421,16 @@ def test_margins_cli_scores_a_trained_workdir(trained, tmp_path):
     if row["lo"] == 0 and row["hi"] is None:
       assert row["accuracy"] == pytest.approx(scores[f"acc_{row['subtype']}"], abs=1e-9)
   assert "closest and furthest questions by the gap to the runner-up" in out.stdout
+  assert "the same questions by the answer object's distance" in out.stdout
+  assert got["clear_gap"] == 8.0
+  gap_all = {r["subtype"]: r for r in got["rows"] if r["hi"] is None and r["lo"] == 0}
+  for r in got["by_distance"]:
+    if r["hi"] is None and r["lo"] == 0:  # the same questions, the same answers
+      assert r["questions"] == gap_all[r["subtype"]]["questions"]
+      assert r["accuracy"] == gap_all[r["subtype"]]["accuracy"] or r["accuracy"] != r["accuracy"]
+  assert_one_line_error("experiments.vqa.margins", [f"--workdir={trained['rn']}",
+                                                    "--clear_gap=-1"],
+                        "--clear_gap must be >= 0; got -1")
   assert_one_line_error("experiments.vqa.margins", [f"--workdir={trained['rn']}",
                                                     f"--json={tmp_path}/no/such/dir/m.json"],
                         f"--json={tmp_path}/no/such/dir/m.json: No such file or directory")

@@ -319,6 +319,76 @@ def test_a_second_trainer_on_a_busy_workdir_is_refused_and_the_first_finishes(tm
   assert result["steps"] == 20 and result["stopped"] == "num_steps"
 
 
+def test_reading_a_workdir_a_trainer_is_saving_in_says_so_not_that_its_files_are_bad(tmp_path):
+  """A checkpoint being saved has no seal yet, so it does not verify. While a real trainer holds
+  the workdir, a reader (eval, predict, margins) is told that a run is saving in it, and never
+  that the workdir cannot be resumed or that its checkpoints should be moved aside."""
+  from seqjax.train import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+  from tests.train import toy_main  # pylint: disable=g-import-not-at-top
+  w = tmp_path / "w"
+  assert run_toy(w, "--config.train.num_steps=20").returncode == 0
+  assert workdir_lib.live_holder(str(w)) is None  # the trainer has exited
+  marker = tmp_path / "eval"
+  first = run_toy(w, "--config.train.num_steps=40", wait=False,
+                  env={"TOY_EVAL_MARKER": str(marker), "TOY_EVAL_SLEEP": "8"})
+  try:
+    wait_for(tmp_path / "eval.0", first)  # resumed from step 20, evaluating step 30
+    assert workdir_lib.live_holder(str(w))["pid"] == first.pid
+    seals = {p: p.read_bytes() for p in w.glob(f"*/*/{checkpoint.MANIFEST}")}
+    best = [p for p in seals if p.parts[-3] == "best"]
+    assert best, sorted(seals)
+    for p in best:  # as while the trainer is saving a new best checkpoint
+      p.unlink()
+    logs = []
+    restored = trainer.restore(toy_main.TASK, str(w), log=logs.append)
+    assert restored.step == 20
+    running = f"pid {first.pid} is training in --workdir={w} now"
+    assert any(line.startswith(f"checkpoint 20 in {w}/best does not verify") and running in line
+               for line in logs), logs
+    assert any(line.startswith(f"no best checkpoint of --workdir={w} verifies yet") and running
+               in line and line.endswith("using the newest verified last checkpoint (step 20) "
+                                         "instead") for line in logs), logs
+    assert not any("cannot be resumed" in line or "move" in line for line in logs), logs
+    for p in seals:
+      if p.exists():
+        p.unlink()
+    with pytest.raises(checkpoint.CheckpointError,
+                       match=f"no checkpoint of --workdir={w} verifies yet: {running}.*wait for "
+                       "its next save"):
+      trainer.restore(toy_main.TASK, str(w), log=lambda _: None)
+    for p, data in seals.items():  # sealed again: the run goes on as if nothing happened
+      p.write_bytes(data)
+  finally:
+    _, stderr = first.communicate(timeout=120)
+  assert first.returncode == 0, stderr
+  assert workdir_lib.live_holder(str(w)) is None
+  assert trainer.restore(toy_main.TASK, str(w), "last", log=lambda _: None).step == 40
+
+
+def test_live_holder_is_a_running_process_on_this_host_only(tmp_path):
+  import socket  # pylint: disable=g-import-not-at-top
+  from seqjax.train import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+  lock = tmp_path / workdir_lib.LOCK
+  assert workdir_lib.live_holder(str(tmp_path)) is None  # no record
+  sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+  try:
+    here = socket.gethostname()
+    for record, live in [({"host": here, "pid": sleeper.pid}, True),
+                         ({"host": here + "-other", "pid": sleeper.pid}, False),
+                         ({"host": here, "pid": os.getpid()}, False),
+                         ({"host": here, "pid": "12"}, False)]:
+      lock.write_text(json.dumps(record))
+      assert (workdir_lib.live_holder(str(tmp_path)) is not None) == live, record
+    lock.write_text("{not json")
+    assert workdir_lib.live_holder(str(tmp_path)) is None
+  finally:
+    sleeper.kill()
+    sleeper.wait()
+  lock.write_text(json.dumps({"host": here, "pid": sleeper.pid}))  # exited: not live
+  assert workdir_lib.live_holder(str(tmp_path)) is None
+  assert workdir_lib.live_holder("gs://bucket/run") is None
+
+
 # ---- 8, 9. bad input is one line -------------------------------------------------------------
 @pytest.mark.parametrize("flag,message", [
     ("--config.optimizer.learning_rate=-0.1",

@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import time
 
 import jax
 import jax.numpy as jnp
@@ -190,3 +191,37 @@ def test_saves_are_asynchronous_and_sealed_before_reading(tmp_path):
   ckpt.save(5, state, {"i": 5}, {})
   ckpt.close()
   assert ckpt_lib.verify(ckpt.step_dir(5)) is None
+
+
+def test_a_one_process_run_seals_each_save_once_written_for_other_readers(tmp_path):
+  """A reader in another process (evaluation of a live run) finds the newest save sealed
+  without waiting for the run's next save: a thread seals it once orbax has written it."""
+  from seqjax.train import checkpoint as ckpt_lib  # pylint: disable=g-import-not-at-top
+  state, _ = make()
+  ckpt = Checkpointer(str(tmp_path))
+  ckpt.save(3, state, {"i": 3}, {}, best=True)
+  unsealed = lambda: ckpt_lib.verify(ckpt.step_dir(3)) or ckpt_lib.verify(
+      ckpt.step_dir(3, "best"))
+  deadline = time.time() + 60
+  while unsealed() and time.time() < deadline:
+    time.sleep(0.05)
+  assert ckpt_lib.verify(ckpt.step_dir(3)) is None  # nothing was called on ckpt meanwhile
+  assert ckpt_lib.verify(ckpt.step_dir(3, "best")) is None
+  ckpt.close()
+
+
+def test_an_error_while_sealing_on_the_thread_is_raised_by_the_run(tmp_path, monkeypatch):
+  from seqjax.train import checkpoint as ckpt_lib  # pylint: disable=g-import-not-at-top
+  state, _ = make()
+  ckpt = Checkpointer(str(tmp_path))
+
+  def full(directory):
+    raise OSError(28, "No space left on device", directory)
+
+  monkeypatch.setattr(ckpt_lib, "seal", full)
+  ckpt.save(3, state, {"i": 3}, {})
+  with pytest.raises(OSError, match="No space left on device"):
+    ckpt.save(4, state, {"i": 4}, {})  # the next save first finishes the last one
+  monkeypatch.undo()
+  ckpt.close()
+  assert ckpt_lib.verify(ckpt.step_dir(3)) is not None  # never sealed: it does not verify
