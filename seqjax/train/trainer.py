@@ -562,7 +562,7 @@ def _pick(workdir: str, which: str, log: Callable[[str], None]) -> tuple[str, in
       raise e from None
     if live:
       plain(f"no best checkpoint of --workdir={workdir} verifies yet ({running}); using the "
-          f"newest verified last checkpoint (step {step}) instead")
+            f"newest verified last checkpoint (step {step}) instead")
     else:
       log(f"{e}; using the newest verified last checkpoint (step {step}) instead")
     return "last", step, meta
