@@ -198,14 +198,16 @@ def main(argv):
   print(format_table(rows))
   print("\nthe same questions by the answer object's distance from the object asked about")
   print(format_table(by_distance, FLAGS.clear_gap))
-  finite = lambda rs: [{**r, "hi": None if math.isinf(r["hi"]) else r["hi"]} for r in rs]
+  # strict JSON: an unbounded bin's hi and an empty cell's accuracy are null, not Infinity/NaN
+  finite = lambda rs: [{k: None if isinstance(v, float) and not math.isfinite(v) else v
+                        for k, v in r.items()} for r in rs]
   if FLAGS.json:
     try:
       with open(FLAGS.json, "w", encoding="utf-8") as f:
         json.dump({"workdir": FLAGS.workdir, "checkpoint": FLAGS.checkpoint,
                    "step": restored.step, "dataset": dataset, "split": FLAGS.split,
                    "rows": finite(rows), "clear_gap": FLAGS.clear_gap,
-                   "by_distance": finite(by_distance)}, f, indent=1)
+                   "by_distance": finite(by_distance)}, f, indent=1, allow_nan=False)
     except OSError as e:
       common.fail(f"--json={FLAGS.json}: {e.strerror or e}")
     print(f"wrote {FLAGS.json}")

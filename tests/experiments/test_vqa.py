@@ -404,8 +404,10 @@ def test_margins_cli_scores_a_trained_workdir(trained, tmp_path):
             f"--json={tmp_path}/m.json", "--batch_images=3")
   assert out.returncode == 0, out.stderr
   import json  # pylint: disable=g-import-not-at-top
-  got = json.loads((tmp_path / "m.json").read_text())
+  got = json.loads((tmp_path / "m.json").read_text(),  # strict JSON: no NaN or Infinity
+                   parse_constant=lambda c: pytest.fail(f"m.json holds {c}"))
   assert got["dataset"] == "sort_of_clevr_tiny" and got["step"] == 4
+  assert any(r["accuracy"] is None for r in got["by_distance"])  # an empty cell is null
   # The model's own answers, batched otherwise, give the same table.
   run = restore(vqa.TASK, trained["rn"])
   data = clevr.generated("sort_of_clevr_tiny", "test")
